@@ -1,0 +1,99 @@
+"""Bad training data gives a one-line error naming the file; short clips are padded, never NaN."""
+
+import os
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import DEMO_CONFIG, make_corpus, tiny_overrides
+from tf_diffwave.cli import preprocess_main, train_main
+from tf_diffwave.config import load_config
+from tf_diffwave.errors import run_cli
+from tf_diffwave.trainer import Trainer
+
+
+def run_train(capsys, overrides):
+    with pytest.raises(SystemExit):
+        run_cli(lambda: train_main(["--config", DEMO_CONFIG, *overrides]))
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_missing_data_path(tmp_path, capsys):
+    err = run_train(capsys, tiny_overrides(str(tmp_path / "missing"), str(tmp_path / "run")))
+    assert "missing" in err and "data folder not found" in err
+
+
+@pytest.mark.parametrize("content,problem", [(b"", "not a readable audio file"),
+                                             (b"hello, not audio at all", "not a readable audio file")])
+def test_corrupt_wav_in_corpus(tmp_path, capsys, content, problem):
+    corpus = make_corpus(str(tmp_path / "c"))
+    with open(os.path.join(corpus, "wavs", "LJ001-0002.wav"), "wb") as f:
+        f.write(content)
+    err = run_train(capsys, tiny_overrides(corpus, str(tmp_path / "run")))
+    assert "LJ001-0002.wav" in err and problem in err
+
+
+def test_empty_wav_in_corpus(tmp_path, capsys):
+    corpus = make_corpus(str(tmp_path / "c"))
+    soundfile.write(os.path.join(corpus, "wavs", "LJ001-0001.wav"), np.zeros(0, np.float32), 22050)
+    err = run_train(capsys, tiny_overrides(corpus, str(tmp_path / "run")))
+    assert "LJ001-0001.wav" in err and "empty" in err
+
+
+def test_missing_wav_listed_in_metadata(tmp_path, capsys):
+    corpus = make_corpus(str(tmp_path / "c"))
+    os.remove(os.path.join(corpus, "wavs", "LJ001-0003.wav"))
+    err = run_train(capsys, tiny_overrides(corpus, str(tmp_path / "run")))
+    assert "LJ001-0003.wav" in err and "not found" in err
+
+
+def test_short_clips_are_padded_and_the_loss_is_finite(tmp_path):
+    corpus = make_corpus(str(tmp_path / "c"))
+    for i in ("LJ001-0001", "LJ001-0002"):
+        soundfile.write(os.path.join(corpus, "wavs", f"{i}.wav"), np.full(300, 0.1, np.float32), 22050)
+    trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(corpus, str(tmp_path / "run"))))
+    batch = next(iter(trainer._dataset(0)))
+    assert batch["audio"].shape == (2, 8 * 256) and batch["mel"].shape == (2, 8, 80)
+    assert np.all(np.isfinite(batch["mel"].numpy()))
+    assert np.all(batch["audio"].numpy()[:, 300:] == 0)
+    loss, norm = trainer._train_step(iter(trainer._dataset(0)))
+    assert np.isfinite(loss.numpy()) and np.isfinite(norm.numpy())
+
+
+def test_preprocess_writes_mels_that_training_reads(tmp_path, tiny_corpus):
+    mel_dir = str(tmp_path / "mels")
+    overrides = tiny_overrides(tiny_corpus, str(tmp_path / "run")) + [f"data.mel_dir={mel_dir}"]
+    preprocess_main(["--config", DEMO_CONFIG, *overrides])
+    mel = np.load(os.path.join(mel_dir, "LJ001-0001.npy"))
+    frames = soundfile.info(os.path.join(tiny_corpus, "wavs", "LJ001-0001.wav")).frames // 256 + 1
+    assert mel.shape == (frames, 80) and mel.dtype == np.float32
+    trainer = Trainer(load_config(DEMO_CONFIG, overrides))
+    batch = next(iter(trainer._dataset(0)))
+    assert batch["mel"].shape == (2, 8, 80)
+
+
+def test_on_the_fly_crops_match_the_whole_utterance_mel(tmp_path, tiny_corpus):
+    """A crop's mel computed on the fly equals the same frames of the whole utterance's mel."""
+    from tf_diffwave.dataset import read_corpus, training_examples
+    from tf_diffwave.features import LogMel
+
+    cfg = load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "run")))
+    corpus = read_corpus(cfg["data"])
+    log_mel = LogMel.from_config(cfg["audio"])
+    wholes = {}
+    for i in corpus.train_ids:
+        audio, _ = soundfile.read(corpus.wav_paths[i], dtype="float32")
+        wholes[i] = (audio, log_mel(audio).numpy())
+    for example in training_examples(cfg, corpus, seed=[1, 2]).take(6):
+        crop, mel = example["audio"].numpy(), example["mel"].numpy()
+        found = False
+        for audio, whole in wholes.values():
+            for start in range(len(whole) - 8 + 1):
+                if np.array_equal(audio[start * 256: start * 256 + len(crop)], crop):
+                    assert np.max(np.abs(whole[start: start + 8] - mel)) < 1e-4
+                    found = True
+                    break
+        assert found

@@ -1,0 +1,119 @@
+"""Speed benchmark of the BASE vocoder on this machine: python -m tf_diffwave.bench [--config CFG] [--repeats N]
+
+Prints a Markdown table of real-time factors (compute seconds per second of audio; lower is faster) for vocoding
+1 s and 5 s of audio with the fast and full schedules, the time and peak memory of vocoding a long input (60 s,
+chunked), and training steps/s at batch 16 x 15872 samples, beside the figures measured for lmnt-com/diffwave
+(PyTorch, CPU, 2 threads) on the same kind of 2-core machine.
+The weights are random: speed does not depend on them. Nothing about threads or allocators is changed here.
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+
+from tf_diffwave.config import load_config  # noqa: E402
+from tf_diffwave.diffusion import Sampler  # noqa: E402
+from tf_diffwave.synthesis import Synthesizer  # noqa: E402
+from tf_diffwave.trainer import Trainer  # noqa: E402
+from tf_diffwave.wavenet import build_backbone  # noqa: E402
+
+# lmnt-com/diffwave on this 2-core machine: as shipped / glibc malloc tuned / tuned + torch.compile (issue 2)
+REFERENCE = {("vocode", 1, "fast"): "5.8 / 4.3 / 3.6", ("vocode", 1, "full"): "46.7 / 35.9",
+             ("vocode", 5, "fast"): "9.8 / 4.05", ("train", 16, ""): "1/63 to 1/39 steps/s"}
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def time_call(fn, repeats):
+    """Best wall time of `repeats` calls after one warm-up call (which also traces the graph); with no repeats, the
+    time of that first call."""
+    start = time.perf_counter()
+    fn()
+    best = time.perf_counter() - start if repeats == 0 else float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_vocoder(backbone, sampler, sample_rate, seconds, schedule, repeats):
+    """Real-time factor of vocoding `seconds` of audio (batch 1)."""
+    hop = backbone.hop_length
+    mel = tf.random.normal([1, int(seconds * sample_rate) // hop, backbone.n_mels], -5.0, 2.0)
+    betas, steps = sampler.betas_and_steps(schedule)
+    synth = Synthesizer(backbone)
+    seed = tf.constant([0, 0], tf.int64)
+    elapsed = time_call(lambda: synth.vocode(mel, betas, steps, seed).numpy(), repeats)
+    return elapsed / (mel.shape[1] * hop / sample_rate)
+
+
+def long_input_run(config_path, seconds):
+    """RTF and peak resident memory (GiB) of vocoding `seconds` of audio with the fast schedule, in this process."""
+    config = load_config(config_path)
+    backbone = build_backbone(config)
+    rtf = bench_vocoder(backbone, Sampler.from_config(config["diffusion"]), config["audio"]["sample_rate"],
+                        seconds, "fast", repeats=0)
+    return rtf, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def bench_long_input(config_path, seconds):
+    """`long_input_run` in a fresh process, so that the peak memory is that of this input alone."""
+    code = f"from tf_diffwave.bench import long_input_run; print(*long_input_run({config_path!r}, {seconds!r}))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    rtf, peak = out.stdout.split()[-2:]
+    return float(rtf), float(peak)
+
+
+def bench_training(config_path, micro_batches, repeats):
+    """Training steps per second of the real trainer (input pipeline, forward, backward, clipping, Adam, EMA)
+    at batch 16 on the bundled demo corpus, outside any run folder."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        config = load_config(config_path, [f"data.path={os.path.join(REPO, 'data', 'ljspeech-demo')}",
+                                           "data.mel_dir=", "data.valid_count=1", "train.batch_size=16",
+                                           f"train.micro_batches={micro_batches}", f"train.model_dir={run_dir}"])
+        trainer = Trainer(config)
+        iterator = iter(trainer._dataset(0))
+        step = tf.function(trainer._train_step)
+        return 1.0 / time_call(lambda: step(iterator)[0].numpy(), repeats)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Benchmark vocoding and training speed.")
+    parser.add_argument("--config", default=os.path.join(REPO, "configs", "ljspeech.json"))
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--long-seconds", type=float, default=60.0, help="length of the long input (0: skip)")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--micro-batches", type=int, default=4, help="batch 16 in this many sequential parts")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    backbone = build_backbone(config)
+    sampler = Sampler.from_config(config["diffusion"])
+    rate = config["audio"]["sample_rate"]
+    print(f"config {args.config}: {backbone.model.count_params():,} parameters, "
+          f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}\n")
+    print("| measure | tf-diffwave | lmnt-com/diffwave (shipped / tuned / compiled) |")
+    print("| --- | --- | --- |")
+    for seconds, schedule in ((1, "fast"), (5, "fast"), (1, "full")):
+        rtf = bench_vocoder(backbone, sampler, rate, seconds, schedule, args.repeats)
+        print(f"| RTF, {seconds} s audio, {schedule} schedule | {rtf:.2f} | {REFERENCE[('vocode', seconds, schedule)]} |")
+    if args.long_seconds:
+        rtf, peak = bench_long_input(args.config, args.long_seconds)
+        print(f"| RTF, {args.long_seconds:g} s audio, fast schedule (chunked; first call, with tracing) | {rtf:.2f} | |")
+        print(f"| peak memory of that process (RSS) | {peak:.2f} GiB | |")
+    if not args.skip_training:
+        samples = config["data"]["crop_frames"] * config["audio"]["hop_length"]
+        rate_steps = bench_training(args.config, args.micro_batches, 1)
+        print(f"| training steps/s, batch 16 x {samples} ({args.micro_batches} micro-batches) | {rate_steps:.4f} "
+              f"| {REFERENCE[('train', 16, '')]} |")
+
+
+if __name__ == "__main__":
+    main()

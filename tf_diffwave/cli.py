@@ -1,0 +1,109 @@
+"""The command lines behind train.py, infer.py and preprocess.py."""
+
+import argparse
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_diffwave.audio import read_audio, write_wav
+from tf_diffwave.config import load_config
+from tf_diffwave.dataset import mel_path, read_corpus, read_mel
+from tf_diffwave.errors import UserError
+from tf_diffwave.features import LogMel
+from tf_diffwave.model_io import DEFAULT_MODEL_DIR, load
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config_parser(description):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", required=True, help="JSON config file (see configs/)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+    return parser
+
+
+def log_mel_function(audio_config):
+    """A tf.function computing the log-mel of one utterance (samples,) of any length without retracing."""
+    log_mel = LogMel.from_config(audio_config)
+    return tf.function(log_mel, input_signature=[tf.TensorSpec([None], tf.float32)])
+
+
+def train_main(argv=None):
+    """python train.py --config CFG [key=value ...]"""
+    from tf_diffwave.trainer import Trainer
+
+    args = _config_parser("Train a DiffWave model.").parse_args(argv)
+    Trainer(load_config(args.config, args.overrides)).train()
+
+
+def preprocess_main(argv=None):
+    """python preprocess.py --config CFG [key=value ...]: write <data.mel_dir>/<id>.npy for every utterance."""
+    args = _config_parser("Compute log-mel spectrograms of a corpus.").parse_args(argv)
+    config = load_config(args.config, args.overrides)
+    mel_dir = config["data"]["mel_dir"]
+    if not mel_dir:
+        raise UserError("config key 'data.mel_dir' is empty: name the folder to write the mels to")
+    corpus = read_corpus(config["data"])
+    os.makedirs(mel_dir, exist_ok=True)
+    log_mel = log_mel_function(config["audio"])
+    progbar = keras.utils.Progbar(len(corpus.ids), unit_name="file")
+    for n, utterance in enumerate(corpus.ids, 1):
+        audio = read_audio(corpus.wav_paths[utterance], config["audio"]["sample_rate"])
+        np.save(mel_path(mel_dir, utterance), log_mel(audio).numpy())
+        progbar.update(n)
+    print(f"wrote {len(corpus.ids)} mels to {mel_dir}")
+
+
+def _existing(path):
+    """`path` as given if it exists, else relative to the repository (bundled demo paths), else None."""
+    for candidate in (path, os.path.join(REPO_ROOT, path)):
+        if path and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def resolve_mel(spec, config, log_mel):
+    """The log-mel named by `spec`: a .npy file, a .wav file, or an utterance id of the run's corpus."""
+    n_mels, rate = config["audio"]["n_mels"], config["audio"]["sample_rate"]
+    if spec.endswith(".npy"):
+        return read_mel(spec, n_mels)
+    if spec.endswith(".wav"):
+        return log_mel(read_audio(spec, rate)).numpy()
+    data = config["data"]
+    mel_dir = _existing(data["mel_dir"])
+    if mel_dir and os.path.isfile(mel_path(mel_dir, spec)):
+        return read_mel(mel_path(mel_dir, spec), n_mels)
+    corpus_dir = _existing(data["path"])
+    if corpus_dir and os.path.isfile(os.path.join(corpus_dir, "wavs", f"{spec}.wav")):
+        return log_mel(read_audio(os.path.join(corpus_dir, "wavs", f"{spec}.wav"), rate)).numpy()
+    raise UserError(f"utterance id '{spec}' not found (looked for {spec}.npy in data.mel_dir "
+                    f"'{data['mel_dir']}' and wavs/{spec}.wav in data.path '{data['path']}')")
+
+
+def infer_main(argv=None):
+    """python infer.py --mel ID|FILE.npy|FILE.wav [...] [--model-dir DIR] [--out FILE] [--steps fast|full]"""
+    parser = argparse.ArgumentParser(description="Vocode log-mel spectrograms with a trained DiffWave.")
+    parser.add_argument("--mel", nargs="+", required=True, help="utterance ids, .npy log-mels or .wav files")
+    parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="run folder (default: bundled demo)")
+    parser.add_argument("--out", help="output WAV (one --mel only); default <id>.wav in --out-dir")
+    parser.add_argument("--out-dir", default=".", help="folder for the outputs (default: current folder)")
+    parser.add_argument("--steps", choices=("fast", "full"), default="fast", help="inference schedule")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.out and len(args.mel) > 1:
+        raise UserError("--out names one file; with several --mel inputs use --out-dir")
+    model = load(args.model_dir)
+    log_mel = log_mel_function(model.config["audio"])
+    mels = [resolve_mel(spec, model.config, log_mel) for spec in args.mel]
+    frames = max(len(m) for m in mels)
+    floor = np.log(model.config["audio"]["log_floor"])
+    batch = np.stack([np.pad(m, ((0, frames - len(m)), (0, 0)), constant_values=floor) for m in mels])
+    audio = model.vocode(batch, steps=args.steps, seed=args.seed)
+    hop = model.config["audio"]["hop_length"]
+    for spec, mel, wave in zip(args.mel, mels, audio):
+        name = os.path.splitext(os.path.basename(spec))[0] + ".wav"
+        out = args.out or os.path.join(args.out_dir, name)
+        write_wav(out, wave[: len(mel) * hop], model.sample_rate)
+        print(f"wrote {out} ({len(mel) * hop / model.sample_rate:.2f} s)")

@@ -1,0 +1,141 @@
+"""Corpora and the training input pipeline: random audio crops with their matching mel frames."""
+
+import csv
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from tf_diffwave.audio import check_audio_file, read_audio
+from tf_diffwave.errors import UserError
+from tf_diffwave.features import LogMel
+
+
+class Corpus:
+    """Utterance ids and their WAV paths, split into training and held-out (validation) parts."""
+
+    def __init__(self, ids, wav_paths, valid_count):
+        if len(ids) <= valid_count:
+            raise UserError(f"the corpus has {len(ids)} utterances: too few to hold out {valid_count} "
+                            f"(config key 'data.valid_count')")
+        self.ids, self.wav_paths = list(ids), dict(zip(ids, wav_paths))
+        cut = len(self.ids) - valid_count
+        self.train_ids, self.valid_ids = self.ids[:cut], self.ids[cut:]
+
+
+def read_ljspeech(path, valid_count):
+    """An LJSpeech-layout corpus: `metadata.csv` (id|text|normalized text) and `wavs/<id>.wav`."""
+    if not os.path.isdir(path):
+        raise UserError(f"{path}: data folder not found (config key 'data.path')")
+    meta = os.path.join(path, "metadata.csv")
+    if not os.path.isfile(meta):
+        raise UserError(f"{meta}: not found; an LJSpeech-layout corpus needs metadata.csv and wavs/")
+    with open(meta, newline="", encoding="utf-8") as f:
+        ids = [row[0] for row in csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE) if row and row[0]]
+    if not ids:
+        raise UserError(f"{meta}: lists no utterances")
+    return Corpus(ids, [os.path.join(path, "wavs", f"{i}.wav") for i in ids], valid_count)
+
+
+def read_corpus(data_config):
+    """The corpus named by the config's `data` section."""
+    return read_ljspeech(data_config["path"], data_config["valid_count"])
+
+
+def read_mel(path, n_mels):
+    """A log-mel array (frames, n_mels) from a .npy file, checked for shape and finite values."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: mel file not found")
+    try:
+        mel = np.load(path, allow_pickle=False)
+    except Exception as err:
+        raise UserError(f"{path}: not a readable .npy array ({err})") from None
+    if mel.ndim != 2 or mel.shape[1] != n_mels or mel.shape[0] == 0:
+        raise UserError(f"{path}: mel has shape {mel.shape}, expected (frames, {n_mels})")
+    if not np.all(np.isfinite(mel)):
+        raise UserError(f"{path}: mel contains NaN or infinite values")
+    return mel.astype(np.float32)
+
+
+def mel_path(mel_dir, utterance_id):
+    """Where preprocessing stores the mel of one utterance."""
+    return os.path.join(mel_dir, f"{utterance_id}.npy")
+
+
+def uses_precomputed_mels(data_config):
+    """True when `data.mel_dir` names a folder that holds .npy files."""
+    d = data_config["mel_dir"]
+    return bool(d) and os.path.isdir(d) and any(name.endswith(".npy") for name in os.listdir(d))
+
+
+class CropSource:
+    """Draws random training crops (audio, and either its mel or the audio around it to compute the mel from)."""
+
+    def __init__(self, config, ids, corpus):
+        a, d = config["audio"], config["data"]
+        self.sample_rate, self.hop, self.n_fft, self.n_mels = (
+            a["sample_rate"], a["hop_length"], a["n_fft"], a["n_mels"])
+        self.crop_frames = d["crop_frames"]
+        self.mel_floor = float(np.log(a["log_floor"]))
+        self.mel_dir = d["mel_dir"] if uses_precomputed_mels(d) else ""
+        self.ids, self.corpus = list(ids), corpus
+        for i in self.ids:
+            check_audio_file(corpus.wav_paths[i])
+            if self.mel_dir and not os.path.isfile(mel_path(self.mel_dir, i)):
+                raise UserError(f"{mel_path(self.mel_dir, i)}: mel file not found; run preprocess.py again")
+        self._cache = {}
+
+    def _load(self, utterance_id):
+        if utterance_id not in self._cache:
+            audio = read_audio(self.corpus.wav_paths[utterance_id], self.sample_rate)
+            mel = read_mel(mel_path(self.mel_dir, utterance_id), self.n_mels) if self.mel_dir else None
+            self._cache[utterance_id] = (audio, mel)
+        return self._cache[utterance_id]
+
+    def examples(self, seed):
+        """Endless random crops; with precomputed mels (audio, mel), otherwise (audio window with n_fft margin,)."""
+        rng = np.random.default_rng(seed)
+        samples = self.crop_frames * self.hop
+        while True:
+            utterance_id = self.ids[rng.integers(len(self.ids))]
+            try:
+                audio, mel = self._load(utterance_id)
+            except UserError as err:
+                print(f"warning: skipping {err}", file=sys.stderr)
+                continue
+            frames = len(audio) // self.hop + 1 if mel is None else len(mel)
+            start = int(rng.integers(max(frames - self.crop_frames, 0) + 1))
+            if mel is None:
+                margin = self.n_fft // 2
+                padded = np.pad(audio, (margin, margin + samples + self.n_fft))
+                yield (padded[start * self.hop: start * self.hop + samples + self.n_fft],)
+            else:
+                clip = np.pad(audio, (0, samples + self.hop))[start * self.hop: start * self.hop + samples]
+                m = mel[start: start + self.crop_frames]
+                m = np.pad(m, ((0, self.crop_frames - len(m)), (0, 0)), constant_values=self.mel_floor)
+                yield clip, m
+
+
+def training_examples(config, corpus, seed):
+    """Endless examples {'audio': (crop * hop,), 'mel': (crop, n_mels)} from the training split, seeded."""
+    a = config["audio"]
+    source = CropSource(config, corpus.train_ids, corpus)
+    samples = source.crop_frames * source.hop
+    if source.mel_dir:
+        signature = (tf.TensorSpec([samples], tf.float32), tf.TensorSpec([source.crop_frames, a["n_mels"]], tf.float32))
+        ds = tf.data.Dataset.from_generator(lambda: source.examples(seed), output_signature=signature)
+        ds = ds.map(lambda audio, mel: {"audio": audio, "mel": mel})
+    else:
+        log_mel = LogMel.from_config(a)
+        window = samples + a["n_fft"]
+        signature = (tf.TensorSpec([window], tf.float32),)
+        ds = tf.data.Dataset.from_generator(lambda: source.examples(seed), output_signature=signature)
+        margin = a["n_fft"] // 2
+
+        def with_mel(audio_window):
+            mel = log_mel(audio_window, center=False)[: source.crop_frames]
+            return {"audio": audio_window[margin: margin + samples], "mel": mel}
+
+        ds = ds.map(with_mel, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds

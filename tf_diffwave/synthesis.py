@@ -1,0 +1,76 @@
+"""Waveform synthesis graphs: a backbone driven by the diffusion core's reverse process, as tf.functions.
+
+Long mels are vocoded in chunks of mel frames. At every denoising step each chunk is run with enough context on
+both sides to cover the network's receptive field, and only its centre is kept, so the stitched noise estimate
+equals the whole-utterance one (no seam) while memory stays bounded by the chunk size. The conditioner, which the
+whole-utterance path computes once, is then recomputed per chunk and step: its output (layers x 2C values per
+sample, about 3.9 MB per mel frame for the BASE model) is what would otherwise grow with the input.
+"""
+
+import tensorflow as tf
+
+from tf_diffwave.diffusion import reverse_process
+
+
+def _initial_noise(shape, seed):
+    return tf.random.stateless_normal(shape, seed=tf.stack([seed[0], seed[1] - 1]))
+
+
+class Synthesizer(tf.Module):
+    """Vocoding (mel -> audio) and unconditional generation with one backbone's networks."""
+
+    def __init__(self, backbone, chunk_frames=512):
+        super().__init__()
+        self.backbone = backbone
+        self.networks = [net for net in (backbone.conditioner, backbone.denoiser) if net is not None]  # tracked
+        self.chunk_frames = chunk_frames
+        self.hop = backbone.hop_length
+
+    def _chunked_eps(self, mel, x, t):
+        """Noise estimate for x (B, frames * hop) computed chunk by chunk with receptive-field context."""
+        hop, context = self.hop, self.backbone.context_frames
+        batch, frames = tf.shape(mel)[0], tf.shape(mel)[1]
+        size = tf.maximum(self.chunk_frames // batch, 2 * context)  # frames per chunk, for the whole batch
+        count = (frames + size - 1) // size
+
+        def body(i, pieces):
+            f0 = i * size
+            f1 = tf.minimum(f0 + size, frames)
+            a = tf.maximum(f0 - context, 0)
+            b = tf.minimum(f1 + context, frames)
+            cond = self.backbone.conditioner(mel[:, a:b], training=False)
+            eps = self.backbone.denoiser([x[:, a * hop: b * hop], t, cond], training=False)
+            keep = eps[:, (f0 - a) * hop: (f1 - a) * hop]
+            return i + 1, pieces.write(i, tf.transpose(keep))
+
+        pieces = tf.TensorArray(tf.float32, size=count, infer_shape=False)
+        # one chunk at a time: parallel iterations would each hold a chunk's conditioner
+        _, pieces = tf.while_loop(lambda i, p: i < count, body, [0, pieces], parallel_iterations=1)
+        return tf.reshape(tf.transpose(pieces.concat()), tf.shape(x))
+
+    @tf.function
+    def vocode(self, mel, betas, steps, seed):
+        """Audio (B, frames * hop) from log-mels (B, frames, n_mels) with the given schedule and seed (2,).
+
+        Batches of up to `chunk_frames` frames in all are vocoded whole, larger ones chunk by chunk."""
+        mel = tf.convert_to_tensor(mel, tf.float32)
+        seed = tf.cast(seed, tf.int64)
+        shape = tf.stack([tf.shape(mel)[0], tf.shape(mel)[1] * self.hop])
+        x_T = _initial_noise(shape, seed)
+
+        def whole():
+            cond = self.backbone.conditioner(mel, training=False)  # once per utterance, not per step
+            return reverse_process(lambda x, t: self.backbone.denoiser([x, t, cond], training=False),
+                                   x_T, betas, steps, seed)
+
+        def chunked():
+            return reverse_process(lambda x, t: self._chunked_eps(mel, x, t), x_T, betas, steps, seed)
+
+        return tf.cond(tf.shape(mel)[0] * tf.shape(mel)[1] <= self.chunk_frames, whole, chunked)
+
+    @tf.function
+    def generate(self, batch, length, betas, steps, seed):
+        """Unconditional audio (batch, length) from noise drawn from `seed` (2,)."""
+        seed = tf.cast(seed, tf.int64)
+        x_T = _initial_noise(tf.stack([batch, length]), seed)
+        return reverse_process(lambda x, t: self.backbone.denoiser([x, t], training=False), x_T, betas, steps, seed)

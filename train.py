@@ -1,0 +1,11 @@
+"""Train a DiffWave model: python train.py --config configs/demo.json [key=value ...]"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tf_diffwave.cli import train_main  # noqa: E402
+from tf_diffwave.errors import run_cli  # noqa: E402
+
+if __name__ == "__main__":
+    run_cli(train_main)
