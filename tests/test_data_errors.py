@@ -77,7 +77,8 @@ def test_preprocess_writes_mels_that_training_reads(tmp_path, tiny_corpus):
 
 def test_on_the_fly_crops_match_the_whole_utterance_mel(tmp_path, tiny_corpus):
     """A crop's mel computed on the fly equals the same frames of the whole utterance's mel."""
-    from tf_diffwave.dataset import read_corpus, training_examples
+    from tf_diffwave.corpora import read_corpus
+    from tf_diffwave.dataset import training_examples
     from tf_diffwave.features import LogMel
 
     cfg = load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "run")))

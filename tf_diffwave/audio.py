@@ -38,6 +38,11 @@ def read_audio(path, sample_rate):
     return np.asarray(audio, dtype=np.float32)
 
 
+def fit_length(audio, length):
+    """`audio` cut to its first `length` samples, or padded with silence at the end up to it."""
+    return np.pad(audio[:length], (0, max(length - len(audio), 0)))
+
+
 def write_wav(path, audio, sample_rate):
     """Write mono float audio as 16-bit PCM WAV."""
     folder = os.path.dirname(path)

@@ -1,9 +1,10 @@
-"""Speed benchmark of the BASE vocoder on this machine: python -m tf_diffwave.bench [--config CFG] [--repeats N]
+"""Speed benchmark on this machine: python -m tf_diffwave.bench [--config CFG] [--repeats N]
 
 Prints a Markdown table of real-time factors (compute seconds per second of audio; lower is faster) for vocoding
 1 s and 5 s of audio with the fast and full schedules, the time and peak memory of vocoding a long input (60 s,
 chunked), and training steps/s at batch 16 x 15872 samples, beside the figures measured for lmnt-com/diffwave
-(PyTorch, CPU, 2 threads) on the same kind of 2-core machine.
+(PyTorch, CPU, 2 threads) on the same kind of 2-core machine; then, for the unconditional SC09 model, seconds
+of audio generated per compute second at batch 1 and 16 with the fast and full schedules.
 The weights are random: speed does not depend on them. Nothing about threads or allocators is changed here.
 """
 
@@ -50,9 +51,20 @@ def bench_vocoder(backbone, sampler, sample_rate, seconds, schedule, repeats):
     mel = tf.random.normal([1, int(seconds * sample_rate) // hop, backbone.n_mels], -5.0, 2.0)
     betas, steps = sampler.betas_and_steps(schedule)
     synth = Synthesizer(backbone)
-    seed = tf.constant([0, 0], tf.int64)
-    elapsed = time_call(lambda: synth.vocode(mel, betas, steps, seed).numpy(), repeats)
+    seeds = tf.zeros([1], tf.int64)
+    elapsed = time_call(lambda: synth.vocode(mel, betas, steps, seeds).numpy(), repeats)
     return elapsed / (mel.shape[1] * hop / sample_rate)
+
+
+def seconds_per_denoising_step(backbone, batch, length, repeats):
+    """Compute seconds of one denoising step of an unconditional model on a batch of clips.
+
+    Every step of the reverse process runs the same network on the same shapes, so a 1-step process (noise
+    draws included) times one step of any schedule."""
+    synth = Synthesizer(backbone)
+    seeds = tf.range(batch, dtype=tf.int64)
+    betas, steps = tf.constant([1e-4]), tf.constant([0.0])
+    return time_call(lambda: synth.generate(seeds, length, betas, steps).numpy(), repeats)
 
 
 def long_input_run(config_path, seconds):
@@ -92,7 +104,18 @@ def main():
     parser.add_argument("--long-seconds", type=float, default=60.0, help="length of the long input (0: skip)")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--micro-batches", type=int, default=4, help="batch 16 in this many sequential parts")
+    parser.add_argument("--sc09-config", default=os.path.join(REPO, "configs", "sc09.json"),
+                        help="unconditional model for the generation table ('' to skip)")
+    parser.add_argument("--skip-vocoder", action="store_true", help="only the SC09 generation table")
     args = parser.parse_args()
+    if not args.skip_vocoder:
+        bench_vocoder_table(args)
+    if args.sc09_config:
+        bench_sc09(args.sc09_config, args.repeats)
+
+
+def bench_vocoder_table(args):
+    """The vocoder table: RTFs, the long input, training speed."""
     config = load_config(args.config)
     backbone = build_backbone(config)
     sampler = Sampler.from_config(config["diffusion"])
@@ -113,6 +136,24 @@ def main():
         rate_steps = bench_training(args.config, args.micro_batches, 1)
         print(f"| training steps/s, batch 16 x {samples} ({args.micro_batches} micro-batches) | {rate_steps:.4f} "
               f"| {REFERENCE[('train', 16, '')]} |")
+
+
+def bench_sc09(config_path, repeats):
+    """The SC09 table: seconds of audio generated per compute second, fast and full schedules, batch 1 and 16."""
+    config = load_config(config_path)
+    backbone = build_backbone(config)
+    sampler = Sampler.from_config(config["diffusion"])
+    length, rate = config["model"]["audio_length"], config["audio"]["sample_rate"]
+    print(f"\nconfig {config_path}: {backbone.model.count_params():,} parameters, {length / rate:g} s clips\n")
+    print("| batch | seconds per denoising step | generated audio s / compute s, fast schedule "
+          "| same, full schedule |")
+    print("| --- | --- | --- | --- |")
+    for batch in (1, 16):
+        step = seconds_per_denoising_step(backbone, batch, length, repeats if batch == 1 else 1)
+        audio = batch * length / rate
+        fast, full = (len(sampler.betas_and_steps(which)[0]) for which in ("fast", "full"))
+        print(f"| {batch} | {step:.2f} | {audio / (fast * step):.4f} ({fast} steps) "
+              f"| {audio / (full * step):.5f} ({full} steps) |")
 
 
 if __name__ == "__main__":

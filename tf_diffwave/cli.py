@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from tf_diffwave.audio import read_audio, write_wav
 from tf_diffwave.config import load_config
-from tf_diffwave.dataset import mel_path, read_corpus, read_mel
+from tf_diffwave.corpora import read_corpus
+from tf_diffwave.dataset import mel_path, read_mel
 from tf_diffwave.errors import UserError
 from tf_diffwave.features import LogMel
 from tf_diffwave.model_io import DEFAULT_MODEL_DIR, load
@@ -51,7 +52,9 @@ def preprocess_main(argv=None):
     progbar = keras.utils.Progbar(len(corpus.ids), unit_name="file")
     for n, utterance in enumerate(corpus.ids, 1):
         audio = read_audio(corpus.wav_paths[utterance], config["audio"]["sample_rate"])
-        np.save(mel_path(mel_dir, utterance), log_mel(audio).numpy())
+        out = mel_path(mel_dir, utterance)
+        os.makedirs(os.path.dirname(out), exist_ok=True)  # SC09 ids name a digit folder
+        np.save(out, log_mel(audio).numpy())
         progbar.update(n)
     print(f"wrote {len(corpus.ids)} mels to {mel_dir}")
 
@@ -83,18 +86,27 @@ def resolve_mel(spec, config, log_mel):
 
 
 def infer_main(argv=None):
-    """python infer.py --mel ID|FILE.npy|FILE.wav [...] [--model-dir DIR] [--out FILE] [--steps fast|full]"""
-    parser = argparse.ArgumentParser(description="Vocode log-mel spectrograms with a trained DiffWave.")
-    parser.add_argument("--mel", nargs="+", required=True, help="utterance ids, .npy log-mels or .wav files")
+    """python infer.py --mel ID|FILE.npy|FILE.wav [...] [--model-dir DIR] [--out FILE] [--steps fast|full] (vocoders)
+    python infer.py --model-dir DIR --n-samples N [--batch-size B] [--seed S] [--out-dir OUT] (unconditional)"""
+    parser = argparse.ArgumentParser(description="Vocode log-mel spectrograms with a trained DiffWave vocoder, or "
+                                                 "generate clips with an unconditional DiffWave.")
+    parser.add_argument("--mel", nargs="+", help="vocoders: utterance ids, .npy log-mels or .wav files")
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="run folder (default: bundled demo)")
     parser.add_argument("--out", help="output WAV (one --mel only); default <id>.wav in --out-dir")
     parser.add_argument("--out-dir", default=".", help="folder for the outputs (default: current folder)")
     parser.add_argument("--steps", choices=("fast", "full"), default="fast", help="inference schedule")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first example; example i uses seed + i")
+    parser.add_argument("--n-samples", type=int, default=16, help="unconditional models: clips to generate")
+    parser.add_argument("--batch-size", type=int, default=16, help="unconditional models: clips per batch")
     args = parser.parse_args(argv)
+    model = load(args.model_dir)
+    if model.unconditional:
+        generate_clips(model, args)
+        return
+    if not args.mel:
+        raise UserError(f"{args.model_dir}: this model is a vocoder; give --mel with utterance ids, .npy or .wav files")
     if args.out and len(args.mel) > 1:
         raise UserError("--out names one file; with several --mel inputs use --out-dir")
-    model = load(args.model_dir)
     log_mel = log_mel_function(model.config["audio"])
     mels = [resolve_mel(spec, model.config, log_mel) for spec in args.mel]
     frames = max(len(m) for m in mels)
@@ -107,3 +119,15 @@ def infer_main(argv=None):
         out = args.out or os.path.join(args.out_dir, name)
         write_wav(out, wave[: len(mel) * hop], model.sample_rate)
         print(f"wrote {out} ({len(mel) * hop / model.sample_rate:.2f} s)")
+
+
+def generate_clips(model, args):
+    """Write --n-samples clips of an unconditional model as <out-dir>/seed_<seed>.wav, in batches."""
+    if args.mel:
+        raise UserError(f"{args.model_dir}: this model is unconditional; it takes no --mel (use --n-samples)")
+    progbar = keras.utils.Progbar(args.n_samples, unit_name="clip")
+    clips = model.unconditional_generate(args.n_samples, seed=args.seed, steps=args.steps,
+                                         batch_size=args.batch_size, on_batch=progbar.update)
+    for i, clip in enumerate(clips):
+        write_wav(os.path.join(args.out_dir, f"seed_{args.seed + i}.wav"), clip, model.sample_rate)
+    print(f"wrote {len(clips)} clips to {args.out_dir}")

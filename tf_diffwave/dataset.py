@@ -1,46 +1,14 @@
-"""Corpora and the training input pipeline: random audio crops with their matching mel frames."""
+"""Training input pipelines: random audio crops with their matching mel frames, or whole fixed-length clips."""
 
-import csv
 import os
 import sys
 
 import numpy as np
 import tensorflow as tf
 
-from tf_diffwave.audio import check_audio_file, read_audio
+from tf_diffwave.audio import check_audio_file, fit_length, read_audio
 from tf_diffwave.errors import UserError
 from tf_diffwave.features import LogMel
-
-
-class Corpus:
-    """Utterance ids and their WAV paths, split into training and held-out (validation) parts."""
-
-    def __init__(self, ids, wav_paths, valid_count):
-        if len(ids) <= valid_count:
-            raise UserError(f"the corpus has {len(ids)} utterances: too few to hold out {valid_count} "
-                            f"(config key 'data.valid_count')")
-        self.ids, self.wav_paths = list(ids), dict(zip(ids, wav_paths))
-        cut = len(self.ids) - valid_count
-        self.train_ids, self.valid_ids = self.ids[:cut], self.ids[cut:]
-
-
-def read_ljspeech(path, valid_count):
-    """An LJSpeech-layout corpus: `metadata.csv` (id|text|normalized text) and `wavs/<id>.wav`."""
-    if not os.path.isdir(path):
-        raise UserError(f"{path}: data folder not found (config key 'data.path')")
-    meta = os.path.join(path, "metadata.csv")
-    if not os.path.isfile(meta):
-        raise UserError(f"{meta}: not found; an LJSpeech-layout corpus needs metadata.csv and wavs/")
-    with open(meta, newline="", encoding="utf-8") as f:
-        ids = [row[0] for row in csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE) if row and row[0]]
-    if not ids:
-        raise UserError(f"{meta}: lists no utterances")
-    return Corpus(ids, [os.path.join(path, "wavs", f"{i}.wav") for i in ids], valid_count)
-
-
-def read_corpus(data_config):
-    """The corpus named by the config's `data` section."""
-    return read_ljspeech(data_config["path"], data_config["valid_count"])
 
 
 def read_mel(path, n_mels):
@@ -117,9 +85,37 @@ class CropSource:
                 yield clip, m
 
 
+def random_clips(corpus, ids, sample_rate, length, seed):
+    """Endless (clip (length,), label) pairs drawn at random from `ids`, each clip padded or cropped to `length`;
+    a file that fails to decode is skipped with a warning."""
+    rng = np.random.default_rng(seed)
+    while True:
+        utterance_id = ids[rng.integers(len(ids))]
+        try:
+            audio = read_audio(corpus.wav_paths[utterance_id], sample_rate)
+        except UserError as err:
+            print(f"warning: skipping {err}", file=sys.stderr)
+            continue
+        yield fit_length(audio, length), corpus.labels.get(utterance_id, -1)
+
+
+def clip_dataset(corpus, ids, sample_rate, length, seed):
+    """random_clips as a tf.data.Dataset of {'audio': (length,), 'label': ()}; the files are checked first."""
+    for i in ids:
+        check_audio_file(corpus.wav_paths[i])
+    signature = (tf.TensorSpec([length], tf.float32), tf.TensorSpec([], tf.int32))
+    ds = tf.data.Dataset.from_generator(lambda: random_clips(corpus, ids, sample_rate, length, seed),
+                                        output_signature=signature)
+    return ds.map(lambda audio, label: {"audio": audio, "label": label})
+
+
 def training_examples(config, corpus, seed):
-    """Endless examples {'audio': (crop * hop,), 'mel': (crop, n_mels)} from the training split, seeded."""
+    """Endless training examples from the training split, seeded: for unconditional models whole clips
+    {'audio': (audio_length,)}, for vocoders crops {'audio': (crop * hop,), 'mel': (crop, n_mels)}."""
     a = config["audio"]
+    if config["model"]["unconditional"]:
+        ds = clip_dataset(corpus, corpus.train_ids, a["sample_rate"], config["model"]["audio_length"], seed)
+        return ds.map(lambda example: {"audio": example["audio"]})
     source = CropSource(config, corpus.train_ids, corpus)
     samples = source.crop_frames * source.hop
     if source.mel_dir:

@@ -79,18 +79,27 @@ def align_steps(schedule, inference_betas):
     return np.asarray(steps)
 
 
-def reverse_process(eps_fn, x_T, betas, steps, seed):
+def per_example_normal(seeds, length, stream):
+    """Standard normal noise (B, length) whose row b is drawn statelessly from (seeds[b], stream) alone, so an
+    example's noise depends on its own seed and not on the batch it is generated in."""
+    stream = tf.cast(stream, tf.int64)
+    return tf.map_fn(lambda s: tf.random.stateless_normal(tf.reshape(length, [1]), seed=tf.stack([s, stream])),
+                     tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
+
+
+def reverse_process(eps_fn, betas, steps, seeds, length):
     """Ancestral sampling x_T -> x_0 in one tf.while_loop (DiffWave algorithm 2, appendix B for short schedules).
 
-    eps_fn(x, t) predicts the noise for a float step t of shape (B,). `betas` (S,) is the inference schedule and
-    `steps` (S,) the (possibly fractional) training steps fed to the network. Fresh noise at each step is drawn
-    statelessly from `seed` (shape (2,), int), so a given seed always gives the same audio.
+    eps_fn(x, t) predicts the noise in x (B, length) for a float step t of shape (B,). `betas` (S,) is the
+    inference schedule and `steps` (S,) the (possibly fractional) training steps fed to the network. Example b
+    starts from noise drawn from seeds[b] (stream -1) and gets fresh noise from seeds[b] at each step (stream n),
+    so a given seed always gives the same audio.
     """
     betas = tf.cast(betas, tf.float32)
     steps = tf.cast(steps, tf.float32)
     alphas = 1.0 - betas
     alpha_bars = tf.math.cumprod(alphas)
-    batch = tf.shape(x_T)[0]
+    batch = tf.shape(seeds)[0]
 
     def body(n, x):
         t = tf.fill([batch], steps[n])
@@ -98,13 +107,13 @@ def reverse_process(eps_fn, x_T, betas, steps, seed):
         x = (x - betas[n] / tf.sqrt(1.0 - alpha_bars[n]) * eps) / tf.sqrt(alphas[n])
         ab_prev = tf.gather(alpha_bars, tf.maximum(n - 1, 0))
         sigma = tf.sqrt((1.0 - ab_prev) / (1.0 - alpha_bars[n]) * betas[n])
-        z = tf.random.stateless_normal(tf.shape(x), seed=tf.stack([seed[0], seed[1] + tf.cast(n, seed.dtype)]))
-        x = tf.where(n > 0, x + sigma * z, x)
+        x = tf.cond(n > 0, lambda: x + sigma * per_example_normal(seeds, length, n), lambda: x)
         return n - 1, x
 
     n0 = tf.shape(betas)[0] - 1
+    x_T = per_example_normal(seeds, length, -1)
     _, x0 = tf.while_loop(lambda n, x: n >= 0, body, (n0, x_T), maximum_iterations=tf.shape(betas)[0],
-                          shape_invariants=(n0.shape, tf.TensorShape([None] * x_T.shape.rank)))
+                          shape_invariants=(n0.shape, tf.TensorShape([None, None])))
     return tf.clip_by_value(x0, -1.0, 1.0)
 
 

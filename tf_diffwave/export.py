@@ -7,25 +7,47 @@ import tensorflow as tf
 
 
 class VocoderExport(tf.Module):
-    """`serving_default`: mel (float32 [batch, frames, n_mels]) -> audio (float32 [batch, frames * hop])."""
+    """`serving_default`: mel (float32 [batch, frames, n_mels]) -> audio (float32 [batch, frames * hop]).
+    Example b of a request is drawn with seed b, so a request always gets the same audio."""
 
-    def __init__(self, synthesizer, betas, steps, n_mels, seed=(0, 0)):
+    def __init__(self, synthesizer, betas, steps, n_mels):
         super().__init__()
         self.synthesizer = synthesizer
         self.betas = tf.constant(betas, tf.float32)
         self.steps = tf.constant(steps, tf.float32)
-        self.seed = tf.constant(seed, tf.int64)
         self.serve = tf.function(self._serve, input_signature=[
             tf.TensorSpec([None, None, n_mels], tf.float32, name="mel")])
 
     def _serve(self, mel):
-        return {"audio": self.synthesizer.vocode(mel, self.betas, self.steps, self.seed)}
+        seeds = tf.range(tf.shape(mel)[0], dtype=tf.int64)
+        return {"audio": self.synthesizer.vocode(mel, self.betas, self.steps, seeds)}
 
 
-def export_vocoder(synthesizer, sampler, n_mels, export_root, version):
-    """Export a vocoder with the sampler's fast schedule baked in as <export_root>/<version>/."""
+class GeneratorExport(tf.Module):
+    """`serving_default`: seed (int64 [batch]) -> audio (float32 [batch, length]), one clip per seed."""
+
+    def __init__(self, synthesizer, betas, steps, length):
+        super().__init__()
+        self.synthesizer = synthesizer
+        self.betas = tf.constant(betas, tf.float32)
+        self.steps = tf.constant(steps, tf.float32)
+        self.length = int(length)
+        self.serve = tf.function(self._serve, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
+
+    def _serve(self, seed):
+        audio = self.synthesizer.generate(seed, tf.constant(self.length), self.betas, self.steps)
+        return {"audio": tf.ensure_shape(audio, [None, self.length])}
+
+
+def export_model(synthesizer, sampler, config, export_root, version):
+    """Export a vocoder or an unconditional generator with the sampler's fast schedule baked in, as
+    <export_root>/<version>/."""
     betas, steps = sampler.betas_and_steps("fast")
-    return write_export(VocoderExport(synthesizer, betas, steps, n_mels), export_root, version)
+    if config["model"]["unconditional"]:
+        module = GeneratorExport(synthesizer, betas, steps, config["model"]["audio_length"])
+    else:
+        module = VocoderExport(synthesizer, betas, steps, config["audio"]["n_mels"])
+    return write_export(module, export_root, version)
 
 
 def write_export(module, export_root, version):

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tf_diffwave.config import load_run_config
 from tf_diffwave.diffusion import Sampler
 from tf_diffwave.errors import UserError
-from tf_diffwave.export import export_vocoder
+from tf_diffwave.export import export_model
 from tf_diffwave.synthesis import Synthesizer
 from tf_diffwave.wavenet import build_backbone
 
@@ -52,10 +52,17 @@ class DiffWave:
     def n_mels(self):
         return self.config["audio"]["n_mels"]
 
+    @property
+    def unconditional(self):
+        return self.backbone.unconditional
+
     def vocode(self, mel, steps="fast", seed=0):
-        """Float32 audio from a log-mel (frames, n_mels) -> (samples,), or a batch (B, frames, n_mels) -> (B, samples)."""
-        if self.backbone.unconditional:
-            raise UserError(f"{self.model_dir}: this model is unconditional; it generates audio without a mel")
+        """Float32 audio from a log-mel (frames, n_mels) -> (samples,), or a batch (B, frames, n_mels) -> (B, samples).
+
+        Example b of the batch is drawn with seed `seed + b`."""
+        if self.unconditional:
+            raise UserError(f"{self.model_dir}: this model is unconditional; it generates audio without a mel "
+                            f"(use unconditional_generate)")
         mel = np.asarray(mel, dtype=np.float32)
         single = mel.ndim == 2
         batch = mel[None] if single else mel
@@ -64,13 +71,30 @@ class DiffWave:
         if not np.all(np.isfinite(batch)):
             raise UserError("mel contains NaN or infinite values")
         betas, t = self.sampler.betas_and_steps(steps)
-        audio = self.synthesizer.vocode(batch, betas, t, np.array([seed, 0], np.int64)).numpy()
+        audio = self.synthesizer.vocode(batch, betas, t, seed + np.arange(len(batch), dtype=np.int64)).numpy()
         return audio[0] if single else audio
+
+    def unconditional_generate(self, n, seed=0, steps="fast", batch_size=16, on_batch=None):
+        """Float32 audio (n, model.audio_length) generated from noise; clip i is drawn with seed `seed + i`, so
+        the clips do not depend on `batch_size`. `on_batch(done)` is called after each batch."""
+        if not self.unconditional:
+            raise UserError(f"{self.model_dir}: this model is a vocoder; it needs a mel (use vocode)")
+        if n < 1 or batch_size < 1:
+            raise UserError(f"the number of clips ({n}) and the batch size ({batch_size}) must be at least 1")
+        betas, t = self.sampler.betas_and_steps(steps)
+        length = self.config["model"]["audio_length"]
+        clips = []
+        for start in range(0, n, batch_size):
+            seeds = seed + np.arange(start, min(start + batch_size, n), dtype=np.int64)
+            clips.append(self.synthesizer.generate(seeds, length, betas, t).numpy())
+            if on_batch is not None:
+                on_batch(start + len(seeds))
+        return np.concatenate(clips)
 
     def export(self, export_root, version=None):
         """Write a TF Serving version folder <export_root>/<version> (default: the checkpoint's step)."""
-        return export_vocoder(self.synthesizer, self.sampler, self.n_mels, export_root,
-                              self.step if version is None else version)
+        return export_model(self.synthesizer, self.sampler, self.config, export_root,
+                            self.step if version is None else version)
 
 
 def load(model_dir=None):

@@ -12,10 +12,6 @@ import tensorflow as tf
 from tf_diffwave.diffusion import reverse_process
 
 
-def _initial_noise(shape, seed):
-    return tf.random.stateless_normal(shape, seed=tf.stack([seed[0], seed[1] - 1]))
-
-
 class Synthesizer(tf.Module):
     """Vocoding (mel -> audio) and unconditional generation with one backbone's networks."""
 
@@ -49,28 +45,25 @@ class Synthesizer(tf.Module):
         return tf.reshape(tf.transpose(pieces.concat()), tf.shape(x))
 
     @tf.function
-    def vocode(self, mel, betas, steps, seed):
-        """Audio (B, frames * hop) from log-mels (B, frames, n_mels) with the given schedule and seed (2,).
+    def vocode(self, mel, betas, steps, seeds):
+        """Audio (B, frames * hop) from log-mels (B, frames, n_mels) with the given schedule, one seed per example.
 
         Batches of up to `chunk_frames` frames in all are vocoded whole, larger ones chunk by chunk."""
         mel = tf.convert_to_tensor(mel, tf.float32)
-        seed = tf.cast(seed, tf.int64)
-        shape = tf.stack([tf.shape(mel)[0], tf.shape(mel)[1] * self.hop])
-        x_T = _initial_noise(shape, seed)
+        length = tf.shape(mel)[1] * self.hop
 
         def whole():
             cond = self.backbone.conditioner(mel, training=False)  # once per utterance, not per step
             return reverse_process(lambda x, t: self.backbone.denoiser([x, t, cond], training=False),
-                                   x_T, betas, steps, seed)
+                                   betas, steps, seeds, length)
 
         def chunked():
-            return reverse_process(lambda x, t: self._chunked_eps(mel, x, t), x_T, betas, steps, seed)
+            return reverse_process(lambda x, t: self._chunked_eps(mel, x, t), betas, steps, seeds, length)
 
         return tf.cond(tf.shape(mel)[0] * tf.shape(mel)[1] <= self.chunk_frames, whole, chunked)
 
     @tf.function
-    def generate(self, batch, length, betas, steps, seed):
-        """Unconditional audio (batch, length) from noise drawn from `seed` (2,)."""
-        seed = tf.cast(seed, tf.int64)
-        x_T = _initial_noise(tf.stack([batch, length]), seed)
-        return reverse_process(lambda x, t: self.backbone.denoiser([x, t], training=False), x_T, betas, steps, seed)
+    def generate(self, seeds, length, betas, steps):
+        """Unconditional audio (B, length) from noise, one clip per seed (B,)."""
+        return reverse_process(lambda x, t: self.backbone.denoiser([x, t], training=False),
+                               betas, steps, seeds, length)

@@ -9,11 +9,12 @@ import numpy as np
 import tensorflow as tf
 
 from tf_diffwave.config import load_run_config, save_config
-from tf_diffwave.dataset import read_corpus, read_mel, mel_path, training_examples, uses_precomputed_mels
+from tf_diffwave.corpora import read_corpus
+from tf_diffwave.dataset import read_mel, mel_path, training_examples, uses_precomputed_mels
 from tf_diffwave.audio import read_audio
 from tf_diffwave.diffusion import Sampler, per_example_loss, q_sample
 from tf_diffwave.errors import UserError
-from tf_diffwave.export import export_vocoder
+from tf_diffwave.export import export_model
 from tf_diffwave.features import LogMel
 from tf_diffwave.synthesis import Synthesizer
 from tf_diffwave.wavenet import build_backbone
@@ -152,9 +153,9 @@ class Trainer:
         """Checkpoint the training state and, when configured, export the EMA model for serving."""
         step = int(self.step.numpy())
         path = self.manager.save(checkpoint_number=step)
-        if self.config["train"]["export"] and not self.backbone.unconditional:
-            export_vocoder(Synthesizer(self.ema_backbone), self.sampler, self.config["audio"]["n_mels"],
-                           os.path.join(self.model_dir, "export"), step)
+        if self.config["train"]["export"]:
+            export_model(Synthesizer(self.ema_backbone), self.sampler, self.config,
+                         os.path.join(self.model_dir, "export"), step)
         return path
 
     def train(self):
@@ -171,7 +172,9 @@ class Trainer:
         iterator = iter(self._dataset(start))
         train_step = tf.function(self._train_step)
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "logs"))
-        validation = ValidationSample(self.config, self.corpus, Synthesizer(self.ema_backbone), self.sampler)
+        synthesizer = Synthesizer(self.ema_backbone)
+        validation = GeneratedSamples(self.config, synthesizer, self.sampler) if self.backbone.unconditional else \
+            VocodedSample(self.config, self.corpus, synthesizer, self.sampler)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         progbar = keras.utils.Progbar(t["max_steps"], stateful_metrics=["loss", "steps/s"], unit_name="step")
         last_time, last_step = time.perf_counter(), start
@@ -204,13 +207,12 @@ class Trainer:
             writer.flush()
 
 
-class ValidationSample:
+class VocodedSample:
     """One held-out utterance vocoded with the EMA weights, written to TensorBoard beside the ground truth."""
 
     def __init__(self, config, corpus, synthesizer, sampler, max_seconds=4.0):
-        self.config, self.synthesizer, self.sampler = config, synthesizer, sampler
+        self.synthesizer, self.sampler = synthesizer, sampler
         a = config["audio"]
-        self.unconditional = config["model"]["unconditional"]
         self.sample_rate = a["sample_rate"]
         utterance = corpus.valid_ids[0]
         audio = read_audio(corpus.wav_paths[utterance], a["sample_rate"])
@@ -225,17 +227,32 @@ class ValidationSample:
     def write_summaries(self):
         """Audio and spectrogram images into the default summary writer."""
         betas, steps = self.sampler.betas_and_steps("fast")
-        seed = np.array([0, 0], np.int64)
-        if self.unconditional:
-            length = self.config["model"]["audio_length"]
-            generated = self.synthesizer.generate(1, length, betas, steps, seed)
-        else:
-            generated = self.synthesizer.vocode(self.mel[None], betas, steps, seed)
-        tf.summary.audio("generated", generated[:, :, None], self.sample_rate, max_outputs=1)
-        tf.summary.image("generated_mel", _mel_image(self.log_mel(generated[0]).numpy()))
-        if not self.unconditional:
-            tf.summary.audio("ground_truth", self.audio[None, :, None], self.sample_rate, max_outputs=1)
-            tf.summary.image("ground_truth_mel", _mel_image(self.mel))
+        generated = self.synthesizer.vocode(self.mel[None], betas, steps, np.zeros(1, np.int64))
+        write_audio_summaries("generated", generated.numpy(), self.sample_rate, self.log_mel)
+        write_audio_summaries("ground_truth", self.audio[None], self.sample_rate, self.log_mel)
+
+
+class GeneratedSamples:
+    """A few clips generated from fixed seeds by the EMA weights of an unconditional model, for TensorBoard."""
+
+    def __init__(self, config, synthesizer, sampler, count=4):
+        self.synthesizer, self.sampler, self.count = synthesizer, sampler, count
+        self.length = config["model"]["audio_length"]
+        self.sample_rate = config["audio"]["sample_rate"]
+        self.log_mel = LogMel.from_config(config["audio"])
+
+    def write_summaries(self):
+        """Audio and spectrogram images into the default summary writer."""
+        betas, steps = self.sampler.betas_and_steps("fast")
+        generated = self.synthesizer.generate(np.arange(self.count, dtype=np.int64), self.length, betas, steps)
+        write_audio_summaries("generated", generated.numpy(), self.sample_rate, self.log_mel)
+
+
+def write_audio_summaries(name, clips, sample_rate, log_mel):
+    """Clips (B, samples) as TensorBoard audio and their log-mels as images, `<name>` and `<name>_mel`."""
+    tf.summary.audio(name, clips[:, :, None], sample_rate, max_outputs=len(clips))
+    images = np.concatenate([_mel_image(log_mel(clip).numpy()) for clip in clips])
+    tf.summary.image(f"{name}_mel", images, max_outputs=len(clips))
 
 
 def _mel_image(mel):
