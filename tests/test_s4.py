@@ -1,0 +1,119 @@
+"""The S4 layer against float64 numpy computations: kernel, Cauchy gradients, causality, convolution."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_diffwave.s4 as s4
+from tf_diffwave.s4 import S4Layer, hippo_legs_dplr
+
+
+def reference_kernel(ssm, length):
+    """K[c, h, l] = Re(C Abar^l Bbar) by repeated float64 matrix-vector products, from dense_ssm()."""
+    a, b, c, dt = ssm["A"], ssm["B"], ssm["C"], ssm["dt"]
+    out = np.zeros((c.shape[0], a.shape[0], length))
+    eye = np.eye(a.shape[-1])
+    for h in range(a.shape[0]):
+        abar = np.linalg.solve(eye - dt[h] / 2 * a[h], eye + dt[h] / 2 * a[h])
+        x = np.linalg.solve(eye - dt[h] / 2 * a[h], dt[h] * b[h])
+        for step in range(length):
+            out[:, h, step] = np.real(c[:, h] @ x)
+            x = abar @ x
+    return out
+
+
+def test_hippo_legs_dplr_is_unitarily_equivalent_to_legs():
+    n = 8
+    lam, p, b = hippo_legs_dplr(n)
+    k = np.arange(n)
+    legs = -np.tril(np.sqrt(np.outer(2 * k + 1, 2 * k + 1)), -1) - np.diag(k + 1)
+    full = lambda z: np.concatenate([z, z.conj()])  # noqa: E731
+    dplr = np.diag(full(lam)) - np.outer(full(p), full(p).conj())
+    np.testing.assert_allclose(np.sort_complex(np.linalg.eigvals(dplr)), np.sort_complex(np.linalg.eigvals(legs)),
+                               atol=1e-8)
+    np.testing.assert_allclose(lam.real, -0.5)
+    assert np.all(lam.imag < 0)
+    np.testing.assert_allclose(np.linalg.norm(full(b)), np.linalg.norm(np.sqrt(2 * k + 1)))
+
+
+@pytest.mark.parametrize("ssm", ["s4", "s4d"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("length", [2048, 1001])
+def test_kernel_matches_matrix_powers_of_dense_ssm(ssm, bidirectional, length):
+    layer = S4Layer(3, length, state_size=64, bidirectional=bidirectional, ssm=ssm)
+    layer.build((None, None, 3))
+    kernel = layer.kernel(length).numpy()
+    expected = reference_kernel(layer.dense_ssm(), length)
+    assert kernel.shape == expected.shape == (2 if bidirectional else 1, 3, length)
+    assert np.max(np.abs(kernel - expected)) / np.max(np.abs(expected)) < 1e-4
+
+
+def test_chunked_cauchy_gradients_match_autodiff_of_the_plain_formula(monkeypatch):
+    monkeypatch.setattr(s4, "CAUCHY_CHUNK", 5)  # 17 frequencies: 4 chunks
+    rng = np.random.default_rng(0)
+    cplx = lambda *shape: tf.constant(rng.normal(size=shape) + 1j * rng.normal(size=shape), tf.complex64)  # noqa
+    v, w = cplx(2, 3, 6), cplx(2, 6) - 1.0
+    omega = s4.roots_of_unity(32)
+    weights = cplx(2, 3, 17)
+
+    def plain(v, w):
+        return tf.reduce_sum(v[..., None] * 2.0 / (2.0 * (1.0 - omega) - (1.0 + omega) * w[:, None, :, None]), -2)
+
+    grads = []
+    for fn in (plain, lambda v, w: tf.function(s4.cauchy.python_function)(v, w, omega)):
+        with tf.GradientTape() as tape:
+            tape.watch([v, w])
+            loss = tf.reduce_sum(tf.math.real(weights * fn(v, w)))
+        grads.append(tape.gradient(loss, [v, w]))
+        grads[-1].append(fn(v, w))
+    for ours, reference in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_layer_gradients_reach_every_ssm_parameter():
+    layer = S4Layer(4, 64, state_size=8, bidirectional=True)
+    u = tf.random.normal([2, 64, 4])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(u) ** 2)
+    grads = tape.gradient(loss, layer.trainable_variables)
+    assert all(g is not None and np.all(np.isfinite(g.numpy())) and np.any(g.numpy() != 0) for g in grads)
+    assert {v.name for v in layer.trainable_variables} >= {"log_dt", "lambda_log_re", "lambda_im", "b", "p", "c", "d"}
+    frozen = S4Layer(4, 64, state_size=8, trainable_ssm=False)
+    frozen.build((None, None, 4))
+    assert {v.name for v in frozen.trainable_variables} == {"c", "d", "kernel", "bias"}
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_convolution_is_linear_not_circular(bidirectional):
+    """convolve() against a direct float64 convolution with the layer's own kernel: no wrap-around."""
+    length = 50
+    layer = S4Layer(2, length, state_size=16, bidirectional=bidirectional)
+    layer.build((None, None, 2))
+    x = np.random.default_rng(1).normal(size=(1, 2, length))
+    y = layer.convolve(tf.constant(x, tf.float32)).numpy()
+    k, d = layer.kernel().numpy().astype(np.float64), layer.d.numpy()
+    expected = np.zeros_like(x)
+    for h in range(2):
+        for t in range(length):
+            expected[0, h, t] = sum(k[0, h, i] * x[0, h, t - i] for i in range(t + 1)) + d[h] * x[0, h, t]
+            if bidirectional:
+                expected[0, h, t] += sum(k[1, h, i - 1] * x[0, h, t + i] for i in range(1, length - t))
+    np.testing.assert_allclose(y, expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_causal_layer_output_before_t0_ignores_input_at_t0():
+    layer = S4Layer(4, 128, state_size=16)
+    u = tf.random.normal([1, 128, 4], seed=1)
+    changed = tf.tensor_scatter_nd_add(u, [[0, 70, 1]], [5.0])
+    a, b = layer(u).numpy(), layer(changed).numpy()
+    np.testing.assert_allclose(a[:, :70], b[:, :70], atol=1e-5)  # FFT round-off only
+    assert np.max(np.abs(a[:, 70:] - b[:, 70:])) > 1e-3
+    both = S4Layer(4, 128, state_size=16, bidirectional=True)
+    assert np.max(np.abs(both(u).numpy()[:, :70] - both(changed).numpy()[:, :70])) > 1e-3
+
+
+def test_get_config_round_trips():
+    layer = S4Layer(8, 256, state_size=32, bidirectional=True, ssm="s4d", trainable_ssm=False, name="s4x")
+    clone = S4Layer.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    assert clone(tf.zeros([1, 256, 8])).shape == (1, 256, 8)

@@ -1,0 +1,231 @@
+"""The S4 layer (Gu et al., "Efficiently Modeling Long Sequences with Structured State Spaces", ICLR 2022) and its
+diagonal variant S4D, as a Keras layer.
+
+Each of the H channels is a linear state-space model x' = A x + B u, y = C x + D u with state size N, A in
+diagonal-plus-low-rank (DPLR) form A = Lambda - P P^* from the HiPPO-LegS matrix. Discretised with the bilinear
+rule, its convolution kernel K_l = C Abar^l Bbar (l < L) is computed from the truncated generating function at
+the L-th roots of unity: a Cauchy sum over the poles, a rank-1 Woodbury correction, and an inverse real FFT
+(S4 paper, algorithm 1). Only one pole of each conjugate pair is stored; the Cauchy sum adds the conjugate term.
+
+All variables are real float32 (real and imaginary parts apart): Adam on complex variables is wrong.
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+CAUCHY_CHUNK = 1024  # frequencies per chunk: the Cauchy matrix of one chunk is H x N x 1024 complex64
+
+
+def hippo_legs_dplr(state_size):
+    """HiPPO-LegS in DPLR form, float64: (Lambda, P, B), each (N/2,) complex, with A ~ diag(Lambda) - P P^*.
+
+    A[n,k] = -sqrt(2n+1) sqrt(2k+1) (n > k), -(n+1) (n = k); B[n] = sqrt(2n+1); P[n] = sqrt(n + 1/2). A + P P^T is
+    -1/2 I plus a skew-symmetric S, diagonalised by the Hermitian eigensolver of -iS; of each conjugate pair of
+    eigenvalues the one with negative imaginary part is kept.
+    """
+    n = np.arange(state_size, dtype=np.float64)
+    root = np.sqrt(2 * n + 1)
+    a = -np.tril(np.outer(root, root), -1) - np.diag(n + 1)
+    b, p = root, np.sqrt(n + 0.5)
+    skew = a + np.outer(p, p) + 0.5 * np.eye(state_size)
+    eigenvalues, vectors = np.linalg.eigh(-1j * skew)
+    keep = np.argsort(eigenvalues)[: state_size // 2]
+    lam = -0.5 + 1j * eigenvalues[keep]
+    v = vectors[:, keep]
+    return lam, v.conj().T @ p, v.conj().T @ b
+
+
+def _complex(pair):
+    """A (..., 2) float tensor of real and imaginary parts as a complex tensor (...)."""
+    return tf.complex(pair[..., 0], pair[..., 1])
+
+
+def _cauchy_matrix(w, omega):
+    """G[h, n, k] = 2 / (2 (1 - omega_k) - (1 + omega_k) w[h, n]) and h_k = (1 + omega_k) / 2.
+
+    This is (1 + omega) / 2 times 1 / (z - w) with z = 2 (1 - omega) / (1 + omega) the bilinear node, written so that
+    nothing is divided by 1 + omega, which vanishes at the Nyquist frequency."""
+    half = (1.0 + omega) / 2.0
+    return 2.0 / (2.0 * (1.0 - omega)[None, None, :] - 2.0 * half[None, None, :] * w[:, :, None]), half
+
+
+@tf.custom_gradient
+def _cauchy_chunk(v, w, omega):
+    """s[h, m, k] = sum_n v[h, m, n] G[h, n, k] for one chunk of frequencies; the backward pass recomputes G instead
+    of keeping it (it is the one large tensor: H x 2N2 x chunk)."""
+    g_matrix, _ = _cauchy_matrix(w, omega)
+    out = tf.matmul(v, g_matrix)
+
+    def grad(upstream):
+        g_matrix, half = _cauchy_matrix(w, omega)
+        # TF's gradient of a holomorphic f is conj(f') times the upstream gradient; dG/dw = G^2 (1 + omega) / 2
+        grad_v = tf.matmul(upstream, g_matrix, adjoint_b=True)
+        dg_dw = g_matrix * g_matrix * half[None, None, :]
+        grad_w = tf.reduce_sum(tf.math.conj(v) * tf.matmul(upstream, dg_dw, adjoint_b=True), axis=1)
+        return grad_v, grad_w, None
+
+    return out, grad
+
+
+@tf.function
+def cauchy(v, w, omega):
+    """s[h, m, k] = sum_n v[h, m, n] * 2 / (2 (1 - omega_k) - (1 + omega_k) w[h, n]), complex64, in chunks of
+    CAUCHY_CHUNK frequencies, each recomputed in the backward pass; v (H, M, n), w (H, n), omega (K,)."""
+    count = omega.shape[0]
+    pieces = [_cauchy_chunk(v, w, omega[start: start + CAUCHY_CHUNK]) for start in range(0, count, CAUCHY_CHUNK)]
+    return tf.concat(pieces, axis=-1)
+
+
+def roots_of_unity(length):
+    """omega_k = exp(-2 pi i k / L) for k = 0 .. L // 2, computed in float64, as complex64."""
+    return tf.constant(np.exp(-2j * np.pi * np.arange(length // 2 + 1) / length), tf.complex64)
+
+
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class S4Layer(layers.Layer):
+    """S4 (or S4D) over channels-last sequences (B, L, H) -> (B, L, H), L <= `max_length`.
+
+    FFT convolution with the SSM kernel (zero-padded to 2L: no wrap-around), + D u, GELU, then a position-wise
+    linear layer to 2H with a GLU. Causal by default; bidirectional adds a second kernel (its own C) that runs
+    backwards over the strictly-future samples. With `ssm="s4d"` A is diagonal (Lambda only) and the kernel a
+    Vandermonde product. `trainable_ssm=False` freezes Lambda, P, B and dt, as the DiffWave+SaShiMi checkpoints did.
+    The trained C is C~ = C (I - Abar^L) for L = `max_length` (S4's length-corrected C).
+    """
+
+    def __init__(self, d_model, max_length, state_size=64, bidirectional=False, ssm="s4", trainable_ssm=True,
+                 dt_min=1e-3, dt_max=1e-1, **kwargs):
+        super().__init__(**kwargs)
+        if ssm not in ("s4", "s4d"):
+            raise ValueError(f"ssm must be 's4' or 's4d', got {ssm!r}")
+        self.d_model, self.max_length, self.state_size = d_model, max_length, state_size
+        self.bidirectional, self.ssm, self.trainable_ssm = bidirectional, ssm, trainable_ssm
+        self.dt_min, self.dt_max = dt_min, dt_max
+        self.kernel_channels = 2 if bidirectional else 1
+        self.output_linear = layers.Dense(2 * d_model, name="output_linear")
+
+    def build(self, input_shape):
+        h, half = self.d_model, self.state_size // 2
+        lam, p, b = hippo_legs_dplr(self.state_size)
+        trainable = self.trainable_ssm
+
+        def constant(name, value):
+            value = np.asarray(value, np.float32)
+            return self.add_weight(name=name, shape=value.shape, trainable=trainable,
+                                   initializer=keras.initializers.Constant(value))
+
+        def pair(z):
+            return np.tile(np.stack([np.real(z), np.imag(z)], axis=-1), (h, 1, 1))
+
+        self.log_dt = self.add_weight(name="log_dt", shape=(h,), trainable=trainable, initializer=(
+            keras.initializers.RandomUniform(math.log(self.dt_min), math.log(self.dt_max))))
+        self.lambda_log_re = constant("lambda_log_re", np.tile(np.log(-lam.real), (h, 1)))
+        self.lambda_im = constant("lambda_im", np.tile(lam.imag, (h, 1)))
+        self.b = constant("b", pair(b))
+        if self.ssm == "s4":
+            self.p = constant("p", pair(p))
+        self.c = self.add_weight(name="c", shape=(self.kernel_channels, h, half, 2),
+                                 initializer=keras.initializers.RandomNormal(stddev=math.sqrt(0.5)))
+        self.d = self.add_weight(name="d", shape=(h,), initializer=keras.initializers.RandomNormal(stddev=1.0))
+        self.output_linear.build((None, None, h))
+
+    # ---- the kernel ------------------------------------------------------------------------------------------------
+
+    def _ssm(self):
+        """dt (H,), Lambda (H, N2), B (H, N2), P (H, N2) or None, C~ (channels, H, N2): complex64 tensors."""
+        dt = tf.exp(tf.cast(self.log_dt, tf.float32))
+        lam = tf.complex(-tf.exp(self.lambda_log_re), self.lambda_im)
+        p = _complex(self.p) if self.ssm == "s4" else None
+        return dt, lam, _complex(self.b), p, _complex(self.c)
+
+    def kernel(self, length=None):
+        """The convolution kernel (channels, H, length) as a float32 tensor (channels = 2 when bidirectional; the
+        second runs backwards). `length` defaults to `max_length`; C~ is always that of `max_length`."""
+        length = self.max_length if length is None else int(length)
+        dt, lam, b, p, c = self._ssm()
+        dt_c = tf.cast(dt, tf.complex64)[:, None]
+        w = dt_c * lam                                              # (H, N2) poles dt * Lambda
+        if self.ssm == "s4d":
+            return self._vandermonde_kernel(w, dt_c * b, c, length)
+        omega = roots_of_unity(self.max_length)
+        # v[h, (i, j), n] = Bs[i] Cs[j] dt with Bs = (B, P), Cs = (C~_0, [C~_1], conj(P)) (S4 eq. 4 and 5)
+        bs = tf.stack([b, p], axis=1)                               # (H, 2, N2)
+        cs = tf.concat([tf.transpose(c, [1, 0, 2]), tf.math.conj(p)[:, None]], axis=1)   # (H, channels + 1, N2)
+        v = bs[:, :, None, :] * cs[:, None, :, :] * dt_c[:, :, None, None]
+        v = tf.reshape(v, [self.d_model, -1, self.state_size // 2])
+        v_full = tf.concat([v, tf.math.conj(v)], axis=-1)          # the conjugate poles
+        w_full = tf.concat([w, tf.math.conj(w)], axis=-1)
+        s = tf.reshape(cauchy(v_full, w_full, omega), [self.d_model, 2, self.kernel_channels + 1, -1])
+        half = ((1.0 + omega) / 2.0)[None, None, :]
+        # Woodbury for the rank-1 term; the bilinear factor 2 / (1 + omega) is folded into s and `half`
+        k_f = s[:, 0, :-1] - half * s[:, 0, -1:] * s[:, 1, :-1] / (1.0 + half * s[:, 1, -1:])
+        k = tf.signal.irfft(tf.transpose(k_f, [1, 0, 2]), fft_length=[self.max_length])
+        return k[..., :length]
+
+    def _vandermonde_kernel(self, w, b_dt, c, length):
+        """S4D with bilinear discretisation: K_l = 2 Re sum_n C_n Bbar_n Abar_n^l, Abar^l = Abar^(j c) Abar^i for
+        l = j c + i, as one batched matmul over c-sample blocks (memory H N (L/c + c), not H N L)."""
+        abar = (1.0 + w / 2.0) / (1.0 - w / 2.0)                    # (H, N2)
+        coef = c * (b_dt / (1.0 - w / 2.0))[None]                    # (channels, H, N2)
+        block = 64
+        blocks = -(-length // block)
+        # the powers reach phases of thousands of radians: take them in complex128, then return to complex64
+        log_abar = tf.math.log(tf.cast(abar, tf.complex128))
+        inner = tf.cast(tf.exp(log_abar[:, :, None] * tf.cast(tf.range(block), tf.complex128)[None, None, :]),
+                        tf.complex64)                                # (H, N2, c)
+        outer = tf.cast(tf.exp(log_abar[:, None, :] * tf.cast(tf.range(blocks) * block, tf.complex128)[None, :, None]),
+                        tf.complex64)                                # (H, blocks, N2)
+        weighted = outer[None] * coef[:, :, None, :]                # (channels, H, blocks, N2)
+        k = 2.0 * tf.math.real(tf.matmul(weighted, inner[None]))    # (channels, H, blocks, c)
+        return tf.reshape(k, [self.kernel_channels, self.d_model, -1])[..., :length]
+
+    # ---- the layer -------------------------------------------------------------------------------------------------
+
+    def convolve(self, x):
+        """The SSM part: y = K * x + D x for x (B, H, L), float32, by FFT over 2L samples (linear, not circular)."""
+        length = tf.shape(x)[-1]
+        k = self.kernel()[..., :length]
+        fft_len = [2 * length]
+        if self.bidirectional:  # k1 runs over the strictly-future samples: y[t] += sum_(i >= 1) k1[i-1] x[t+i]
+            k = tf.pad(k[0], [[0, 0], [0, length]]) + tf.pad(tf.reverse(k[1], [-1]), [[0, 0], [length, 0]])
+        else:
+            k = k[0]
+        spectrum = tf.signal.rfft(x, fft_length=fft_len) * tf.signal.rfft(k, fft_length=fft_len)[None]
+        return tf.signal.irfft(spectrum, fft_length=fft_len)[..., :length] + x * self.d[None, :, None]
+
+    def call(self, u):
+        y = self.convolve(tf.transpose(tf.cast(u, tf.float32), [0, 2, 1]))
+        y = tf.nn.gelu(tf.transpose(y, [0, 2, 1]), approximate=False)
+        gate, value = tf.split(self.output_linear(y), 2, axis=-1)
+        return gate * tf.sigmoid(value)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def dense_ssm(self):
+        """The continuous-time system in full state size N, float64/complex128 numpy, with the length correction
+        undone (for L = `max_length`): A (H, N, N), B (H, N), C (channels, H, N), dt (H,), such that
+        kernel(L)[c, h, l] = Re(C[c, h] Abar[h]^l Bbar[h]) with Abar, Bbar the bilinear discretisation."""
+        dt, lam, b, p, c = (None if t is None else t.numpy().astype(np.complex128) for t in self._ssm())
+        dt = dt.real.astype(np.float64)
+        full = lambda z: np.concatenate([z, z.conj()], axis=-1)  # noqa: E731  (the conjugate half of the state)
+        b_f, c_f = full(b), full(c)
+        a = np.stack([np.diag(row) for row in full(lam)])
+        if p is None:  # S4D trains C itself: no length correction
+            return {"A": a, "B": b_f, "C": c_f, "dt": dt}
+        a = a - full(p)[:, :, None] * full(p)[:, None, :].conj()
+        eye = np.eye(a.shape[-1])
+        c_true = np.empty_like(c_f)
+        for h in range(self.d_model):
+            abar = np.linalg.solve(eye - dt[h] / 2 * a[h], eye + dt[h] / 2 * a[h])
+            correction = eye - np.linalg.matrix_power(abar, self.max_length)
+            c_true[:, h] = np.linalg.solve(correction.T, c_f[:, h].T).T  # C = C~ (I - Abar^L)^-1
+        return {"A": a, "B": b_f, "C": c_true, "dt": dt}
+
+    def get_config(self):
+        return {**super().get_config(), "d_model": self.d_model, "max_length": self.max_length,
+                "state_size": self.state_size, "bidirectional": self.bidirectional, "ssm": self.ssm,
+                "trainable_ssm": self.trainable_ssm, "dt_min": self.dt_min, "dt_max": self.dt_max}
