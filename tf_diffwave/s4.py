@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-CAUCHY_CHUNK = 1024  # frequencies per chunk: the Cauchy matrix of one chunk is H x N x 1024 complex64
+CAUCHY_CHUNK = 512  # frequencies per chunk: the Cauchy matrix of one chunk is H x N x 512 complex64
 
 
 def hippo_legs_dplr(state_size):
@@ -54,35 +54,61 @@ def _cauchy_matrix(w, omega):
 
 
 @tf.custom_gradient
-def _cauchy_chunk(v, w, omega):
-    """s[h, m, k] = sum_n v[h, m, n] G[h, n, k] for one chunk of frequencies; the backward pass recomputes G instead
-    of keeping it (it is the one large tensor: H x 2N2 x chunk)."""
-    g_matrix, _ = _cauchy_matrix(w, omega)
-    out = tf.matmul(v, g_matrix)
+def _chunked_cauchy(v, w, omega_chunks):
+    """s[i, h, m, k] = sum_n v[h, m, n] G[h, n, omega_chunks[i, k]], one chunk of frequencies at a time.
+
+    Only one chunk's Cauchy matrix (H x 2N2 x chunk) exists at once: the loops run their iterations one after the
+    other, and the backward pass recomputes each chunk's matrix instead of keeping it."""
+    chunks = tf.shape(omega_chunks)[0]
+
+    def forward(i, pieces):
+        g_matrix, _ = _cauchy_matrix(w, omega_chunks[i])
+        return i + 1, pieces.write(i, tf.matmul(v, g_matrix))
+
+    pieces = tf.TensorArray(tf.complex64, size=chunks)
+    _, pieces = tf.while_loop(lambda i, _: i < chunks, forward, [0, pieces], parallel_iterations=1)
 
     def grad(upstream):
-        g_matrix, half = _cauchy_matrix(w, omega)
-        # TF's gradient of a holomorphic f is conj(f') times the upstream gradient; dG/dw = G^2 (1 + omega) / 2
-        grad_v = tf.matmul(upstream, g_matrix, adjoint_b=True)
-        dg_dw = g_matrix * g_matrix * half[None, None, :]
-        grad_w = tf.reduce_sum(tf.math.conj(v) * tf.matmul(upstream, dg_dw, adjoint_b=True), axis=1)
+        def backward(i, grad_v, grad_w):
+            g_matrix, half = _cauchy_matrix(w, omega_chunks[i])
+            # TF's gradient of a holomorphic f is conj(f') times the upstream gradient; dG/dw = G^2 (1 + omega) / 2
+            grad_v += tf.matmul(upstream[i], g_matrix, adjoint_b=True)
+            dg_dw = g_matrix * g_matrix * half[None, None, :]
+            grad_w += tf.reduce_sum(tf.math.conj(v) * tf.matmul(upstream[i], dg_dw, adjoint_b=True), axis=1)
+            return i + 1, grad_v, grad_w
+
+        _, grad_v, grad_w = tf.while_loop(lambda i, *_: i < chunks, backward,
+                                          [0, tf.zeros_like(v), tf.zeros_like(w)], parallel_iterations=1)
         return grad_v, grad_w, None
 
-    return out, grad
+    return pieces.stack(), grad
 
 
 @tf.function
-def cauchy(v, w, omega):
-    """s[h, m, k] = sum_n v[h, m, n] * 2 / (2 (1 - omega_k) - (1 + omega_k) w[h, n]), complex64, in chunks of
-    CAUCHY_CHUNK frequencies, each recomputed in the backward pass; v (H, M, n), w (H, n), omega (K,)."""
-    count = omega.shape[0]
-    pieces = [_cauchy_chunk(v, w, omega[start: start + CAUCHY_CHUNK]) for start in range(0, count, CAUCHY_CHUNK)]
-    return tf.concat(pieces, axis=-1)
+def cauchy(v, w, omega_chunks):
+    """s[i, h, m, k] = sum_n v[h, m, n] * 2 / (2 (1 - omega) - (1 + omega) w[h, n]) at omega = omega_chunks[i, k],
+    complex64, computed chunk by chunk and recomputed in the backward pass; v (H, M, n), w (H, n)."""
+    return _chunked_cauchy(v, w, omega_chunks)
 
 
-def roots_of_unity(length):
-    """omega_k = exp(-2 pi i k / L) for k = 0 .. L // 2, computed in float64, as complex64."""
-    return tf.constant(np.exp(-2j * np.pi * np.arange(length // 2 + 1) / length), tf.complex64)
+def roots_of_unity(length, chunk=None):
+    """omega_k = exp(-2 pi i k / L) for k = 0 .. L // 2, computed in float64, as complex64 (K,); with `chunk`,
+    zero-padded and shaped (chunks, chunk) (omega = 0 is a harmless extra frequency)."""
+    omega = np.exp(-2j * np.pi * np.arange(length // 2 + 1) / length)
+    if chunk is not None:
+        omega = np.pad(omega, (0, -len(omega) % chunk)).reshape(-1, chunk)
+    return tf.constant(omega, tf.complex64)
+
+
+def _woodbury_kernel(s, omega, length):
+    """The kernel (channels, H, length) from the Cauchy sums s (chunks, H, 2, channels + 1, chunk): the rank-1
+    Woodbury correction (the bilinear factor 2 / (1 + omega) is folded into s and h = (1 + omega) / 2), then an
+    inverse real FFT."""
+    half = ((1.0 + omega) / 2.0)[:, None, None, :]
+    k_f = s[:, :, 0, :-1] - half * s[:, :, 0, -1:] * s[:, :, 1, :-1] / (1.0 + half * s[:, :, 1, -1:])
+    k_f = tf.transpose(k_f, [2, 1, 0, 3])
+    k_f = tf.reshape(k_f, [tf.shape(k_f)[0], tf.shape(k_f)[1], -1])[..., : length // 2 + 1]
+    return tf.signal.irfft(k_f, fft_length=[length])
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
@@ -150,7 +176,7 @@ class S4Layer(layers.Layer):
         w = dt_c * lam                                              # (H, N2) poles dt * Lambda
         if self.ssm == "s4d":
             return self._vandermonde_kernel(w, dt_c * b, c, length)
-        omega = roots_of_unity(self.max_length)
+        omega = roots_of_unity(self.max_length, CAUCHY_CHUNK)      # (chunks, CAUCHY_CHUNK)
         # v[h, (i, j), n] = Bs[i] Cs[j] dt with Bs = (B, P), Cs = (C~_0, [C~_1], conj(P)) (S4 eq. 4 and 5)
         bs = tf.stack([b, p], axis=1)                               # (H, 2, N2)
         cs = tf.concat([tf.transpose(c, [1, 0, 2]), tf.math.conj(p)[:, None]], axis=1)   # (H, channels + 1, N2)
@@ -158,12 +184,9 @@ class S4Layer(layers.Layer):
         v = tf.reshape(v, [self.d_model, -1, self.state_size // 2])
         v_full = tf.concat([v, tf.math.conj(v)], axis=-1)          # the conjugate poles
         w_full = tf.concat([w, tf.math.conj(w)], axis=-1)
-        s = tf.reshape(cauchy(v_full, w_full, omega), [self.d_model, 2, self.kernel_channels + 1, -1])
-        half = ((1.0 + omega) / 2.0)[None, None, :]
-        # Woodbury for the rank-1 term; the bilinear factor 2 / (1 + omega) is folded into s and `half`
-        k_f = s[:, 0, :-1] - half * s[:, 0, -1:] * s[:, 1, :-1] / (1.0 + half * s[:, 1, -1:])
-        k = tf.signal.irfft(tf.transpose(k_f, [1, 0, 2]), fft_length=[self.max_length])
-        return k[..., :length]
+        s = cauchy(v_full, w_full, omega)                           # (chunks, H, 2 (channels + 1), CAUCHY_CHUNK)
+        s = tf.reshape(s, [omega.shape[0], self.d_model, 2, self.kernel_channels + 1, CAUCHY_CHUNK])
+        return _woodbury_kernel(s, omega, self.max_length)[..., :length]
 
     def _vandermonde_kernel(self, w, b_dt, c, length):
         """S4D with bilinear discretisation: K_l = 2 Re sum_n C_n Bbar_n Abar_n^l, Abar^l = Abar^(j c) Abar^i for
