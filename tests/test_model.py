@@ -7,7 +7,8 @@ import tensorflow as tf
 from conftest import BASE_CONFIG, DEMO_CONFIG
 from tf_diffwave.config import load_config
 from tf_diffwave.synthesis import Synthesizer
-from tf_diffwave.wavenet import StepEmbedding, build_backbone
+from tf_diffwave.backbones import build_backbone
+from tf_diffwave.wavenet import StepEmbedding
 
 
 def test_base_parameter_count():

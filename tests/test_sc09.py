@@ -18,7 +18,7 @@ from tf_diffwave.corpora import DIGITS, read_sc09, speaker_of
 from tf_diffwave.dataset import training_examples
 from tf_diffwave.diffusion import Sampler
 from tf_diffwave.errors import UserError, run_cli
-from tf_diffwave.wavenet import build_backbone
+from tf_diffwave.backbones import build_backbone
 
 SC09_CONFIG = os.path.join(REPO, "configs", "sc09.json")
 

@@ -24,7 +24,7 @@ from tf_diffwave.config import load_config  # noqa: E402
 from tf_diffwave.diffusion import Sampler  # noqa: E402
 from tf_diffwave.synthesis import Synthesizer  # noqa: E402
 from tf_diffwave.trainer import Trainer  # noqa: E402
-from tf_diffwave.wavenet import build_backbone  # noqa: E402
+from tf_diffwave.backbones import build_backbone  # noqa: E402
 
 # lmnt-com/diffwave on this 2-core machine: as shipped / glibc malloc tuned / tuned + torch.compile (issue 2)
 REFERENCE = {("vocode", 1, "fast"): "5.8 / 4.3 / 3.6", ("vocode", 1, "full"): "46.7 / 35.9",

@@ -34,6 +34,16 @@ DEFAULTS = {
         "residual_layers": 30,
         "dilation_cycle": 10,
         "embed_dim": 512,             # width of the diffusion-step MLP
+        "d_model": 64,                # sashimi: channels of the first tier (times model.expand per tier down)
+        "n_layers": 8,                # sashimi: residual blocks (S4 + feed-forward) per tier
+        "pool": [4, 4],               # sashimi: pooling factor of each tier
+        "expand": 2,                  # sashimi: channel multiplier per tier
+        "ff": 2,                      # sashimi: feed-forward width multiplier
+        "unet": True,                 # sashimi: blocks on the way down too, with a skip around every layer
+        "bidirectional": True,        # sashimi: S4 kernels in both directions (diffusion sees the whole clip)
+        "ssm": "s4",                  # sashimi: "s4" (DPLR, Cauchy kernel) or "s4d" (diagonal, Vandermonde)
+        "state_size": 64,             # sashimi: S4 state size N
+        "ssm_trainable": True,        # sashimi: False freezes Lambda, P, B and dt (the paper's checkpoints)
         "unconditional": False,       # True: no mel conditioner (generation from noise)
         "audio_length": 16000,        # unconditional models: samples per clip, trained and generated
     },
@@ -70,7 +80,8 @@ DEFAULTS = {
 
 _CHOICES = {
     "data.kind": ("ljspeech", "sc09"),
-    "model.backbone": ("wavenet",),
+    "model.backbone": ("wavenet", "sashimi"),
+    "model.ssm": ("s4", "s4d"),
     "diffusion.loss": ("l1", "l2"),
     "train.strategy": ("mirrored", "one_device"),
 }

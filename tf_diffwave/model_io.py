@@ -10,7 +10,7 @@ from tf_diffwave.diffusion import Sampler
 from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
 from tf_diffwave.synthesis import Synthesizer
-from tf_diffwave.wavenet import build_backbone
+from tf_diffwave.backbones import build_backbone
 
 DEFAULT_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", "demo")
 

@@ -17,7 +17,7 @@ from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
 from tf_diffwave.features import LogMel
 from tf_diffwave.synthesis import Synthesizer
-from tf_diffwave.wavenet import build_backbone
+from tf_diffwave.backbones import build_backbone
 
 
 def make_strategy(name):

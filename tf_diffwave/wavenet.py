@@ -195,8 +195,3 @@ class Backbone:
         mel = keras.Input((None, self.n_mels), name="mel")
         eps = self.denoiser([audio, step, self.conditioner(mel)])
         return keras.Model([audio, step, mel], eps, name="diffwave")
-
-
-def build_backbone(config):
-    """The backbone named by config key 'model.backbone'."""
-    return Backbone(config["model"], config["audio"])

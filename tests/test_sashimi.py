@@ -1,0 +1,80 @@
+"""The SaShiMi backbone: shapes, parameter counts against the reference implementation, training, export."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_diffwave
+from conftest import REPO, SC09_DEMO_CONFIG, SC09_SPEAKERS, make_sc09_corpus, overfit_losses, tiny_sc09_overrides
+from tf_diffwave.backbones import build_backbone
+from tf_diffwave.cli import train_main
+from tf_diffwave.config import load_config
+from tf_diffwave.s4 import S4Layer
+
+SASHIMI = os.path.join(REPO, "configs", "sc09_sashimi.json")
+SASHIMI_SMALL = os.path.join(REPO, "configs", "sc09_sashimi_small.json")
+TINY = ["model.backbone=sashimi", "model.d_model=8", "model.n_layers=1", "model.state_size=8",
+        "model.audio_length=2048", "model.embed_dim=16"]
+
+
+def test_tiers_and_output_shape_for_one_second_clips():
+    backbone = build_backbone(load_config(SASHIMI, ["model.d_model=8", "model.n_layers=1", "model.state_size=8"]))
+    tiers = {(layer.d_model, layer.max_length) for layer in backbone.denoiser.layers
+             if isinstance(layer, S4Layer)}
+    assert tiers == {(8, 16000), (16, 4000), (32, 1000)}
+    out = backbone.model([tf.random.normal([2, 16000]), tf.constant([1.0, 150.0])])
+    assert out.shape == (2, 16000) and np.all(out.numpy() == 0)  # zero-initialised output layer
+
+
+@pytest.mark.parametrize("config,reference,d_model", [(SASHIMI, 23_470_971, 128), (SASHIMI_SMALL, 7_734_267, 64)])
+def test_parameter_counts_match_the_reference_implementation(config, reference, d_model):
+    """albertfgu/diffwave-sashimi counts 23,470,971 (d_model 128) and 7,734,267 (64). Its convolutions and pooling
+    linears are weight-normalised: one extra gain per output channel, 200 x d_model in all (3 H per block's
+    feed-forward over 30 blocks whose widths sum to 60 d_model, plus 20 d_model in the input, output and pooling
+    layers); this model has no weight norm."""
+    backbone = build_backbone(load_config(config))
+    assert backbone.model.count_params() == reference - 200 * d_model
+    frozen = build_backbone(load_config(config, ["model.ssm_trainable=false"]))
+    trainable = sum(int(np.prod(v.shape)) for v in frozen.model.trainable_variables)
+    # frozen per S4 layer of width H: dt (H), Lambda (2 x 32 H), B and P (2 x 64 H); widths sum to 60 d_model
+    assert trainable == reference - 200 * d_model - 193 * 60 * d_model
+
+
+@pytest.mark.slow
+def test_tiny_sashimi_diffwave_overfits_one_clip(tmp_path):
+    corpus = make_sc09_corpus(str(tmp_path / "c"), digits=("seven",), speakers=SC09_SPEAKERS[:1])
+    cfg = load_config(SC09_DEMO_CONFIG, tiny_sc09_overrides(corpus, str(tmp_path / "run")) + TINY + [
+        "train.learning_rate=0.003", "diffusion.loss=l2", "model.d_model=16", "train.batch_size=8",
+        "model.audio_length=16000", "diffusion.num_steps=50", "diffusion.beta_end=0.05",
+        "diffusion.fast_schedule=[1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]"])
+    first, last = overfit_losses(cfg, steps=100)
+    assert first > 0.8
+    assert last < 0.5 * first
+
+
+CLEAN_GENERATE = """
+import sys, numpy as np, tensorflow as tf
+fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+audio = fn(seed=tf.constant([3, 4], tf.int64))["audio"].numpy()
+assert audio.shape == (2, 2048) and np.all(np.isfinite(audio)), audio.shape
+assert not any(m.startswith("tf_diffwave") for m in sys.modules)
+np.save(sys.argv[2], audio)
+"""
+
+
+@pytest.mark.slow
+def test_sashimi_run_trains_generates_and_exports_for_a_clean_process(tmp_path):
+    corpus = make_sc09_corpus(str(tmp_path / "c"))
+    run = str(tmp_path / "run")
+    train_main(["--config", SC09_DEMO_CONFIG, *tiny_sc09_overrides(corpus, run), *TINY, "train.max_steps=2",
+                "train.export=true"])
+    export = os.path.join(run, "export", "2")
+    out = subprocess.run([sys.executable, "-c", CLEAN_GENERATE, export, str(tmp_path / "a.npy")], cwd="/",
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    api = tf_diffwave.load(run).unconditional_generate(2, seed=3)
+    np.testing.assert_allclose(np.load(tmp_path / "a.npy"), api, atol=1e-5)
