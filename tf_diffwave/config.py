@@ -69,6 +69,7 @@ DEFAULTS = {
         "batch_size": 16,
         "micro_batches": 1,           # split each replica's batch into sequential parts to save memory
         "learning_rate": 2e-4,
+        "ssm_learning_rate": 1e-3,    # sashimi: Adam for the S4 state-space parameters (Lambda, P, B, dt)
         "grad_clip_norm": 1e9,
         "ema_decay": 0.9999,
         "sample_every": 5000,

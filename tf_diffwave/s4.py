@@ -158,6 +158,12 @@ class S4Layer(layers.Layer):
         self.d = self.add_weight(name="d", shape=(h,), initializer=keras.initializers.RandomNormal(stddev=1.0))
         self.output_linear.build((None, None, h))
 
+    @property
+    def ssm_variables(self):
+        """The trainable state-space parameters (Lambda, P, B, dt), which train in their own optimizer group."""
+        names = ("log_dt", "lambda_log_re", "lambda_im", "b", "p")
+        return [v for v in self.trainable_weights if v.name in names]
+
     # ---- the kernel ------------------------------------------------------------------------------------------------
 
     def _ssm(self):
@@ -172,7 +178,7 @@ class S4Layer(layers.Layer):
         second runs backwards). `length` defaults to `max_length`; C~ is always that of `max_length`."""
         length = self.max_length if length is None else int(length)
         dt, lam, b, p, c = self._ssm()
-        dt_c = tf.cast(dt, tf.complex64)[:, None]
+        dt_c = tf.complex(dt, tf.zeros_like(dt))[:, None]  # a cast would warn in the backward pass
         w = dt_c * lam                                              # (H, N2) poles dt * Lambda
         if self.ssm == "s4d":
             return self._vandermonde_kernel(w, dt_c * b, c, length)
@@ -252,3 +258,12 @@ class S4Layer(layers.Layer):
         return {**super().get_config(), "d_model": self.d_model, "max_length": self.max_length,
                 "state_size": self.state_size, "bidirectional": self.bidirectional, "ssm": self.ssm,
                 "trainable_ssm": self.trainable_ssm, "dt_min": self.dt_min, "dt_max": self.dt_max}
+
+
+def s4_layers(model):
+    """Every S4Layer in a Keras model, nested models included."""
+    for layer in model.layers:
+        if isinstance(layer, S4Layer):
+            yield layer
+        elif isinstance(layer, keras.Model):
+            yield from s4_layers(layer)

@@ -16,6 +16,7 @@ from tf_diffwave.diffusion import Sampler, per_example_loss, q_sample
 from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
 from tf_diffwave.features import LogMel
+from tf_diffwave.s4 import s4_layers
 from tf_diffwave.synthesis import Synthesizer
 from tf_diffwave.backbones import build_backbone
 
@@ -70,11 +71,21 @@ class Trainer:
             self.backbone = build_backbone(config)
             self.ema_backbone = build_backbone(config)
             self.ema_backbone.model.set_weights(self.backbone.model.get_weights())
+            variables = self.backbone.model.trainable_variables
+            ssm = {id(v) for layer in s4_layers(self.backbone.model) for v in layer.ssm_variables}
+            self._is_ssm = [id(v) in ssm for v in variables]
+            # the S4 state-space parameters train in their own group: Adam at train.ssm_learning_rate (S4 paper)
             self.optimizer = keras.optimizers.Adam(t["learning_rate"])
-            self.optimizer.build(self.backbone.model.trainable_variables)
+            self.optimizer.build(self._group(variables, False))
+            self.ssm_optimizer = keras.optimizers.Adam(t["ssm_learning_rate"]) if any(self._is_ssm) else None
+            if self.ssm_optimizer is not None:
+                self.ssm_optimizer.build(self._group(variables, True))
             self.step = tf.Variable(0, dtype=tf.int64, name="step")
+        optimizers = {"optimizer": self.optimizer}
+        if self.ssm_optimizer is not None:
+            optimizers["ssm_optimizer"] = self.ssm_optimizer
         self.checkpoint = tf.train.Checkpoint(step=self.step, model=self.backbone.model,
-                                              ema=self.ema_backbone.model, optimizer=self.optimizer)
+                                              ema=self.ema_backbone.model, **optimizers)
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir, max_to_keep=t["keep_checkpoints"])
         self._alpha_bars = tf.constant(self.sampler.schedule.alpha_bars, tf.float32)
         self._stop_signal = None
@@ -114,11 +125,17 @@ class Trainer:
         _, loss, grads = tf.while_loop(lambda i, *_: i < parts, body, (0, tf.constant(0.0), zeros))
         return loss, grads
 
+    def _group(self, items, ssm):
+        """The items (one per trainable variable) of the S4 state-space group, or of the main group."""
+        return [item for item, is_ssm in zip(items, self._is_ssm) if is_ssm == ssm]
+
     def _apply(self, grads):
         """Cross-replica: clip the summed gradients by their global norm, apply them, update the EMA."""
         variables = self.backbone.model.trainable_variables
         grads, norm = tf.clip_by_global_norm(grads, self.config["train"]["grad_clip_norm"])
-        self.optimizer.apply_gradients(zip(grads, variables))
+        self.optimizer.apply_gradients(zip(self._group(grads, False), self._group(variables, False)))
+        if self.ssm_optimizer is not None:
+            self.ssm_optimizer.apply_gradients(zip(self._group(grads, True), self._group(variables, True)))
         step = tf.cast(self.step, tf.float32)
         # EMA with the usual warm-up, so that short runs are not dominated by the initial weights
         decay = tf.minimum(self.config["train"]["ema_decay"], (1.0 + step) / (10.0 + step))
