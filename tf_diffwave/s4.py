@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-CAUCHY_CHUNK = 512  # frequencies per chunk: the Cauchy matrix of one chunk is H x N x 512 complex64
+CAUCHY_CHUNK = 256  # frequencies per chunk: the Cauchy matrix of one chunk is H x N x 256 complex64
 
 
 def hippo_legs_dplr(state_size):
@@ -53,29 +53,45 @@ def _cauchy_matrix(w, omega):
     return 2.0 / (2.0 * (1.0 - omega)[None, None, :] - 2.0 * half[None, None, :] * w[:, :, None]), half
 
 
-@tf.custom_gradient
-def _chunked_cauchy(v, w, omega_chunks):
-    """s[i, h, m, k] = sum_n v[h, m, n] G[h, n, omega_chunks[i, k]], one chunk of frequencies at a time.
+def cauchy(v, w, omega):
+    """The Cauchy sums s[h, m, k] = sum_n v[h, m, n] G[h, n, k] at the frequencies omega (K,), complex64."""
+    g_matrix, _ = _cauchy_matrix(w, omega)
+    return tf.matmul(v, g_matrix)
 
-    Only one chunk's Cauchy matrix (H x 2N2 x chunk) exists at once: the loops run their iterations one after the
-    other, and the backward pass recomputes each chunk's matrix instead of keeping it."""
+
+def woodbury_spectrum(v, w, omega):
+    """The kernel's spectrum (H, channels, K) at the frequencies omega from v (H, 2 (channels + 1), n), w (H, n).
+
+    v holds the products of (B, P) with (C~_0, [C~_1], conj(P)); the rank-1 Woodbury correction (S4 eq. 5) is
+    s_BC - h s_BQ s_PC / (1 + h s_PQ), h = (1 + omega) / 2 (the bilinear factor 2 / (1 + omega) folded in)."""
+    s = cauchy(v, w, omega)
+    s = tf.reshape(s, [tf.shape(s)[0], 2, -1, tf.shape(s)[-1]])
+    half = ((1.0 + omega) / 2.0)[None, None, :]
+    return s[:, 0, :-1] - half * s[:, 0, -1:] * s[:, 1, :-1] / (1.0 + half * s[:, 1, -1:])
+
+
+@tf.custom_gradient
+def _chunked_spectrum(v, w, omega_chunks):
+    """woodbury_spectrum at omega_chunks (chunks, c), one chunk at a time: (chunks, H, channels, c).
+
+    Only one chunk's Cauchy matrix (H x 2N2 x c) and its Woodbury terms exist at once: the loops run their
+    iterations one after the other, and the backward pass recomputes each chunk (differentiating it there)
+    instead of keeping anything from the forward pass."""
     chunks = tf.shape(omega_chunks)[0]
 
     def forward(i, pieces):
-        g_matrix, _ = _cauchy_matrix(w, omega_chunks[i])
-        return i + 1, pieces.write(i, tf.matmul(v, g_matrix))
+        return i + 1, pieces.write(i, woodbury_spectrum(v, w, omega_chunks[i]))
 
     pieces = tf.TensorArray(tf.complex64, size=chunks)
     _, pieces = tf.while_loop(lambda i, _: i < chunks, forward, [0, pieces], parallel_iterations=1)
 
     def grad(upstream):
         def backward(i, grad_v, grad_w):
-            g_matrix, half = _cauchy_matrix(w, omega_chunks[i])
-            # TF's gradient of a holomorphic f is conj(f') times the upstream gradient; dG/dw = G^2 (1 + omega) / 2
-            grad_v += tf.matmul(upstream[i], g_matrix, adjoint_b=True)
-            dg_dw = g_matrix * g_matrix * half[None, None, :]
-            grad_w += tf.reduce_sum(tf.math.conj(v) * tf.matmul(upstream[i], dg_dw, adjoint_b=True), axis=1)
-            return i + 1, grad_v, grad_w
+            with tf.GradientTape() as tape:
+                tape.watch([v, w])
+                piece = woodbury_spectrum(v, w, omega_chunks[i])
+            chunk_v, chunk_w = tape.gradient(piece, [v, w], output_gradients=upstream[i])
+            return i + 1, grad_v + chunk_v, grad_w + chunk_w
 
         _, grad_v, grad_w = tf.while_loop(lambda i, *_: i < chunks, backward,
                                           [0, tf.zeros_like(v), tf.zeros_like(w)], parallel_iterations=1)
@@ -85,10 +101,10 @@ def _chunked_cauchy(v, w, omega_chunks):
 
 
 @tf.function
-def cauchy(v, w, omega_chunks):
-    """s[i, h, m, k] = sum_n v[h, m, n] * 2 / (2 (1 - omega) - (1 + omega) w[h, n]) at omega = omega_chunks[i, k],
-    complex64, computed chunk by chunk and recomputed in the backward pass; v (H, M, n), w (H, n)."""
-    return _chunked_cauchy(v, w, omega_chunks)
+def kernel_spectrum(v, w, omega_chunks):
+    """The Cauchy routine of the S4 kernel: woodbury_spectrum at omega_chunks (chunks, c), computed chunk by chunk
+    and recomputed in the backward pass, as (chunks, H, channels, c) complex64."""
+    return _chunked_spectrum(v, w, omega_chunks)
 
 
 def roots_of_unity(length, chunk=None):
@@ -98,17 +114,6 @@ def roots_of_unity(length, chunk=None):
     if chunk is not None:
         omega = np.pad(omega, (0, -len(omega) % chunk)).reshape(-1, chunk)
     return tf.constant(omega, tf.complex64)
-
-
-def _woodbury_kernel(s, omega, length):
-    """The kernel (channels, H, length) from the Cauchy sums s (chunks, H, 2, channels + 1, chunk): the rank-1
-    Woodbury correction (the bilinear factor 2 / (1 + omega) is folded into s and h = (1 + omega) / 2), then an
-    inverse real FFT."""
-    half = ((1.0 + omega) / 2.0)[:, None, None, :]
-    k_f = s[:, :, 0, :-1] - half * s[:, :, 0, -1:] * s[:, :, 1, :-1] / (1.0 + half * s[:, :, 1, -1:])
-    k_f = tf.transpose(k_f, [2, 1, 0, 3])
-    k_f = tf.reshape(k_f, [tf.shape(k_f)[0], tf.shape(k_f)[1], -1])[..., : length // 2 + 1]
-    return tf.signal.irfft(k_f, fft_length=[length])
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
@@ -190,9 +195,10 @@ class S4Layer(layers.Layer):
         v = tf.reshape(v, [self.d_model, -1, self.state_size // 2])
         v_full = tf.concat([v, tf.math.conj(v)], axis=-1)          # the conjugate poles
         w_full = tf.concat([w, tf.math.conj(w)], axis=-1)
-        s = cauchy(v_full, w_full, omega)                           # (chunks, H, 2 (channels + 1), CAUCHY_CHUNK)
-        s = tf.reshape(s, [omega.shape[0], self.d_model, 2, self.kernel_channels + 1, CAUCHY_CHUNK])
-        return _woodbury_kernel(s, omega, self.max_length)[..., :length]
+        k_f = kernel_spectrum(v_full, w_full, omega)                # (chunks, H, channels, CAUCHY_CHUNK)
+        k_f = tf.reshape(tf.transpose(k_f, [2, 1, 0, 3]), [self.kernel_channels, self.d_model, -1])
+        k = tf.signal.irfft(k_f[..., : self.max_length // 2 + 1], fft_length=[self.max_length])
+        return k[..., :length]
 
     def _vandermonde_kernel(self, w, b_dt, c, length):
         """S4D with bilinear discretisation: K_l = 2 Re sum_n C_n Bbar_n Abar_n^l, Abar^l = Abar^(j c) Abar^i for
