@@ -4,7 +4,8 @@ Prints a Markdown table of real-time factors (compute seconds per second of audi
 1 s and 5 s of audio with the fast and full schedules, the time and peak memory of vocoding a long input (60 s,
 chunked), and training steps/s at batch 16 x 15872 samples, beside the figures measured for lmnt-com/diffwave
 (PyTorch, CPU, 2 threads) on the same kind of 2-core machine; then, for the unconditional SC09 model, seconds
-of audio generated per compute second at batch 1 and 16 with the fast and full schedules.
+of audio generated per compute second at batch 1 and 16 with the fast and full schedules; and the time and
+memory of one S4 layer's kernel, forward and backward, at H = 128, L = 16000.
 The weights are random: speed does not depend on them. Nothing about threads or allocators is changed here.
 """
 
@@ -67,6 +68,35 @@ def seconds_per_denoising_step(backbone, batch, length, repeats):
     return time_call(lambda: synth.generate(seeds, length, betas, steps).numpy(), repeats)
 
 
+def s4_kernel_run(d_model, length, bidirectional):
+    """Seconds of one forward + backward pass of an S4 layer's kernel (after a warm-up) and the growth of peak
+    resident memory (MiB) over the process before the first pass, in this process."""
+    from tf_diffwave.s4 import S4Layer
+
+    layer = S4Layer(d_model, length, state_size=64, bidirectional=bidirectional)
+    layer.build((None, None, d_model))
+
+    @tf.function
+    def kernel_and_gradients():
+        with tf.GradientTape() as tape:
+            k = layer.kernel()
+            loss = tf.reduce_sum(k * k)
+        return tape.gradient(loss, [layer.c, *layer.ssm_variables])
+
+    with open("/proc/self/statm") as f:
+        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    seconds = time_call(lambda: [g.numpy() for g in kernel_and_gradients()], 1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return seconds, (peak - before) / 2 ** 20
+
+
+def in_fresh_process(function, *args):
+    """Run a function of this module in a new Python process (so that its peak memory is its own); its results."""
+    code = f"from tf_diffwave.bench import {function}; print(*{function}(*{args!r}))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    return [float(v) for v in out.stdout.split()[-2:]]
+
+
 def long_input_run(config_path, seconds):
     """RTF and peak resident memory (GiB) of vocoding `seconds` of audio with the fast schedule, in this process."""
     config = load_config(config_path)
@@ -74,14 +104,6 @@ def long_input_run(config_path, seconds):
     rtf = bench_vocoder(backbone, Sampler.from_config(config["diffusion"]), config["audio"]["sample_rate"],
                         seconds, "fast", repeats=0)
     return rtf, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-
-
-def bench_long_input(config_path, seconds):
-    """`long_input_run` in a fresh process, so that the peak memory is that of this input alone."""
-    code = f"from tf_diffwave.bench import long_input_run; print(*long_input_run({config_path!r}, {seconds!r}))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-    rtf, peak = out.stdout.split()[-2:]
-    return float(rtf), float(peak)
 
 
 def bench_training(config_path, micro_batches, repeats):
@@ -106,12 +128,25 @@ def main():
     parser.add_argument("--micro-batches", type=int, default=4, help="batch 16 in this many sequential parts")
     parser.add_argument("--sc09-config", default=os.path.join(REPO, "configs", "sc09.json"),
                         help="unconditional model for the generation table ('' to skip)")
-    parser.add_argument("--skip-vocoder", action="store_true", help="only the SC09 generation table")
+    parser.add_argument("--skip-vocoder", action="store_true", help="only the SC09 and S4 tables")
     args = parser.parse_args()
     if not args.skip_vocoder:
         bench_vocoder_table(args)
     if args.sc09_config:
         bench_sc09(args.sc09_config, args.repeats)
+    bench_s4()
+
+
+def bench_s4(d_model=128, length=16000):
+    """The S4 table: one layer's kernel, forward and backward (independent of the batch), each in a new process."""
+    naive = 4 * d_model * 64 * (length // 2 + 1) * 8 / 2 ** 20
+    print(f"\nS4 kernel of one layer, H = {d_model}, N = 64, L = {length}, forward + backward (a broadcast Cauchy "
+          f"sum would hold a {naive:.0f} MiB tensor for the causal kernel, 1.5 times that bidirectional)\n")
+    print("| kernel | seconds | peak memory growth |")
+    print("| --- | --- | --- |")
+    for bidirectional in (False, True):
+        seconds, mib = in_fresh_process("s4_kernel_run", d_model, length, bidirectional)
+        print(f"| {'bidirectional' if bidirectional else 'causal'} | {seconds:.2f} | {mib:.0f} MiB |")
 
 
 def bench_vocoder_table(args):
@@ -128,7 +163,7 @@ def bench_vocoder_table(args):
         rtf = bench_vocoder(backbone, sampler, rate, seconds, schedule, args.repeats)
         print(f"| RTF, {seconds} s audio, {schedule} schedule | {rtf:.2f} | {REFERENCE[('vocode', seconds, schedule)]} |")
     if args.long_seconds:
-        rtf, peak = bench_long_input(args.config, args.long_seconds)
+        rtf, peak = in_fresh_process("long_input_run", args.config, args.long_seconds)
         print(f"| RTF, {args.long_seconds:g} s audio, fast schedule (chunked; first call, with tracing) | {rtf:.2f} | |")
         print(f"| peak memory of that process (RSS) | {peak:.2f} GiB | |")
     if not args.skip_training:
