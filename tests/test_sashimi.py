@@ -101,3 +101,27 @@ def test_ssm_parameters_train_in_their_own_optimizer_group(tmp_path):
                                                                 f"train.model_dir={tmp_path / 'run2'}"]))
     assert frozen.ssm_optimizer is None
     assert not any(layer.ssm_variables for layer in s4_layers(frozen.backbone.model))
+
+
+@pytest.mark.slow
+def test_sashimi_vocoder_trains_vocodes_long_mels_in_windows_and_exports(tmp_path, tiny_corpus):
+    """The mel conditions every tier; mels longer than the network's window (8 frames here) are vocoded in
+    overlapping windows; the export runs in a TensorFlow-only process."""
+    from conftest import DEMO_CONFIG, tiny_overrides
+    from test_export_and_infer import CLEAN_LOAD
+
+    run = str(tmp_path / "run")
+    train_main(["--config", DEMO_CONFIG, *tiny_overrides(tiny_corpus, run), "model.backbone=sashimi",
+                "model.d_model=8", "model.n_layers=1", "model.state_size=8", "model.audio_length=2048",
+                "model.embed_dim=16", "train.max_steps=2", "train.export=true"])
+    model = tf_diffwave.load(run)
+    assert {layer.name for layer in model.backbone.denoiser.layers} >= {"cond_pool1", "cond_pool2", "center_0_cond"}
+    output = model.backbone.denoiser.get_layer("output")
+    output.kernel.assign(np.random.default_rng(0).normal(0, 0.5, output.kernel.shape))
+    mel = np.random.default_rng(1).normal(-5, 2, (20, 80)).astype(np.float32)
+    short, long = model.vocode(mel[:6]), model.vocode(mel)
+    assert short.shape == (6 * 256,) and long.shape == (20 * 256,)
+    assert np.all(np.isfinite(long)) and np.std(long) > 1e-3
+    out = subprocess.run([sys.executable, "-c", CLEAN_LOAD, os.path.join(run, "export", "2")], cwd="/",
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-3000:]

@@ -158,8 +158,14 @@ def validate(config):
         raise UserError("config key 'audio.win_length' must not exceed 'audio.n_fft'")
     if audio["fmax"] > audio["sample_rate"] / 2:
         raise UserError("config key 'audio.fmax' must not exceed half of 'audio.sample_rate'")
-    if not config["model"]["unconditional"]:
+    model = config["model"]
+    if not model["unconditional"]:
         upsample_strides(audio["hop_length"])
+        crop = config["data"]["crop_frames"] * audio["hop_length"]
+        if model["backbone"] == "sashimi" and crop > model["audio_length"]:
+            raise UserError(f"config key 'model.audio_length' = {model['audio_length']} must be at least the "
+                            f"training crop of {crop} samples ('data.crop_frames' x 'audio.hop_length'): a SaShiMi "
+                            f"network's S4 kernels have that length")
     d = config["diffusion"]
     if not 0 < d["beta_start"] < d["beta_end"] < 1:
         raise UserError("config keys 'diffusion.beta_start' < 'diffusion.beta_end' must lie in (0, 1)")

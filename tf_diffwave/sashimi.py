@@ -10,11 +10,12 @@ noise schedules; it is driven by the same diffusion core, trainer, samplers and 
 import math
 
 import keras
+import tensorflow as tf
 from keras import layers, ops
 
 from tf_diffwave.errors import UserError
 from tf_diffwave.s4 import S4Layer
-from tf_diffwave.wavenet import StepEmbedding
+from tf_diffwave.wavenet import StepEmbedding, upsample_mel
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
@@ -32,28 +33,67 @@ class ScalarLayerNorm(layers.Layer):
         return self.scale * (x - mean + self.shift) / std
 
 
-def _down_pool(x, factor, channels, name):
-    """(B, L, H) -> (B, L / factor, channels): fold `factor` consecutive samples into the channels, then a linear."""
-    x = ops.reshape(x, (-1, x.shape[1] // factor, factor * x.shape[-1]))
-    return layers.Dense(channels, name=name)(x)
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class Fold(layers.Layer):
+    """(B, L, C) -> (B, L / factor, factor * C): each `factor` consecutive samples become one (down-pooling)."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        shape = tf.shape(x)
+        return tf.reshape(x, [shape[0], shape[1] // self.factor, self.factor * x.shape[-1]])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
 
 
-def _up_pool(x, factor, channels, name):
-    """(B, L, H) -> (B, L * factor, channels): a linear to factor * channels, unfolded along time."""
-    x = layers.Dense(factor * channels, name=name)(x)
-    return ops.reshape(x, (-1, x.shape[1] * factor, channels))
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class Unfold(layers.Layer):
+    """(B, L, factor * C) -> (B, L * factor, C): the inverse of Fold (up-pooling)."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        shape = tf.shape(x)
+        return tf.reshape(x, [shape[0], shape[1] * self.factor, x.shape[-1] // self.factor])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class AveragePool(layers.Layer):
+    """(B, L, C) -> (B, L / factor, C): the mean of each `factor` consecutive samples (brings the upsampled mel to
+    a tier's rate)."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        shape = tf.shape(x)
+        return tf.reduce_mean(tf.reshape(x, [shape[0], shape[1] // self.factor, self.factor, x.shape[-1]]), axis=2)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
 
 
 class SashimiBackbone:
-    """The denoiser and training model of one DiffWave+SaShiMi network (unconditional)."""
+    """The conditioner (vocoders), denoiser and training model of one DiffWave+SaShiMi network.
+
+    S4 kernels are computed for `model.audio_length` samples (per tier, that divided by the pooling so far);
+    the denoiser takes any length up to that which is a multiple of the pooling product. Vocoders condition
+    every block on the upsampled mel averaged down to its tier's rate, and longer inputs are vocoded in
+    overlapping windows (see `context_frames`)."""
 
     def __init__(self, model_config, audio_config):
         m = model_config
-        if not m["unconditional"]:
-            raise UserError("config key 'model.backbone' = 'sashimi' supports unconditional models "
-                            "(model.unconditional=true) only, so far")
-        self.unconditional = True
-        self.conditioner = None
+        self.config = m
+        self.unconditional = m["unconditional"]
         self.hop_length, self.n_mels = audio_config["hop_length"], audio_config["n_mels"]
         self.length = m["audio_length"]
         self.pool = [int(p) for p in m["pool"]]
@@ -61,22 +101,44 @@ class SashimiBackbone:
         if self.length % total:
             raise UserError(f"config key 'model.audio_length' = {self.length} must be a multiple of the product "
                             f"of 'model.pool' ({total})")
-        self.config = m
+        if not self.unconditional and self.hop_length % total:
+            raise UserError(f"config key 'audio.hop_length' = {self.hop_length} must be a multiple of the product "
+                            f"of 'model.pool' ({total}) for a SaShiMi vocoder")
+        self.conditioner = None if self.unconditional else self._build_conditioner()
         self.denoiser = self._build_denoiser()
-        self.model = self.denoiser  # unconditional: training runs the denoiser itself
+        self.model = self.denoiser if self.unconditional else self._build_training_model()
+
+    @property
+    def max_frames(self):
+        """The most mel frames one pass of the network takes (S4 kernels have a fixed length)."""
+        return self.length // self.hop_length
 
     @property
     def context_frames(self):
-        """S4 layers see the whole clip: there is no finite receptive field to chunk by."""
-        return self.length
+        """Frames of context on each side of a window when a long input is vocoded window by window. S4 layers
+        see the whole window, so this is not an exact receptive field: a quarter of the window on each side."""
+        return max(self.max_frames // 4, 1)
 
-    def _block(self, x, emb, channels, length, name):
-        """One residual block: S4 on the normalised input plus the step embedding, then a feed-forward layer."""
+    def _build_conditioner(self):
+        mel = keras.Input((None, self.n_mels), name="mel")
+        return keras.Model(mel, upsample_mel(mel, self.hop_length), name="conditioner")
+
+    def _build_training_model(self):
+        audio = keras.Input((None,), name="audio")
+        step = keras.Input((), name="step")
+        mel = keras.Input((None, self.n_mels), name="mel")
+        return keras.Model([audio, step, mel], self.denoiser([audio, step, self.conditioner(mel)]), name="diffwave")
+
+    def _block(self, x, emb, cond, channels, length, name):
+        """One residual block: S4 on the normalised input plus the step embedding (plus the tier's mel), then a
+        feed-forward layer."""
         m = self.config
         y = ScalarLayerNorm(name=f"{name}_norm1")(x)
         y = y + ops.expand_dims(layers.Dense(channels, name=f"{name}_step")(emb), 1)
         y = S4Layer(channels, length, state_size=m["state_size"], bidirectional=m["bidirectional"], ssm=m["ssm"],
                     trainable_ssm=m["ssm_trainable"], name=f"{name}_s4", dtype="float32")(y)
+        if cond is not None:
+            y = y + layers.Dense(channels, name=f"{name}_cond")(cond)
         x = x + y
         y = ScalarLayerNorm(name=f"{name}_norm2")(x)
         y = layers.Dense(m["ff"] * channels, activation=lambda t: ops.gelu(t, approximate=False),
@@ -85,8 +147,17 @@ class SashimiBackbone:
 
     def _build_denoiser(self):
         m = self.config
-        audio = keras.Input((self.length,), name="audio")
+        audio = keras.Input((None,), name="audio")
         step = keras.Input((), name="step")
+        inputs = [audio, step]
+        tier_cond = [None] * (len(self.pool) + 1)
+        if not self.unconditional:
+            cond = keras.Input((None, self.n_mels), name="cond")
+            inputs.append(cond)
+            rate = 1
+            for tier in range(len(self.pool) + 1):
+                tier_cond[tier] = cond if rate == 1 else AveragePool(rate, name=f"cond_pool{tier}")(cond)
+                rate *= self.pool[tier] if tier < len(self.pool) else 1
         emb = StepEmbedding(128)(step)
         emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_1")(emb)
         emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_2")(emb)
@@ -96,23 +167,23 @@ class SashimiBackbone:
         skips = [x]
         for tier, factor in enumerate(self.pool):
             for i in range(m["n_layers"] if m["unet"] else 0):
-                x = self._block(x, emb, channels, length, f"down{tier}_{i}")
+                x = self._block(x, emb, tier_cond[tier], channels, length, f"down{tier}_{i}")
                 skips.append(x)
             channels, length = channels * m["expand"], length // factor
-            x = _down_pool(x, factor, channels, f"down{tier}_pool")
+            x = layers.Dense(channels, name=f"down{tier}_pool")(Fold(factor)(x))
             skips.append(x)
         for i in range(m["n_layers"]):
-            x = self._block(x, emb, channels, length, f"center_{i}")
+            x = self._block(x, emb, tier_cond[-1], channels, length, f"center_{i}")
         x = x + skips.pop()
         for tier, factor in reversed(list(enumerate(self.pool))):
             channels, length = channels // m["expand"], length * factor
-            x = _up_pool(x, factor, channels, f"up{tier}_pool")
+            x = Unfold(factor)(layers.Dense(factor * channels, name=f"up{tier}_pool")(x))
             x = x + skips.pop()
             for i in range(m["n_layers"]):
-                x = self._block(x, emb, channels, length, f"up{tier}_{i}")
+                x = self._block(x, emb, tier_cond[tier], channels, length, f"up{tier}_{i}")
                 if m["unet"]:
                     x = x + skips.pop()
         x = ScalarLayerNorm(name="output_norm")(x)
         x = layers.Dense(channels, activation="relu", name="skip_projection")(x)
         x = layers.Dense(1, kernel_initializer="zeros", name="output")(x)
-        return keras.Model([audio, step], ops.squeeze(x, -1), name="denoiser")
+        return keras.Model(inputs, ops.squeeze(x, -1), name="denoiser")

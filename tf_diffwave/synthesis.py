@@ -27,6 +27,8 @@ class Synthesizer(tf.Module):
         hop, context = self.hop, self.backbone.context_frames
         batch, frames = tf.shape(mel)[0], tf.shape(mel)[1]
         size = tf.maximum(self.chunk_frames // batch, 2 * context)  # frames per chunk, for the whole batch
+        if self.backbone.max_frames is not None:  # a chunk and its context must fit the network's window
+            size = tf.minimum(size, self.backbone.max_frames - 2 * context)
         count = (frames + size - 1) // size
 
         def body(i, pieces):
@@ -48,7 +50,8 @@ class Synthesizer(tf.Module):
     def vocode(self, mel, betas, steps, seeds):
         """Audio (B, frames * hop) from log-mels (B, frames, n_mels) with the given schedule, one seed per example.
 
-        Batches of up to `chunk_frames` frames in all are vocoded whole, larger ones chunk by chunk."""
+        Batches of up to `chunk_frames` frames in all (and no longer than the backbone's `max_frames`, if it has
+        one) are vocoded whole, larger ones chunk by chunk."""
         mel = tf.convert_to_tensor(mel, tf.float32)
         length = tf.shape(mel)[1] * self.hop
 
@@ -60,7 +63,10 @@ class Synthesizer(tf.Module):
         def chunked():
             return reverse_process(lambda x, t: self._chunked_eps(mel, x, t), betas, steps, seeds, length)
 
-        return tf.cond(tf.shape(mel)[0] * tf.shape(mel)[1] <= self.chunk_frames, whole, chunked)
+        fits = tf.shape(mel)[0] * tf.shape(mel)[1] <= self.chunk_frames
+        if self.backbone.max_frames is not None:
+            fits = tf.logical_and(fits, tf.shape(mel)[1] <= self.backbone.max_frames)
+        return tf.cond(fits, whole, chunked)
 
     @tf.function
     def generate(self, seeds, length, betas, steps):

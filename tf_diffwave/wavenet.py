@@ -33,6 +33,16 @@ def upsample_strides(hop_length):
     return pairs[-1]
 
 
+def upsample_mel(mel, hop_length):
+    """DiffWave's mel upsampler: transposed convolutions over time (strides multiplying to the hop) with leaky
+    ReLUs, (B, frames, n_mels) -> (B, frames * hop, n_mels)."""
+    x = ops.expand_dims(mel, -1)
+    for stride in upsample_strides(hop_length):
+        x = layers.Conv2DTranspose(1, (2 * stride, 3), strides=(stride, 1), padding="same")(x)
+        x = layers.LeakyReLU(0.4)(x)
+    return ops.squeeze(x, -1)
+
+
 @keras.saving.register_keras_serializable(package="tf_diffwave")
 class StepEmbedding(layers.Layer):
     """Sinusoidal embedding of the diffusion step (DiffWave eq. 9 in appendix C), linearly interpolated
@@ -142,6 +152,8 @@ class Backbone:
         self.denoiser = self._build_denoiser(m["embed_dim"])
         self.model = self._build_training_model()
 
+    max_frames = None  # convolutions take inputs of any length
+
     @property
     def context_frames(self):
         """Mel frames on each side that influence an output sample (receptive field of one network pass)."""
@@ -150,11 +162,8 @@ class Backbone:
 
     def _build_conditioner(self):
         mel = keras.Input((None, self.n_mels), name="mel")
-        x = ops.expand_dims(mel, -1)
-        for stride in upsample_strides(self.hop_length):
-            x = layers.Conv2DTranspose(1, (2 * stride, 3), strides=(stride, 1), padding="same")(x)
-            x = layers.LeakyReLU(0.4)(x)
-        cond = LayerwiseProjection(self.num_layers, self.channels, name="conditioner_projection")(ops.squeeze(x, -1))
+        x = upsample_mel(mel, self.hop_length)
+        cond = LayerwiseProjection(self.num_layers, self.channels, name="conditioner_projection")(x)
         return keras.Model(mel, cond, name="conditioner")
 
     def _build_denoiser(self, embed_dim):
