@@ -33,53 +33,43 @@ class ScalarLayerNorm(layers.Layer):
         return self.scale * (x - mean + self.shift) / std
 
 
-@keras.saving.register_keras_serializable(package="tf_diffwave")
-class Fold(layers.Layer):
-    """(B, L, C) -> (B, L / factor, factor * C): each `factor` consecutive samples become one (down-pooling)."""
+class _TimeFactorLayer(layers.Layer):
+    """A layer that regroups time steps by a whole factor."""
 
     def __init__(self, factor, **kwargs):
         super().__init__(**kwargs)
         self.factor = factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class Fold(_TimeFactorLayer):
+    """(B, L, C) -> (B, L / factor, factor * C): each `factor` consecutive samples become one (down-pooling)."""
 
     def call(self, x):
         shape = tf.shape(x)
         return tf.reshape(x, [shape[0], shape[1] // self.factor, self.factor * x.shape[-1]])
 
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
-
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
-class Unfold(layers.Layer):
+class Unfold(_TimeFactorLayer):
     """(B, L, factor * C) -> (B, L * factor, C): the inverse of Fold (up-pooling)."""
-
-    def __init__(self, factor, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = factor
 
     def call(self, x):
         shape = tf.shape(x)
         return tf.reshape(x, [shape[0], shape[1] * self.factor, x.shape[-1] // self.factor])
 
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
-
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
-class AveragePool(layers.Layer):
+class AveragePool(_TimeFactorLayer):
     """(B, L, C) -> (B, L / factor, C): the mean of each `factor` consecutive samples (brings the upsampled mel to
     a tier's rate)."""
-
-    def __init__(self, factor, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = factor
 
     def call(self, x):
         shape = tf.shape(x)
         return tf.reduce_mean(tf.reshape(x, [shape[0], shape[1] // self.factor, self.factor, x.shape[-1]]), axis=2)
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
 
 
 class SashimiBackbone:
