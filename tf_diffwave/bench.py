@@ -11,7 +11,6 @@ The weights are random: speed does not depend on them. Nothing about threads or 
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -68,6 +67,14 @@ def seconds_per_denoising_step(backbone, batch, length, repeats):
     return time_call(lambda: synth.generate(seeds, length, betas, steps).numpy(), repeats)
 
 
+def peak_memory():
+    """This process's peak resident memory in bytes (VmHWM: unlike getrusage's ru_maxrss, it does not carry over
+    the parent's peak into a process started from a large one)."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
 def s4_kernel_run(d_model, length, bidirectional):
     """Seconds of one forward + backward pass of an S4 layer's kernel (after a warm-up) and the growth of peak
     resident memory (MiB) over the process before the first pass, in this process."""
@@ -83,11 +90,9 @@ def s4_kernel_run(d_model, length, bidirectional):
             loss = tf.reduce_sum(k * k)
         return tape.gradient(loss, [layer.c, *layer.ssm_variables])
 
-    with open("/proc/self/statm") as f:
-        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    before = peak_memory()
     seconds = time_call(lambda: [g.numpy() for g in kernel_and_gradients()], 1)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return seconds, (peak - before) / 2 ** 20
+    return seconds, (peak_memory() - before) / 2 ** 20
 
 
 def in_fresh_process(function, *args):
@@ -103,7 +108,7 @@ def long_input_run(config_path, seconds):
     backbone = build_backbone(config)
     rtf = bench_vocoder(backbone, Sampler.from_config(config["diffusion"]), config["audio"]["sample_rate"],
                         seconds, "fast", repeats=0)
-    return rtf, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    return rtf, peak_memory() / 2 ** 30
 
 
 def bench_training(config_path, micro_batches, repeats):
