@@ -44,18 +44,13 @@ def _complex(pair):
     return tf.complex(pair[..., 0], pair[..., 1])
 
 
-def _cauchy_matrix(w, omega):
-    """G[h, n, k] = 2 / (2 (1 - omega_k) - (1 + omega_k) w[h, n]) and h_k = (1 + omega_k) / 2.
-
-    This is (1 + omega) / 2 times 1 / (z - w) with z = 2 (1 - omega) / (1 + omega) the bilinear node, written so that
-    nothing is divided by 1 + omega, which vanishes at the Nyquist frequency."""
-    half = (1.0 + omega) / 2.0
-    return 2.0 / (2.0 * (1.0 - omega)[None, None, :] - 2.0 * half[None, None, :] * w[:, :, None]), half
-
-
 def cauchy(v, w, omega):
-    """The Cauchy sums s[h, m, k] = sum_n v[h, m, n] G[h, n, k] at the frequencies omega (K,), complex64."""
-    g_matrix, _ = _cauchy_matrix(w, omega)
+    """The Cauchy sums s[h, m, k] = sum_n v[h, m, n] G[h, n, k] at the frequencies omega (K,), complex64, with
+    G[h, n, k] = 2 / (2 (1 - omega_k) - (1 + omega_k) w[h, n]).
+
+    G is (1 + omega) / 2 times 1 / (z - w) with z = 2 (1 - omega) / (1 + omega) the bilinear node, written so that
+    nothing is divided by 1 + omega, which vanishes at the Nyquist frequency."""
+    g_matrix = 2.0 / (2.0 * (1.0 - omega)[None, None, :] - (1.0 + omega)[None, None, :] * w[:, :, None])
     return tf.matmul(v, g_matrix)
 
 
