@@ -13,7 +13,9 @@ from conftest import REPO, SC09_DEMO_CONFIG, SC09_SPEAKERS, make_sc09_corpus, ov
 from tf_diffwave.backbones import build_backbone
 from tf_diffwave.cli import train_main
 from tf_diffwave.config import load_config
-from tf_diffwave.s4 import S4Layer
+from tf_diffwave.diffusion import reverse_process
+from tf_diffwave.s4 import S4Layer, s4_layers
+from tf_diffwave.synthesis import Synthesizer
 
 SASHIMI = os.path.join(REPO, "configs", "sc09_sashimi.json")
 SASHIMI_SMALL = os.path.join(REPO, "configs", "sc09_sashimi_small.json")
@@ -44,12 +46,36 @@ def test_parameter_counts_match_the_reference_implementation(config, reference, 
     assert trainable == reference - 200 * d_model - 193 * 60 * d_model
 
 
+def test_sampling_computes_each_s4_kernel_once_per_call_and_gives_the_same_audio(monkeypatch):
+    backbone = build_backbone(load_config(SC09_DEMO_CONFIG, TINY))
+    for variable in backbone.model.weights:  # make the zero-initialised output layer give a non-zero noise estimate
+        if not np.any(variable.numpy()):
+            variable.assign(tf.random.normal(variable.shape, stddev=0.1, seed=1))
+    computed = tf.Variable(0)
+    plain_kernel = S4Layer.kernel
+
+    def counted_kernel(self, length=None):
+        with tf.control_dependencies([computed.assign_add(1)]):  # runs each time the kernel is computed
+            return tf.identity(plain_kernel(self, length))
+
+    monkeypatch.setattr(S4Layer, "kernel", counted_kernel)
+    betas, steps, seeds = tf.constant([1e-4, 1e-2, 0.1]), tf.constant([0.0, 20.0, 100.0]), tf.constant([3], tf.int64)
+    synthesizer = Synthesizer(backbone)
+    audio = synthesizer.generate(seeds, 2048, betas, steps).numpy()
+    assert computed.numpy() == len(list(s4_layers(backbone.model)))  # not once per layer and step
+    every_step = tf.function(lambda: reverse_process(lambda x, t: backbone.denoiser([x, t]), betas, steps, seeds,
+                                                      2048))().numpy()
+    assert computed.numpy() == 4 * len(list(s4_layers(backbone.model)))
+    np.testing.assert_allclose(audio, every_step, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_tiny_sashimi_diffwave_overfits_one_clip(tmp_path):
     corpus = make_sc09_corpus(str(tmp_path / "c"), digits=("seven",), speakers=SC09_SPEAKERS[:1])
     cfg = load_config(SC09_DEMO_CONFIG, tiny_sc09_overrides(corpus, str(tmp_path / "run")) + TINY + [
         "train.learning_rate=0.003", "diffusion.loss=l2", "model.d_model=16", "train.batch_size=4",
-        "model.audio_length=8192",  # the word of this clip lies between samples 2401 and 8685 "diffusion.num_steps=50", "diffusion.beta_end=0.05",
+        "model.audio_length=8192",  # the word of this clip lies between samples 2401 and 8685
+        "diffusion.num_steps=50", "diffusion.beta_end=0.05",
         "diffusion.fast_schedule=[1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]"])
     first, last = overfit_losses(cfg, steps=100)
     assert first > 0.8

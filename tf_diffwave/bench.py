@@ -4,8 +4,9 @@ Prints a Markdown table of real-time factors (compute seconds per second of audi
 1 s and 5 s of audio with the fast and full schedules, the time and peak memory of vocoding a long input (60 s,
 chunked), and training steps/s at batch 16 x 15872 samples, beside the figures measured for lmnt-com/diffwave
 (PyTorch, CPU, 2 threads) on the same kind of 2-core machine; then, for the unconditional SC09 model, seconds
-of audio generated per compute second at batch 1 and 16 with the fast and full schedules; and the time and
-memory of one S4 layer's kernel, forward and backward, at H = 128, L = 16000.
+of audio generated per compute second at batch 1 and 16 with the fast and full schedules; the time and memory
+of one S4 layer's kernel, forward and backward, at H = 64, 128, 256 and L = 16000, with this project's chunked
+Cauchy routine and with the naive broadcast; and one training step of the small SaShiMi config at batch 1 and 4.
 The weights are random: speed does not depend on them. Nothing about threads or allocators is changed here.
 """
 
@@ -22,6 +23,7 @@ import tensorflow as tf  # noqa: E402
 
 from tf_diffwave.config import load_config  # noqa: E402
 from tf_diffwave.diffusion import Sampler  # noqa: E402
+from tf_diffwave.s4 import woodbury_spectrum  # noqa: E402
 from tf_diffwave.synthesis import Synthesizer  # noqa: E402
 from tf_diffwave.trainer import Trainer  # noqa: E402
 from tf_diffwave.backbones import build_backbone  # noqa: E402
@@ -75,12 +77,28 @@ def peak_memory():
     return int(line.split()[1]) * 1024
 
 
-def s4_kernel_run(d_model, length, bidirectional):
-    """Seconds of one forward + backward pass of an S4 layer's kernel (after a warm-up) and the growth of peak
-    resident memory (MiB) over the process before the first pass, in this process."""
-    from tf_diffwave.s4 import S4Layer
+def broadcast_cauchy(v, w, omega):
+    """The naive Cauchy sums for comparison: the whole (H, rows, N, K) tensor of terms at once, then a sum."""
+    g = 2.0 / (2.0 * (1.0 - omega)[None, None, :] - (1.0 + omega)[None, None, :] * w[:, :, None])
+    return tf.reduce_sum(v[:, :, :, None] * g[:, None], axis=2)
 
-    layer = S4Layer(d_model, length, state_size=64, bidirectional=bidirectional)
+
+def broadcast_spectrum(v, w, omega_chunks):
+    """kernel_spectrum's result, all frequencies at once with broadcast sums and plain autodiff."""
+    chunks, size = omega_chunks.shape
+    spectrum = woodbury_spectrum(v, w, tf.reshape(omega_chunks, [-1]), cauchy_sums=broadcast_cauchy)
+    return tf.transpose(tf.reshape(spectrum, [spectrum.shape[0], spectrum.shape[1], chunks, size]), [2, 0, 1, 3])
+
+
+def s4_kernel_run(d_model, length, bidirectional, routine):
+    """Seconds of one forward + backward pass of an S4 layer's kernel (after a warm-up) and the growth of peak
+    resident memory (MiB) over the process before the first pass, in this process. `routine` is "chunked" (the
+    layer's own) or "broadcast" (the naive form, swapped into the layer for this process)."""
+    from tf_diffwave import s4
+
+    if routine == "broadcast":
+        s4.kernel_spectrum = broadcast_spectrum
+    layer = s4.S4Layer(d_model, length, state_size=64, bidirectional=bidirectional)
     layer.build((None, None, d_model))
 
     @tf.function
@@ -133,25 +151,61 @@ def main():
     parser.add_argument("--micro-batches", type=int, default=4, help="batch 16 in this many sequential parts")
     parser.add_argument("--sc09-config", default=os.path.join(REPO, "configs", "sc09.json"),
                         help="unconditional model for the generation table ('' to skip)")
-    parser.add_argument("--skip-vocoder", action="store_true", help="only the SC09 and S4 tables")
+    parser.add_argument("--sashimi-config", default=os.path.join(REPO, "configs", "sc09_sashimi_small.json"),
+                        help="SaShiMi config for the training-step table ('' to skip)")
+    parser.add_argument("--skip-vocoder", action="store_true", help="only the SC09, S4 and SaShiMi tables")
     args = parser.parse_args()
     if not args.skip_vocoder:
         bench_vocoder_table(args)
     if args.sc09_config:
         bench_sc09(args.sc09_config, args.repeats)
     bench_s4()
+    if args.sashimi_config:
+        bench_sashimi_training(args.sashimi_config, args.repeats)
 
 
-def bench_s4(d_model=128, length=16000):
-    """The S4 table: one layer's kernel, forward and backward (independent of the batch), each in a new process."""
-    naive = 4 * d_model * 64 * (length // 2 + 1) * 8 / 2 ** 20
-    print(f"\nS4 kernel of one layer, H = {d_model}, N = 64, L = {length}, forward + backward (a broadcast Cauchy "
-          f"sum would hold a {naive:.0f} MiB tensor for the causal kernel, 1.5 times that bidirectional)\n")
-    print("| kernel | seconds | peak memory growth |")
+def bench_s4(length=16000, widths=(64, 128, 256), broadcast_limit_mib=3100):
+    """The S4 table: one layer's kernel, forward and backward (independent of the batch), with this layer's chunked
+    Cauchy routine and with the naive broadcast, each run in a new process. The broadcast runs only where its
+    tensor of terms is at most `broadcast_limit_mib` (its peak is about 4 times that)."""
+    print(f"\nS4 kernel of one layer, N = 64, L = {length}, forward + backward: seconds and peak memory growth\n")
+    print("| H | kernel | chunked (this layer) | broadcast Cauchy sum | broadcast tensor of terms |")
+    print("| --- | --- | --- | --- | --- |")
+    for d_model in widths:
+        for bidirectional in (False, True):
+            tensor = (6 if bidirectional else 4) * d_model * 64 * (length // 2 + 1) * 8 / 2 ** 20
+            cells = []
+            for routine in ("chunked", "broadcast"):
+                if routine == "broadcast" and tensor > broadcast_limit_mib:
+                    cells.append("not run (machine memory)")
+                    continue
+                seconds, mib = in_fresh_process("s4_kernel_run", d_model, length, bidirectional, routine)
+                cells.append(f"{seconds:.2f} s, {mib:,.0f} MiB")
+            print(f"| {d_model} | {'bidirectional' if bidirectional else 'causal'} | {cells[0]} | {cells[1]} "
+                  f"| {tensor:,.0f} MiB |")
+
+
+def sashimi_training_run(config_path, batch, repeats):
+    """Seconds of one training step of a config (the real trainer, on the bundled SC09 demo clips) at a batch size,
+    and the peak resident memory (GiB) of this process."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        config = load_config(config_path, [f"data.path={os.path.join(REPO, 'data', 'sc09-demo')}",
+                                           f"train.batch_size={batch}", f"train.model_dir={run_dir}"])
+        trainer = Trainer(config)
+        iterator = iter(trainer._dataset(0))
+        step = tf.function(trainer._train_step)
+        return time_call(lambda: step(iterator)[0].numpy(), repeats), peak_memory() / 2 ** 30
+
+
+def bench_sashimi_training(config_path, repeats):
+    """The SaShiMi training table: one step at batch 1 and 4, each in a new process."""
+    print(f"\nTraining {config_path}, one step (best of {repeats} after a warm-up), each batch size in a new "
+          f"process\n")
+    print("| batch | seconds per step | peak memory (RSS) |")
     print("| --- | --- | --- |")
-    for bidirectional in (False, True):
-        seconds, mib = in_fresh_process("s4_kernel_run", d_model, length, bidirectional)
-        print(f"| {'bidirectional' if bidirectional else 'causal'} | {seconds:.2f} | {mib:.0f} MiB |")
+    for batch in (1, 4):
+        seconds, gib = in_fresh_process("sashimi_training_run", config_path, batch, repeats)
+        print(f"| {batch} | {seconds:.2f} | {gib:.2f} GiB |")
 
 
 def bench_vocoder_table(args):

@@ -10,6 +10,7 @@ the L-th roots of unity: a Cauchy sum over the poles, a rank-1 Woodbury correcti
 All variables are real float32 (real and imaginary parts apart): Adam on complex variables is wrong.
 """
 
+import contextlib
 import math
 
 import keras
@@ -54,12 +55,13 @@ def cauchy(v, w, omega):
     return tf.matmul(v, g_matrix)
 
 
-def woodbury_spectrum(v, w, omega):
+def woodbury_spectrum(v, w, omega, cauchy_sums=cauchy):
     """The kernel's spectrum (H, channels, K) at the frequencies omega from v (H, 2 (channels + 1), n), w (H, n).
 
     v holds the products of (B, P) with (C~_0, [C~_1], conj(P)); the rank-1 Woodbury correction (S4 eq. 5) is
-    s_BC - h s_BQ s_PC / (1 + h s_PQ), h = (1 + omega) / 2 (the bilinear factor 2 / (1 + omega) folded in)."""
-    s = cauchy(v, w, omega)
+    s_BC - h s_BQ s_PC / (1 + h s_PQ), h = (1 + omega) / 2 (the bilinear factor 2 / (1 + omega) folded in).
+    `cauchy_sums` computes the sums (the benchmark swaps in a broadcast form)."""
+    s = cauchy_sums(v, w, omega)
     s = tf.reshape(s, [tf.shape(s)[0], 2, -1, tf.shape(s)[-1]])
     half = ((1.0 + omega) / 2.0)[None, None, :]
     return s[:, 0, :-1] - half * s[:, 0, -1:] * s[:, 1, :-1] / (1.0 + half * s[:, 1, -1:])
@@ -124,14 +126,15 @@ class S4Layer(layers.Layer):
 
     def __init__(self, d_model, max_length, state_size=64, bidirectional=False, ssm="s4", trainable_ssm=True,
                  dt_min=1e-3, dt_max=1e-1, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{**kwargs, "dtype": "float32"})  # float32 under mixed precision too
         if ssm not in ("s4", "s4d"):
             raise ValueError(f"ssm must be 's4' or 's4d', got {ssm!r}")
         self.d_model, self.max_length, self.state_size = d_model, max_length, state_size
         self.bidirectional, self.ssm, self.trainable_ssm = bidirectional, ssm, trainable_ssm
         self.dt_min, self.dt_max = dt_min, dt_max
         self.kernel_channels = 2 if bidirectional else 1
-        self.output_linear = layers.Dense(2 * d_model, name="output_linear")
+        self.fixed_kernel = None  # set by kernels_computed_once
+        self.output_linear = layers.Dense(2 * d_model, dtype="float32", name="output_linear")
 
     def build(self, input_shape):
         # TF32 matmuls cost the kernel about 1e-2 relative error on GPUs; TF can only turn them off process-wide
@@ -219,7 +222,7 @@ class S4Layer(layers.Layer):
     def convolve(self, x):
         """The SSM part: y = K * x + D x for x (B, H, L), float32, by FFT over 2L samples (linear, not circular)."""
         length = tf.shape(x)[-1]
-        k = self.kernel()[..., :length]
+        k = (self.kernel() if self.fixed_kernel is None else self.fixed_kernel)[..., :length]
         fft_len = [2 * length]
         if self.bidirectional:  # k1 runs over the strictly-future samples: y[t] += sum_(i >= 1) k1[i-1] x[t+i]
             k = tf.pad(k[0], [[0, 0], [0, length]]) + tf.pad(tf.reverse(k[1], [-1]), [[0, 0], [length, 0]])
@@ -261,6 +264,21 @@ class S4Layer(layers.Layer):
         return {**super().get_config(), "d_model": self.d_model, "max_length": self.max_length,
                 "state_size": self.state_size, "bidirectional": self.bidirectional, "ssm": self.ssm,
                 "trainable_ssm": self.trainable_ssm, "dt_min": self.dt_min, "dt_max": self.dt_max}
+
+
+@contextlib.contextmanager
+def kernels_computed_once(model):
+    """Within the block, every S4 layer of `model` convolves with the kernel computed on entry instead of computing
+    it at each call: for sampling, where the weights do not change from one denoising step to the next. Entered
+    inside a tf.function, the kernels are computed once per call of that function, before its loops."""
+    found = list(s4_layers(model))
+    for layer in found:
+        layer.fixed_kernel = layer.kernel()
+    try:
+        yield
+    finally:
+        for layer in found:
+            layer.fixed_kernel = None
 
 
 def s4_layers(model):

@@ -10,6 +10,7 @@ sample, about 3.9 MB per mel frame for the BASE model) is what would otherwise g
 import tensorflow as tf
 
 from tf_diffwave.diffusion import reverse_process
+from tf_diffwave.s4 import kernels_computed_once
 
 
 class Synthesizer(tf.Module):
@@ -66,10 +67,12 @@ class Synthesizer(tf.Module):
         fits = tf.shape(mel)[0] * tf.shape(mel)[1] <= self.chunk_frames
         if self.backbone.max_frames is not None:
             fits = tf.logical_and(fits, tf.shape(mel)[1] <= self.backbone.max_frames)
-        return tf.cond(fits, whole, chunked)
+        with kernels_computed_once(self.backbone.model):
+            return tf.cond(fits, whole, chunked)
 
     @tf.function
     def generate(self, seeds, length, betas, steps):
         """Unconditional audio (B, length) from noise, one clip per seed (B,)."""
-        return reverse_process(lambda x, t: self.backbone.denoiser([x, t], training=False),
-                               betas, steps, seeds, length)
+        with kernels_computed_once(self.backbone.model):
+            return reverse_process(lambda x, t: self.backbone.denoiser([x, t], training=False),
+                                   betas, steps, seeds, length)
