@@ -1,5 +1,6 @@
 """Unconditional DiffWave on SC09: the reader, the paper's model, training, seeded generation, exports, CLI."""
 
+import glob
 import os
 import subprocess
 import sys
@@ -93,11 +94,15 @@ def test_bad_sc09_folders(tmp_path, capsys):
              if np.allclose(a["audio"].numpy(), 0.3, atol=1e-4)]
     assert mixed, "the stereo clip is read as the mean of its channels"
 
-    (tmp_path / "c" / "zero" / "broken_nohash_0.wav").write_bytes(b"RIFF but not really a wav")
+    for speaker in SC09_SPEAKERS[:3]:  # most of the clips unreadable: an error naming one
+        (tmp_path / "c" / "zero" / f"{speaker}_nohash_0.wav").write_bytes(b"RIFF but not really a wav")
+        os.remove(glob.glob(str(tmp_path / "c" / "zero" / f"{speaker}_nohash_0.flac"))[0])
+    (tmp_path / "c" / "one" / "stereo_nohash_0.wav").write_bytes(b"")
     with pytest.raises(SystemExit):
         run_cli(lambda: train_main(["--config", SC09_DEMO_CONFIG, *tiny_sc09_overrides(corpus, str(tmp_path / "r"))]))
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error: ") and "broken_nohash_0.wav" in err and "not a readable audio file" in err
+    assert err.startswith("error: ") and "_nohash_0.wav" in err and "not a readable audio file" in err
+    assert "4 of the 7 training files are unreadable" in err
 
     empty = tmp_path / "empty"
     empty.mkdir()

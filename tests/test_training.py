@@ -29,11 +29,12 @@ def checkpoint_values(path):
 
 
 @pytest.mark.slow
-def test_overfits_one_clip(tmp_path):
+@pytest.mark.parametrize("mixed_precision", ["false", "true"])
+def test_overfits_one_clip(tmp_path, mixed_precision):
     corpus = make_corpus(str(tmp_path / "c"), ids=("LJ001-0004", "LJ001-0005"))  # one training clip, one held out
     cfg = load_config(DEMO_CONFIG, tiny_overrides(corpus, str(tmp_path / "run")) + [
         "train.learning_rate=0.003", "train.max_steps=150", "train.save_every=1000", "diffusion.loss=l2",
-        "model.residual_channels=16", "train.batch_size=8"])
+        "model.residual_channels=16", "train.batch_size=8", f"train.mixed_precision={mixed_precision}"])
     first, last = overfit_losses(cfg)
     assert first > 0.8  # untrained: the output layer is zero, so the L2 loss is E[eps^2] = 1
     assert last < 0.5 * first
@@ -72,8 +73,10 @@ def test_sigkill_then_resume_keeps_step_and_weights(tmp_path, tiny_corpus):
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_the_current_step_and_exits_cleanly(tmp_path, tiny_corpus):
-    """SIGINT between periodic saves: the run writes a checkpoint of the step it reached, then exits with 0."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_saves_the_current_step_and_exits_cleanly(tmp_path, tiny_corpus, signum):
+    """SIGINT (Ctrl-C) or SIGTERM (preemption) between periodic saves: the run writes a checkpoint of the step it
+    reached, then exits with 0; rerunning the command resumes there."""
     model_dir = str(tmp_path / "run")
     cmd = [sys.executable, os.path.join(REPO, "train.py"), "--config", DEMO_CONFIG,
            *tiny_overrides(tiny_corpus, model_dir), "train.max_steps=100000", "train.save_every=100000"]
@@ -85,13 +88,15 @@ def test_ctrl_c_saves_the_current_step_and_exits_cleanly(tmp_path, tiny_corpus):
             reached = max([reached, *map(int, counts)])
             if reached >= 5:
                 break
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, _ = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0
     step = int(tf.train.latest_checkpoint(model_dir).rsplit("-", 1)[1])
     assert reached >= 5 and step >= reached and f"saved {model_dir}/ckpt-{step} at step {step}" in out
+    again = subprocess.run(cmd[:-2] + [f"train.max_steps={step + 1}"], cwd=REPO, capture_output=True, text=True)
+    assert f"resumed from {model_dir}/ckpt-{step} at step {step}" in again.stdout
 
 
 @pytest.mark.slow

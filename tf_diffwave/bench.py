@@ -129,13 +129,14 @@ def long_input_run(config_path, seconds):
     return rtf, peak_memory() / 2 ** 30
 
 
-def bench_training(config_path, micro_batches, repeats):
+def bench_training(config_path, micro_batches, repeats, overrides=()):
     """Training steps per second of the real trainer (input pipeline, forward, backward, clipping, Adam, EMA)
-    at batch 16 on the bundled demo corpus, outside any run folder."""
+    at batch 16 on the bundled demo corpus, outside any run folder, with extra config overrides."""
     with tempfile.TemporaryDirectory() as run_dir:
         config = load_config(config_path, [f"data.path={os.path.join(REPO, 'data', 'ljspeech-demo')}",
                                            "data.mel_dir=", "data.valid_count=1", "train.batch_size=16",
-                                           f"train.micro_batches={micro_batches}", f"train.model_dir={run_dir}"])
+                                           f"train.micro_batches={micro_batches}", f"train.model_dir={run_dir}",
+                                           *overrides])
         trainer = Trainer(config)
         iterator = iter(trainer._dataset(0))
         step = tf.function(trainer._train_step)
@@ -230,6 +231,23 @@ def bench_vocoder_table(args):
         rate_steps = bench_training(args.config, args.micro_batches, 1)
         print(f"| training steps/s, batch 16 x {samples} ({args.micro_batches} micro-batches) | {rate_steps:.4f} "
               f"| {REFERENCE[('train', 16, '')]} |")
+        bench_training_options(args.config, args.micro_batches)
+
+
+def bench_training_options(config_path, micro_batches):
+    """Training steps/s with and without mixed precision and XLA, each in a new process (best of 1 after a
+    warm-up; the XLA warm-up includes compiling)."""
+    print(f"\nTraining options, {config_path}, batch 16 ({micro_batches} micro-batches), each in a new process\n")
+    print("| train. options | steps/s |")
+    print("| --- | --- |")
+    for options in ([], ["train.mixed_precision=true"], ["train.jit_compile=true"]):
+        rate = in_fresh_process("training_rate", config_path, micro_batches, options)[-1]
+        print(f"| {' '.join(o.split('.', 1)[1] for o in options) or 'float32, no XLA'} | {rate:.4f} |")
+
+
+def training_rate(config_path, micro_batches, overrides):
+    """bench_training with one repeat, as a one-value tuple (for in_fresh_process)."""
+    return (bench_training(config_path, micro_batches, 1, overrides),)
 
 
 def bench_sc09(config_path, repeats):

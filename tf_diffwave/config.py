@@ -76,15 +76,20 @@ DEFAULTS = {
         "log_every": 50,
         "seed": 0,
         "export": True,
+        "mixed_precision": False,     # mixed_float16 on GPUs, mixed_bfloat16 on CPUs; S4 and output layers float32
+        "jit_compile": False,         # compile the forward and backward pass with XLA (not applying gradients)
+        "max_nonfinite_steps": 20,    # stop after this many steps in a row with a non-finite loss or gradients
     },
 }
+
+SEARCHED_SCHEDULE = "fast_schedule.json"  # in a run folder: written by `evaluate search-schedule`
 
 _CHOICES = {
     "data.kind": ("ljspeech", "sc09"),
     "model.backbone": ("wavenet", "sashimi"),
     "model.ssm": ("s4", "s4d"),
     "diffusion.loss": ("l1", "l2"),
-    "train.strategy": ("mirrored", "one_device"),
+    "train.strategy": ("mirrored", "multi_worker", "one_device"),
 }
 
 
@@ -207,8 +212,25 @@ def save_config(config, model_dir):
 
 
 def load_run_config(model_dir):
-    """Read the config a training run saved in its folder."""
+    """Read the config a training run saved in its folder, with its searched fast schedule if it has one."""
     path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(path):
         raise UserError(f"{model_dir}: not a model folder (no config.json)")
-    return load_config(path)
+    return with_searched_schedule(load_config(path), model_dir)
+
+
+def with_searched_schedule(config, model_dir):
+    """`config` with `diffusion.fast_schedule` set to the schedule `evaluate search-schedule` saved in the run
+    folder (SEARCHED_SCHEDULE), when there is one."""
+    path = os.path.join(model_dir, SEARCHED_SCHEDULE)
+    if not os.path.isfile(path):
+        return config
+    try:
+        with open(path) as f:
+            betas = json.load(f)["fast_schedule"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{path}: not a saved schedule ({err}); delete it to use the config's fast schedule") from None
+    config = copy.deepcopy(config)
+    config["diffusion"]["fast_schedule"] = _check_value("diffusion.fast_schedule", betas,
+                                                        DEFAULTS["diffusion"]["fast_schedule"])
+    return config

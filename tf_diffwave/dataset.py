@@ -31,6 +31,42 @@ def mel_path(mel_dir, utterance_id):
     return os.path.join(mel_dir, f"{utterance_id}.npy")
 
 
+class UnreadableFiles:
+    """The training files that failed to read: each is skipped with a one-line warning (once) and counted. When
+    more than half of the split has failed, `error` says so and the pipelines end (see `Trainer.train`)."""
+
+    def __init__(self, ids):
+        self.total = len(ids)
+        self.failed = set()
+        self.error = None
+
+    @property
+    def count(self):
+        """How many distinct files have been skipped."""
+        return len(self.failed)
+
+    def read(self, reader, utterance_id):
+        """reader(utterance_id), or None for a file that fails (now or before)."""
+        if utterance_id in self.failed:
+            return None
+        try:
+            return reader(utterance_id)
+        except UserError as err:
+            self.failed.add(utterance_id)
+            print(f"warning: skipping {err} ({self.count} of {self.total} training files skipped)",
+                  file=sys.stderr)
+            if 2 * self.count > self.total:
+                self.error = f"{self.count} of the {self.total} training files are unreadable, the last one: {err}"
+            return None
+
+    def check_all(self, paths):
+        """Try every file's header; raise UserError when most fail."""
+        for utterance_id, path in paths.items():
+            self.read(lambda _: check_audio_file(path), utterance_id)
+        if self.error:
+            raise UserError(self.error)
+
+
 def uses_precomputed_mels(data_config):
     """True when `data.mel_dir` names a folder that holds .npy files."""
     d = data_config["mel_dir"]
@@ -40,16 +76,16 @@ def uses_precomputed_mels(data_config):
 class CropSource:
     """Draws random training crops (audio, and either its mel or the audio around it to compute the mel from)."""
 
-    def __init__(self, config, ids, corpus):
+    def __init__(self, config, ids, corpus, files):
         a, d = config["audio"], config["data"]
         self.sample_rate, self.hop, self.n_fft, self.n_mels = (
             a["sample_rate"], a["hop_length"], a["n_fft"], a["n_mels"])
         self.crop_frames = d["crop_frames"]
         self.mel_floor = float(np.log(a["log_floor"]))
         self.mel_dir = d["mel_dir"] if uses_precomputed_mels(d) else ""
-        self.ids, self.corpus = list(ids), corpus
+        self.ids, self.corpus, self.files = list(ids), corpus, files
+        files.check_all({i: corpus.wav_paths[i] for i in self.ids})
         for i in self.ids:
-            check_audio_file(corpus.wav_paths[i])
             if self.mel_dir and not os.path.isfile(mel_path(self.mel_dir, i)):
                 raise UserError(f"{mel_path(self.mel_dir, i)}: mel file not found; run preprocess.py again")
         self._cache = {}
@@ -65,13 +101,11 @@ class CropSource:
         """Endless random crops; with precomputed mels (audio, mel), otherwise (audio window with n_fft margin,)."""
         rng = np.random.default_rng(seed)
         samples = self.crop_frames * self.hop
-        while True:
-            utterance_id = self.ids[rng.integers(len(self.ids))]
-            try:
-                audio, mel = self._load(utterance_id)
-            except UserError as err:
-                print(f"warning: skipping {err}", file=sys.stderr)
+        while not self.files.error:
+            loaded = self.files.read(self._load, self.ids[rng.integers(len(self.ids))])
+            if loaded is None:
                 continue
+            audio, mel = loaded
             frames = len(audio) // self.hop + 1 if mel is None else len(mel)
             start = int(rng.integers(max(frames - self.crop_frames, 0) + 1))
             if mel is None:
@@ -85,38 +119,37 @@ class CropSource:
                 yield clip, m
 
 
-def random_clips(corpus, ids, sample_rate, length, seed):
+def random_clips(corpus, ids, sample_rate, length, seed, files):
     """Endless (clip (length,), label) pairs drawn at random from `ids`, each clip padded or cropped to `length`;
-    a file that fails to decode is skipped with a warning."""
+    files that fail to read are skipped (see UnreadableFiles)."""
     rng = np.random.default_rng(seed)
-    while True:
+    while not files.error:
         utterance_id = ids[rng.integers(len(ids))]
-        try:
-            audio = read_audio(corpus.wav_paths[utterance_id], sample_rate)
-        except UserError as err:
-            print(f"warning: skipping {err}", file=sys.stderr)
-            continue
-        yield fit_length(audio, length), corpus.labels.get(utterance_id, -1)
+        audio = files.read(lambda i: read_audio(corpus.wav_paths[i], sample_rate), utterance_id)
+        if audio is not None:
+            yield fit_length(audio, length), corpus.labels.get(utterance_id, -1)
 
 
-def clip_dataset(corpus, ids, sample_rate, length, seed):
+def clip_dataset(corpus, ids, sample_rate, length, seed, files=None):
     """random_clips as a tf.data.Dataset of {'audio': (length,), 'label': ()}; the files are checked first."""
-    for i in ids:
-        check_audio_file(corpus.wav_paths[i])
+    files = UnreadableFiles(ids) if files is None else files
+    files.check_all({i: corpus.wav_paths[i] for i in ids})
     signature = (tf.TensorSpec([length], tf.float32), tf.TensorSpec([], tf.int32))
-    ds = tf.data.Dataset.from_generator(lambda: random_clips(corpus, ids, sample_rate, length, seed),
+    ds = tf.data.Dataset.from_generator(lambda: random_clips(corpus, ids, sample_rate, length, seed, files),
                                         output_signature=signature)
     return ds.map(lambda audio, label: {"audio": audio, "label": label})
 
 
-def training_examples(config, corpus, seed):
-    """Endless training examples from the training split, seeded: for unconditional models whole clips
-    {'audio': (audio_length,)}, for vocoders crops {'audio': (crop * hop,), 'mel': (crop, n_mels)}."""
+def training_examples(config, corpus, seed, files=None):
+    """Training examples from the training split, seeded: for unconditional models whole clips
+    {'audio': (audio_length,)}, for vocoders crops {'audio': (crop * hop,), 'mel': (crop, n_mels)}. Endless,
+    unless most files turn out unreadable (`files.error`, an UnreadableFiles of the split)."""
     a = config["audio"]
+    files = UnreadableFiles(corpus.train_ids) if files is None else files
     if config["model"]["unconditional"]:
-        ds = clip_dataset(corpus, corpus.train_ids, a["sample_rate"], config["model"]["audio_length"], seed)
+        ds = clip_dataset(corpus, corpus.train_ids, a["sample_rate"], config["model"]["audio_length"], seed, files)
         return ds.map(lambda example: {"audio": example["audio"]})
-    source = CropSource(config, corpus.train_ids, corpus)
+    source = CropSource(config, corpus.train_ids, corpus, files)
     samples = source.crop_frames * source.hop
     if source.mel_dir:
         signature = (tf.TensorSpec([samples], tf.float32), tf.TensorSpec([source.crop_frames, a["n_mels"]], tf.float32))

@@ -131,7 +131,9 @@ class Sampler:
         return cls(Schedule.from_config(diffusion_config), diffusion_config["fast_schedule"])
 
     def betas_and_steps(self, which):
-        """(betas, steps) as float32 arrays for `which` in {'fast', 'full'}."""
+        """(betas, steps) as float32 arrays for `which` in {'fast', 'full'} or a list of betas (aligned)."""
+        if not isinstance(which, str):
+            return np.asarray(which, np.float32), align_steps(self.schedule, which).astype(np.float32)
         if which == "fast":
             return self.fast_betas.astype(np.float32), self.fast_steps.astype(np.float32)
         if which == "full":

@@ -4,19 +4,35 @@ usage: python -m tf_diffwave.evaluate sc09 --generated DIR --classifier DIR [--r
 prints, for a folder of generated 1 s clips, the SC09 metrics of the DiffWave paper: FID on the digit
 classifier's penultimate features against real training clips, IS, modified IS, AM score, and the classifier's
 label distribution.
+
+usage: python -m tf_diffwave.evaluate vocoder --model-dir DIR [--data DIR] [--steps fast|full|BETAS] [--limit N]
+vocodes every utterance of the run's held-out split from its ground-truth mel and prints log-mel L1, MR-STFT,
+PESQ (wideband), STOI and the real-time factor, beside Griffin-Lim from the same mel and the recording itself;
+the report is also written to DIR/evaluation-vocoder-<steps>.json.
+
+usage: python -m tf_diffwave.evaluate search-schedule --model-dir DIR --steps 6 [--candidates N] [--utterances K]
+searches a schedule of that many steps (see schedule_search.py) and saves the best in DIR, where infer.py
+--steps fast and later exports pick it up.
 """
 
 import argparse
 import glob
 import json
 import os
+import time
 
+import keras
 import numpy as np
 
 from tf_diffwave.audio import fit_length, read_audio
 from tf_diffwave.classifier import DigitClassifier, read_clips
-from tf_diffwave.corpora import DIGITS, read_sc09
+from tf_diffwave.config import load_config
+from tf_diffwave.corpora import DIGITS, read_corpus, read_sc09
 from tf_diffwave.errors import UserError, run_cli
+from tf_diffwave.features import LogMel
+from tf_diffwave.model_io import load
+from tf_diffwave.quality import griffin_lim, log_mel_distance, quality_metrics
+from tf_diffwave.schedule_search import candidate_schedules, save_searched_schedule, score_schedule
 from tf_diffwave.metrics import (am_score, frechet_distance, inception_score, label_distribution,
                                  modified_inception_score)
 
@@ -78,6 +94,139 @@ def sc09_main(args):
             json.dump(report, f, indent=2)
 
 
+SYSTEMS = ("model", "griffin_lim", "ground_truth")
+METRICS = (("log_mel_l1", "log-mel L1 (lower is better)", 3), ("mr_stft", "MR-STFT (lower)", 3),
+           ("pesq_wb", "PESQ wb (higher)", 2), ("stoi", "STOI (higher)", 3), ("rtf", "RTF (lower)", 2))
+
+
+def held_out_utterances(model, data_dir, limit):
+    """(corpus, ids) of the held-out split of the run's corpus layout, read from `data_dir` (default: the run's
+    data.path), at most `limit` of them."""
+    data = dict(model.config["data"], path=data_dir or model.config["data"]["path"])
+    corpus = read_corpus(data)
+    ids = corpus.valid_ids[:limit] if limit else corpus.valid_ids
+    if not ids:
+        raise UserError(f"{data['path']}: the held-out split is empty (config key 'data.valid_count')")
+    return corpus, ids
+
+
+def vocoder_report(model, corpus, ids, steps, progress=None):
+    """Per-utterance and mean quality of the model, Griffin-Lim and the recording itself, as a dict."""
+    a = model.config["audio"]
+    rate, log_mel = a["sample_rate"], LogMel.from_config(a)
+    for frames in (3, 4):  # trace the vocoder for variable lengths, and warm Griffin-Lim, before any timing
+        model.vocode(np.zeros((frames, model.n_mels), np.float32), steps=steps)
+        griffin_lim(np.zeros((frames, model.n_mels), np.float32), a)
+    rows = {}
+    for n, utterance in enumerate(ids, 1):
+        audio = read_audio(corpus.wav_paths[utterance], rate)
+        mel = log_mel(audio).numpy()
+        seconds = len(audio) / rate
+        start = time.perf_counter()
+        vocoded = model.vocode(mel, steps=steps)
+        vocode_time = time.perf_counter() - start
+        start = time.perf_counter()
+        rebuilt = griffin_lim(mel, a, length=len(audio))
+        rebuild_time = time.perf_counter() - start
+        rows[utterance] = {
+            "model": {**quality_metrics(audio, vocoded, rate, log_mel), "rtf": vocode_time / seconds},
+            "griffin_lim": {**quality_metrics(audio, rebuilt, rate, log_mel), "rtf": rebuild_time / seconds},
+            "ground_truth": {**quality_metrics(audio, audio, rate, log_mel), "rtf": None}}
+        if progress is not None:
+            progress.update(n)
+    mean = {system: {key: _mean([row[system][key] for row in rows.values()]) for key, _, _ in METRICS}
+            for system in SYSTEMS}
+    return {"model_dir": model.model_dir, "step": model.step, "steps": steps if isinstance(steps, str) else
+            [float(b) for b in steps], "utterances": rows, "mean": mean}
+
+
+def _mean(values):
+    values = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.mean(values)) if values else None
+
+
+def _cell(value, digits):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_vocoder_report(report):
+    """The mean table, then one row per utterance and system, in Markdown."""
+    header = "| " + " | ".join(title for _, title, _ in METRICS) + " |"
+    rule = "|" + " --- |" * (len(METRICS) + 1)
+    print(f"\n{len(report['utterances'])} held-out utterances, step {report['step']}, schedule {report['steps']}\n")
+    print("| system " + header)
+    print(rule)
+    for system in SYSTEMS:
+        print(f"| {system} | " + " | ".join(_cell(report["mean"][system][k], d) for k, _, d in METRICS) + " |")
+    print("\n| utterance, system " + header)
+    print(rule)
+    for utterance, row in report["utterances"].items():
+        for system in SYSTEMS[:2]:
+            print(f"| {utterance} {system} | " + " | ".join(_cell(row[system][k], d) for k, _, d in METRICS) + " |")
+
+
+def parse_steps(text):
+    """'fast', 'full', or a JSON list of betas."""
+    if text in ("fast", "full"):
+        return text
+    try:
+        betas = json.loads(text)
+    except json.JSONDecodeError:
+        betas = None
+    if not isinstance(betas, list) or not all(isinstance(b, (int, float)) for b in betas):
+        raise UserError(f"--steps must be fast, full or a JSON list of betas, got {text!r}")
+    return betas
+
+
+def vocoder_main(args):
+    model = load(args.model_dir)
+    if model.unconditional:
+        raise UserError(f"{args.model_dir}: an unconditional model; use 'evaluate sc09'")
+    steps = parse_steps(args.steps)
+    corpus, ids = held_out_utterances(model, args.data, args.limit)
+    report = vocoder_report(model, corpus, ids, steps, keras.utils.Progbar(len(ids), unit_name="utterance"))
+    print_vocoder_report(report)
+    label = steps if isinstance(steps, str) else "betas-" + "-".join(f"{b:g}" for b in steps)
+    path = os.path.join(args.model_dir or model.model_dir, f"evaluation-vocoder-{label}.json")
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nwrote {path}")
+
+
+def search_schedule_main(args):
+    model = load(args.model_dir)
+    if model.unconditional:
+        raise UserError(f"{args.model_dir}: the schedule search scores vocoded audio; this model is unconditional")
+    corpus, ids = held_out_utterances(model, args.data, args.utterances)
+    a = model.config["audio"]
+    log_mel = LogMel.from_config(a)
+    references = [read_audio(corpus.wav_paths[i], a["sample_rate"])[: int(args.max_seconds * a["sample_rate"])]
+                  for i in ids]
+    mels = [log_mel(r).numpy()[: len(r) // a["hop_length"]] for r in references]
+    # the config's own schedule, not one an earlier search saved
+    paper = [float(b) for b in load_config(os.path.join(model.model_dir, "config.json"))["diffusion"]["fast_schedule"]]
+    candidates = candidate_schedules(model.sampler.schedule, args.steps, args.candidates, args.seed)
+    if len(paper) == args.steps and paper not in candidates:
+        candidates.insert(0, paper)
+    if not candidates:
+        raise UserError(f"no {args.steps}-step schedule on the grid fits the training noise range")
+    progress = keras.utils.Progbar(len(candidates), unit_name="schedule", stateful_metrics=["best"])
+    scores = []
+    for n, betas in enumerate(candidates, 1):
+        scores.append(score_schedule(model, mels, references,
+                                     betas, lambda ref, est: log_mel_distance(ref, est, log_mel)))
+        progress.update(n, [("best", min(scores))])
+    best = int(np.argmin(scores))
+    report = {"fast_schedule": candidates[best], "log_mel_l1": scores[best], "utterances": ids,
+              "candidates": [{"betas": c, "log_mel_l1": s} for c, s in zip(candidates, scores)]}
+    if paper in candidates:
+        report["config_schedule"] = {"betas": paper, "log_mel_l1": scores[candidates.index(paper)]}
+    path = save_searched_schedule(model.model_dir, report)
+    print(f"\nbest of {len(candidates)}: {candidates[best]} (log-mel L1 {scores[best]:.4f}"
+          + (f"; the config's schedule: {report['config_schedule']['log_mel_l1']:.4f}" if "config_schedule" in report
+             else "") + f")\nwrote {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Measure the quality of generated audio.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -87,8 +236,21 @@ def main(argv=None):
     sc09.add_argument("--real", help="real clips: an SC09-layout corpus (its training split) or a folder of WAVs; "
                                      "default: the classifier's training corpus")
     sc09.add_argument("--json", help="also write the report to this JSON file")
+    vocoder = commands.add_parser("vocoder", help="objective quality of a vocoder against Griffin-Lim")
+    vocoder.add_argument("--model-dir", help="run folder (default: the bundled demo checkpoint)")
+    vocoder.add_argument("--data", help="corpus folder (default: the run's data.path)")
+    vocoder.add_argument("--steps", default="fast", help="fast, full, or a JSON list of betas")
+    vocoder.add_argument("--limit", type=int, default=0, help="at most this many utterances (0: all)")
+    search = commands.add_parser("search-schedule", help="search a fast schedule for a vocoder")
+    search.add_argument("--model-dir", help="run folder (default: the bundled demo checkpoint)")
+    search.add_argument("--data", help="corpus folder (default: the run's data.path)")
+    search.add_argument("--steps", type=int, default=6, help="schedule length")
+    search.add_argument("--candidates", type=int, default=40, help="schedules to score (besides the config's)")
+    search.add_argument("--utterances", type=int, default=3, help="held-out utterances to score them on")
+    search.add_argument("--max-seconds", type=float, default=3.0, help="the first seconds of each utterance")
+    search.add_argument("--seed", type=int, default=0, help="seed of the candidate draw")
     args = parser.parse_args(argv)
-    sc09_main(args)
+    {"sc09": sc09_main, "vocoder": vocoder_main, "search-schedule": search_schedule_main}[args.command](args)
 
 
 if __name__ == "__main__":

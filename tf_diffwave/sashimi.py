@@ -175,5 +175,5 @@ class SashimiBackbone:
                     x = x + skips.pop()
         x = ScalarLayerNorm(name="output_norm")(x)
         x = layers.Dense(channels, activation="relu", name="skip_projection")(x)
-        x = layers.Dense(1, kernel_initializer="zeros", name="output")(x)
+        x = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="output")(x)
         return keras.Model(inputs, ops.squeeze(x, -1), name="denoiser")

@@ -47,7 +47,7 @@ class Synthesizer(tf.Module):
         _, pieces = tf.while_loop(lambda i, p: i < count, body, [0, pieces], parallel_iterations=1)
         return tf.reshape(tf.transpose(pieces.concat()), tf.shape(x))
 
-    @tf.function
+    @tf.function(reduce_retracing=True)  # one graph for all mel lengths, after the second
     def vocode(self, mel, betas, steps, seeds):
         """Audio (B, frames * hop) from log-mels (B, frames, n_mels) with the given schedule, one seed per example.
 
@@ -70,7 +70,7 @@ class Synthesizer(tf.Module):
         with kernels_computed_once(self.backbone.model):
             return tf.cond(fits, whole, chunked)
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def generate(self, seeds, length, betas, steps):
         """Unconditional audio (B, length) from noise, one clip per seed (B,)."""
         with kernels_computed_once(self.backbone.model):

@@ -1,20 +1,24 @@
 """The custom graph-mode training loop: tf.distribute strategy, EMA, checkpoints, TensorBoard, exports."""
 
 import os
+import shutil
 import signal
+import sys
+import tempfile
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_diffwave.config import load_run_config, save_config
+from tf_diffwave.config import load_run_config, save_config, with_searched_schedule
 from tf_diffwave.corpora import read_corpus
-from tf_diffwave.dataset import read_mel, mel_path, training_examples, uses_precomputed_mels
+from tf_diffwave.dataset import UnreadableFiles, read_mel, mel_path, training_examples, uses_precomputed_mels
 from tf_diffwave.audio import read_audio
 from tf_diffwave.diffusion import Sampler, per_example_loss, q_sample
 from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
+from tf_diffwave.quality import log_mel_distance, mr_stft_distance
 from tf_diffwave.features import LogMel
 from tf_diffwave.s4 import s4_layers
 from tf_diffwave.synthesis import Synthesizer
@@ -22,10 +26,32 @@ from tf_diffwave.backbones import build_backbone
 
 
 def make_strategy(name):
-    """MirroredStrategy over all visible GPUs (one CPU replica without GPUs), or a single device."""
+    """MirroredStrategy over all visible GPUs (one CPU replica without GPUs), MultiWorkerMirroredStrategy over the
+    machines named by the TF_CONFIG environment variable, or a single device."""
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy("/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0")
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise UserError("config key 'train.strategy' is 'multi_worker' but the TF_CONFIG environment variable "
+                            "is not set (see the README's 'Training on several machines')")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.MirroredStrategy()
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's files: always, except on the non-chief workers of a multi-worker run
+    (the chief is task 'chief', or worker 0 when the cluster has none)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or resolver.task_type is None:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+
+
+def mixed_precision_policy():
+    """The mixed policy of this machine: float16 compute on GPUs, bfloat16 on CPUs (and TPUs)."""
+    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
 
 
 def add_training_noise(index, example, seed):
@@ -44,7 +70,7 @@ def _check_resumable(config, model_dir):
     previous = load_run_config(model_dir)
     for section in ("audio", "model", "diffusion"):
         for key, value in config[section].items():
-            if previous[section][key] != value:
+            if previous[section][key] != value and f"{section}.{key}" != "diffusion.fast_schedule":  # sampling only
                 raise UserError(
                     f"{saved}: config key '{section}.{key}' was {previous[section][key]!r} when this run started, "
                     f"now {value!r}; use a new train.model_dir or the original value")
@@ -54,12 +80,14 @@ class Trainer:
     """Trains one model described by a config, in the run folder `train.model_dir`."""
 
     def __init__(self, config):
-        self.config = config
         t = config["train"]
         self.model_dir = t["model_dir"]
         _check_resumable(config, self.model_dir)
+        self.config = config = with_searched_schedule(config, self.model_dir)  # exports use a searched schedule
         self.corpus = read_corpus(config["data"])
         self.strategy = make_strategy(t["strategy"])
+        self.chief = is_chief(self.strategy)
+        self.files = UnreadableFiles(self.corpus.train_ids)
         self.global_batch = t["batch_size"]
         replicas = self.strategy.num_replicas_in_sync
         if self.global_batch % (replicas * t["micro_batches"]):
@@ -67,8 +95,16 @@ class Trainer:
                             f"{replicas} replicas x {t['micro_batches']} train.micro_batches")
         self.sampler = Sampler.from_config(config["diffusion"])
         keras.utils.set_random_seed(t["seed"])  # the same initial weights on every run and replica count
+        policy = mixed_precision_policy() if t["mixed_precision"] else "float32"
+        self.loss_scaling = policy == "mixed_float16"
         with self.strategy.scope():
-            self.backbone = build_backbone(config)
+            # the trained model computes under the policy; the EMA model, used to sample and export, in float32
+            default_policy = keras.config.dtype_policy()
+            keras.config.set_dtype_policy(policy)
+            try:
+                self.backbone = build_backbone(config)
+            finally:
+                keras.config.set_dtype_policy(default_policy)
             self.ema_backbone = build_backbone(config)
             self.ema_backbone.model.set_weights(self.backbone.model.get_weights())
             variables = self.backbone.model.trainable_variables
@@ -76,6 +112,8 @@ class Trainer:
             self._is_ssm = [id(v) in ssm for v in variables]
             # the S4 state-space parameters train in their own group: Adam at train.ssm_learning_rate (S4 paper)
             self.optimizer = keras.optimizers.Adam(t["learning_rate"])
+            if self.loss_scaling:  # float16 gradients underflow without it; it also skips overflowing steps
+                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(self._group(variables, False))
             self.ssm_optimizer = keras.optimizers.Adam(t["ssm_learning_rate"]) if any(self._is_ssm) else None
             if self.ssm_optimizer is not None:
@@ -89,6 +127,8 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir, max_to_keep=t["keep_checkpoints"])
         self._alpha_bars = tf.constant(self.sampler.schedule.alpha_bars, tf.float32)
         self._stop_signal = None
+        self._replica_grads = tf.function(self._compute_grads, jit_compile=True) if t["jit_compile"] else \
+            self._compute_grads
 
     # ---- the graph-mode step -------------------------------------------------------------------------------------
 
@@ -105,7 +145,8 @@ class Trainer:
             prediction = model(inputs, training=True)
             per_example = per_example_loss(batch["noise"], prediction, self.config["diffusion"]["loss"])
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
-        return loss, tape.gradient(loss, model.trainable_variables)
+            scaled = self.optimizer.scale_loss(loss) if self.loss_scaling else loss
+        return loss, tape.gradient(scaled, model.trainable_variables)
 
     def _compute_grads(self, batch):
         """Replica function: loss and gradients for this replica's share of the global batch.
@@ -129,76 +170,158 @@ class Trainer:
         """The items (one per trainable variable) of the S4 state-space group, or of the main group."""
         return [item for item, is_ssm in zip(items, self._is_ssm) if is_ssm == ssm]
 
-    def _apply(self, grads):
-        """Cross-replica: clip the summed gradients by their global norm, apply them, update the EMA."""
+    def _apply(self, loss, grads):
+        """Cross-replica: clip the summed gradients by their global norm, apply them and update the EMA, unless the
+        loss or the gradients are not finite (then nothing changes but the step counter). Returns the gradient norm
+        and whether the step was applied."""
         variables = self.backbone.model.trainable_variables
-        grads, norm = tf.clip_by_global_norm(grads, self.config["train"]["grad_clip_norm"])
-        self.optimizer.apply_gradients(zip(self._group(grads, False), self._group(variables, False)))
-        if self.ssm_optimizer is not None:
-            self.ssm_optimizer.apply_gradients(zip(self._group(grads, True), self._group(variables, True)))
-        step = tf.cast(self.step, tf.float32)
-        # EMA with the usual warm-up, so that short runs are not dominated by the initial weights
-        decay = tf.minimum(self.config["train"]["ema_decay"], (1.0 + step) / (10.0 + step))
-        for ema_var, var in zip(self.ema_backbone.model.weights, self.backbone.model.weights):
-            ema_var.assign(decay * ema_var + (1.0 - decay) * var)
-        self.step.assign_add(1)
-        return norm
+        scale = self.optimizer.dynamic_scale if self.loss_scaling else tf.constant(1.0)
+        scaled_norm = tf.linalg.global_norm(grads)
+        norm = scaled_norm / scale
+        finite = tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
+        # clipping commutes with the loss scale: clip the scaled gradients at the scaled threshold
+        grads, _ = tf.clip_by_global_norm(grads, self.config["train"]["grad_clip_norm"] * scale, use_norm=scaled_norm)
+        if self.loss_scaling:  # it applies finite gradients, and halves its scale on the others
+            self.optimizer.apply_gradients(zip(self._group(grads, False), self._group(variables, False)))
 
-    def _train_step(self, iterator):
+        def apply():
+            if not self.loss_scaling:
+                self.optimizer.apply_gradients(zip(self._group(grads, False), self._group(variables, False)))
+            if self.ssm_optimizer is not None:
+                self.ssm_optimizer.apply_gradients(
+                    zip([g / scale for g in self._group(grads, True)], self._group(variables, True)))
+            # EMA with the usual warm-up, so that short runs are not dominated by the initial weights
+            decay = tf.minimum(self.config["train"]["ema_decay"], (1.0 + step) / (10.0 + step))
+            for ema_var, var in zip(self.ema_backbone.model.weights, self.backbone.model.weights):
+                ema_var.assign(decay * ema_var + (1.0 - decay) * var)
+            return tf.constant(True)
+
+        step = tf.cast(self.step, tf.float32)
+        applied = tf.cond(finite, apply, lambda: tf.constant(False))
+        self.step.assign_add(1)
+        return norm, applied
+
+    def _train_step(self, iterator, stop=False):
+        """One step; `stop` (a bool tensor) says this process was asked to stop. Returns the loss, the gradient
+        norm, whether the step was applied, and whether any process of the run was asked to stop: summed across
+        workers with the loss, so that all of them stop after the same step."""
         batch = next(iterator)
-        per_replica_loss, per_replica_grads = self.strategy.run(self._compute_grads, args=(batch,))
-        loss = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica_loss, axis=None)
+
+        def replica_fn(batch):
+            loss, grads = self._replica_grads(batch)
+            return tf.stack([loss, tf.cast(stop, tf.float32)]), grads
+
+        per_replica_values, per_replica_grads = self.strategy.run(replica_fn, args=(batch,))
+        loss, stops = tf.unstack(self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica_values, axis=None))
         variables = self.backbone.model.trainable_variables
         grads = self.strategy.extended.batch_reduce_to(
             tf.distribute.ReduceOp.SUM, [(g, v.value) for g, v in zip(per_replica_grads, variables)])
-        norm = self._apply(grads)
-        return loss, norm
+        norm, applied = self._apply(loss, grads)
+        return loss, norm, applied, stops > 0
 
     # ---- the loop ------------------------------------------------------------------------------------------------
 
     def _dataset(self, start_step):
+        """The training batches from `start_step` on. Every worker draws the same seeded example stream and keeps
+        its share (every n-th example), so a global batch holds the same examples whatever the number of workers
+        and replicas; each example's noise is seeded by its position in the stream."""
         seed = self.config["train"]["seed"]
-        ds = training_examples(self.config, self.corpus, seed=[seed, start_step])
-        ds = ds.enumerate().map(lambda i, ex: add_training_noise(i, ex, seed * 1000003 + start_step))
-        ds = ds.batch(self.global_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-        return self.strategy.experimental_distribute_dataset(ds)
+
+        def make(context):
+            ds = training_examples(self.config, self.corpus, [seed, start_step], self.files)
+            ds = ds.enumerate().map(lambda i, ex: add_training_noise(i, ex, seed * 1000003 + start_step))
+            ds = ds.shard(context.num_input_pipelines, context.input_pipeline_id)
+            ds = ds.batch(context.get_per_replica_batch_size(self.global_batch), drop_remainder=True)
+            return ds.prefetch(tf.data.AUTOTUNE)
+
+        return self.strategy.distribute_datasets_from_function(make)
 
     def _on_signal(self, signum, frame):
         self._stop_signal = signum
 
     def save(self):
-        """Checkpoint the training state and, when configured, export the EMA model for serving."""
+        """Checkpoint the training state and, when configured, export the EMA model for serving. Workers other than
+        the chief write theirs to a temporary folder that is removed (TensorFlow's multi-worker saving protocol)."""
         step = int(self.step.numpy())
-        path = self.manager.save(checkpoint_number=step)
-        if self.config["train"]["export"]:
-            export_model(Synthesizer(self.ema_backbone), self.sampler, self.config,
-                         os.path.join(self.model_dir, "export"), step)
+        root = self.model_dir if self.chief else tempfile.mkdtemp(prefix="worker-", dir=self.model_dir)
+        try:
+            path = self.manager.save(checkpoint_number=step) if self.chief else \
+                self.checkpoint.write(os.path.join(root, f"ckpt-{step}"))
+            if self.config["train"]["export"]:
+                export_model(Synthesizer(self.ema_backbone), self.sampler, self.config, os.path.join(root, "export"),
+                             step)
+        finally:
+            if not self.chief:
+                shutil.rmtree(root, ignore_errors=True)
         return path
 
+    def restore(self):
+        """Restore the newest checkpoint of the run folder that can be read, warning about each newer one that
+        cannot (a truncated file); return its path, or None when the folder has no checkpoint."""
+        saved = list(reversed(self.manager.checkpoints))
+        for path in saved:
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+                return path
+            except (tf.errors.OpError, IndexError) as err:  # a truncated data file raises IndexError
+                reason = (err.message if isinstance(err, tf.errors.OpError) else str(err)).strip().splitlines()[0]
+                print(f"warning: {path}: cannot read this checkpoint ({reason}); trying the one before",
+                      file=sys.stderr)
+        if saved:
+            raise UserError(f"{self.model_dir}: none of the checkpoints {', '.join(map(os.path.basename, saved))} "
+                            f"can be read; move them away to start from scratch")
+        return None
+
     def train(self):
-        """Train until `train.max_steps`, resuming from the newest checkpoint in the run folder."""
+        """Train until `train.max_steps`, resuming from the newest readable checkpoint in the run folder. SIGINT or
+        SIGTERM saves the current step and returns; non-finite steps are skipped, and `train.max_nonfinite_steps`
+        of them in a row stop the run without saving."""
         t = self.config["train"]
-        save_config(self.config, self.model_dir)
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-            print(f"resumed from {self.manager.latest_checkpoint} at step {int(self.step.numpy())}")
+        if self.chief:
+            save_config(self.config, self.model_dir)
+        resumed = self.restore()
+        if resumed:
+            print(f"resumed from {resumed} at step {int(self.step.numpy())}")
         start = int(self.step.numpy())
         if start >= t["max_steps"]:
             print(f"{self.model_dir}: already trained to step {start} (train.max_steps = {t['max_steps']})")
             return
         iterator = iter(self._dataset(start))
         train_step = tf.function(self._train_step)
-        writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "logs"))
+        writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "logs")) if self.chief else \
+            tf.summary.create_noop_writer()
         synthesizer = Synthesizer(self.ema_backbone)
         validation = GeneratedSamples(self.config, synthesizer, self.sampler) if self.backbone.unconditional else \
             VocodedSample(self.config, self.corpus, synthesizer, self.sampler)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        progbar = keras.utils.Progbar(t["max_steps"], stateful_metrics=["loss", "steps/s"], unit_name="step")
+        progbar = keras.utils.Progbar(t["max_steps"], stateful_metrics=["loss", "steps/s"], unit_name="step",
+                                      verbose=1 if self.chief else 0)
         last_time, last_step = time.perf_counter(), start
+        skipped, nonfinite_run, keep_state = 0, 0, True
         try:
-            while int(self.step.numpy()) < t["max_steps"] and self._stop_signal is None:
-                loss, norm = train_step(iterator)
+            while int(self.step.numpy()) < t["max_steps"]:
+                try:
+                    loss, norm, applied, stop = train_step(iterator, tf.constant(self._stop_signal is not None))
+                except tf.errors.OutOfRangeError:
+                    raise UserError(self.files.error or "the training data ended") from None
+                except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError):
+                    keep_state = False
+                    raise UserError(f"step {int(self.step.numpy())}: lost contact with another worker; restart all "
+                                    f"workers to resume from {self.manager.latest_checkpoint}") from None
                 step = int(self.step.numpy())
+                if not applied:
+                    skipped, nonfinite_run = skipped + 1, nonfinite_run + 1
+                    with writer.as_default(step=step):
+                        tf.summary.scalar("skipped_steps", skipped)
+                    print(f"\nwarning: step {step}: the loss or the gradients are not finite; step skipped",
+                          file=sys.stderr)
+                    if nonfinite_run >= t["max_nonfinite_steps"]:
+                        keep_state = False
+                        raise UserError(f"step {step}: the loss or the gradients were not finite for {nonfinite_run} "
+                                        f"steps in a row (train.max_nonfinite_steps); stopped without saving, the "
+                                        f"last checkpoint is {self.manager.latest_checkpoint}")
+                else:
+                    nonfinite_run = 0
                 if step % t["log_every"] == 0 or step == t["max_steps"]:
                     now = time.perf_counter()
                     rate = (step - last_step) / (now - last_time)
@@ -208,19 +331,23 @@ class Trainer:
                         tf.summary.scalar("grad_norm", norm)
                         tf.summary.scalar("learning_rate", float(self.optimizer.learning_rate.numpy()))
                         tf.summary.scalar("steps_per_second", rate)
+                        tf.summary.scalar("skipped_files", self.files.count)
                     progbar.update(step, [("loss", float(loss)), ("steps/s", rate)])
-                if step % t["sample_every"] == 0:
+                if self.chief and step % t["sample_every"] == 0:
                     with writer.as_default(step=step):
                         validation.write_summaries()
                 if step % t["save_every"] == 0:
                     self.save()
+                if stop:
+                    break
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            if self.manager.latest_checkpoint is None or \
-                    int(self.step.numpy()) > int(self.manager.latest_checkpoint.rsplit("-", 1)[1]):
+            latest = self.manager.latest_checkpoint
+            if keep_state and int(self.step.numpy()) > (int(latest.rsplit("-", 1)[1]) if latest else 0):
                 path = self.save()
-                print(f"\nsaved {path} at step {int(self.step.numpy())}")
+                if self.chief:
+                    print(f"\nsaved {path} at step {int(self.step.numpy())}")
             writer.flush()
 
 
@@ -244,9 +371,11 @@ class VocodedSample:
     def write_summaries(self):
         """Audio and spectrogram images into the default summary writer."""
         betas, steps = self.sampler.betas_and_steps("fast")
-        generated = self.synthesizer.vocode(self.mel[None], betas, steps, np.zeros(1, np.int64))
-        write_audio_summaries("generated", generated.numpy(), self.sample_rate, self.log_mel)
+        generated = self.synthesizer.vocode(self.mel[None], betas, steps, np.zeros(1, np.int64)).numpy()
+        write_audio_summaries("generated", generated, self.sample_rate, self.log_mel)
         write_audio_summaries("ground_truth", self.audio[None], self.sample_rate, self.log_mel)
+        tf.summary.scalar("valid/log_mel_l1", log_mel_distance(self.audio, generated[0], self.log_mel))
+        tf.summary.scalar("valid/mr_stft", mr_stft_distance(self.audio, generated[0]))
 
 
 class GeneratedSamples:

@@ -193,7 +193,7 @@ class Backbone:
             skip_sum = skip if skip_sum is None else skip_sum + skip
         x = skip_sum * (1.0 / math.sqrt(self.num_layers))
         x = layers.Conv1D(c, 1, activation="relu", name="skip_projection")(x)
-        x = layers.Conv1D(1, 1, kernel_initializer="zeros", name="output")(x)
+        x = layers.Conv1D(1, 1, kernel_initializer="zeros", dtype="float32", name="output")(x)
         return keras.Model(inputs, ops.squeeze(x, -1), name="denoiser")
 
     def _build_training_model(self):

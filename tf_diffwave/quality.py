@@ -1,0 +1,77 @@
+"""Objective vocoder quality: how far a rebuilt waveform is from the recording it was rebuilt from.
+
+The distances compare magnitude spectra (blind to phase, as listeners mostly are); PESQ (ITU-T P.862.2,
+wideband) and STOI predict perceived quality and intelligibility. Griffin-Lim from the same mel is the floor a
+neural vocoder must clear.
+"""
+
+import librosa
+import numpy as np
+import soxr
+from pesq import NoUtterancesError, pesq
+from pystoi import stoi
+
+MAG_FLOOR = 1e-7  # magnitudes below this count as silence in the log-magnitude distance
+PESQ_RATE = 16000  # PESQ wideband is defined at 16 kHz
+
+
+def log_mel_distance(reference, estimate, log_mel):
+    """Mean absolute difference of the two signals' log-mels (the model's own features) over their common frames."""
+    length = min(len(reference), len(estimate))
+    ref, est = (log_mel(np.asarray(x[:length], np.float32)).numpy() for x in (reference, estimate))
+    return float(np.mean(np.abs(ref.astype(np.float64) - est)))
+
+
+def stft_magnitude(audio, n_fft):
+    """|STFT| (float64) with a Hann window of n_fft samples and hop n_fft / 4, frames centred."""
+    return np.abs(librosa.stft(np.asarray(audio, np.float64), n_fft=n_fft, hop_length=n_fft // 4, window="hann"))
+
+
+def mr_stft_distance(reference, estimate, fft_sizes=(512, 1024, 2048)):
+    """Multi-resolution STFT distance: the mean over FFT sizes of spectral convergence ||R - E|| / ||R|| (Frobenius)
+    plus the mean absolute difference of log magnitudes (natural log, floored at MAG_FLOOR)."""
+    length = min(len(reference), len(estimate))
+    total = 0.0
+    for n_fft in fft_sizes:
+        ref, est = stft_magnitude(reference[:length], n_fft), stft_magnitude(estimate[:length], n_fft)
+        convergence = np.linalg.norm(ref - est) / max(np.linalg.norm(ref), MAG_FLOOR)
+        log_l1 = np.mean(np.abs(np.log(np.maximum(ref, MAG_FLOOR)) - np.log(np.maximum(est, MAG_FLOOR))))
+        total += convergence + log_l1
+    return float(total / len(fft_sizes))
+
+
+def pesq_wideband(reference, estimate, sample_rate):
+    """PESQ wideband MOS-LQO (about 1.0 to 4.64) after resampling both signals to 16 kHz; NaN when PESQ finds no
+    speech in the reference."""
+    length = min(len(reference), len(estimate))
+    ref, est = (soxr.resample(np.asarray(x[:length], np.float64), sample_rate, PESQ_RATE) for x in (reference, estimate))
+    try:
+        return float(pesq(PESQ_RATE, ref, est, "wb"))
+    except NoUtterancesError:
+        return float("nan")
+
+
+def short_time_intelligibility(reference, estimate, sample_rate):
+    """STOI (0 to 1, pystoi; it resamples to 10 kHz itself)."""
+    length = min(len(reference), len(estimate))
+    return float(stoi(np.asarray(reference[:length], np.float64), np.asarray(estimate[:length], np.float64),
+                      sample_rate, extended=False))
+
+
+def griffin_lim(log_mel_frames, audio_config, iterations=32, length=None):
+    """Audio rebuilt from a log-mel (frames, n_mels) by librosa: the least-squares inverse of the mel filters
+    (the same Slaney filters as the features), then Griffin-Lim phase recovery from a fixed random start."""
+    a = audio_config
+    magnitude = librosa.feature.inverse.mel_to_stft(
+        np.exp(np.asarray(log_mel_frames, np.float64)).T, sr=a["sample_rate"], n_fft=a["n_fft"], power=1.0,
+        fmin=a["fmin"], fmax=a["fmax"], htk=False, norm="slaney")
+    return librosa.griffinlim(magnitude, n_iter=iterations, hop_length=a["hop_length"], win_length=a["win_length"],
+                              window="hann", center=True, length=length, random_state=0).astype(np.float32)
+
+
+def quality_metrics(reference, estimate, sample_rate, log_mel):
+    """All four measures of `estimate` against `reference`, as a dict."""
+    return {"log_mel_l1": log_mel_distance(reference, estimate, log_mel),
+            "mr_stft": mr_stft_distance(reference, estimate),
+            "pesq_wb": pesq_wideband(reference, estimate, sample_rate),
+            "stoi": short_time_intelligibility(reference, estimate, sample_rate)}
