@@ -82,6 +82,19 @@ def tiny_sc09_run(tmp_path_factory):
     return model_dir
 
 
+def read_summaries(log_dir):
+    """TensorBoard events under `log_dir` as {tag: {step: value}}; the value is a float for scalars, else None."""
+    import tensorflow as tf
+
+    found = {}
+    for path in glob.glob(os.path.join(log_dir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                array = tf.make_ndarray(value.tensor)
+                found.setdefault(value.tag, {})[event.step] = float(array) if array.ndim == 0 else None
+    return found
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory):
     return make_corpus(str(tmp_path_factory.mktemp("corpus")))

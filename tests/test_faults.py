@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 import tf_diffwave.trainer as trainer_module
-from conftest import DEMO_CONFIG, SC09_DEMO_CONFIG, make_sc09_corpus, tiny_overrides, tiny_sc09_overrides
+from conftest import (DEMO_CONFIG, SC09_DEMO_CONFIG, make_sc09_corpus, read_summaries, tiny_overrides,
+                      tiny_sc09_overrides)
 from tf_diffwave.config import load_config
 from tf_diffwave.dataset import UnreadableFiles
 from tf_diffwave.errors import UserError
@@ -47,16 +48,6 @@ def test_a_nan_batch_is_skipped_and_changes_nothing(tmp_path, tiny_corpus, monke
     assert before[2] == after[2] == 2 and int(trainer.step.numpy()) == 3
 
 
-def read_scalars(log_dir, tag):
-    values = {}
-    for path in glob.glob(os.path.join(log_dir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag == tag:
-                    values[event.step] = float(tf.make_ndarray(value.tensor))
-    return values
-
-
 def test_non_finite_steps_in_a_row_stop_the_run_and_keep_the_checkpoints(tmp_path, tiny_corpus, monkeypatch):
     poison_examples_from(monkeypatch, 6)  # steps 1-3 are fine; every step from 4 on is NaN
     model_dir = str(tmp_path / "run")
@@ -68,7 +59,7 @@ def test_non_finite_steps_in_a_row_stop_the_run_and_keep_the_checkpoints(tmp_pat
     # step 4 was skipped but saved as usual (its weights are those of step 3); nothing is saved on stopping
     assert str(stop.value).endswith(f"the last checkpoint is {model_dir}/ckpt-4")
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-4")
-    assert read_scalars(os.path.join(model_dir, "logs"), "skipped_steps") == {4: 1.0, 5: 2.0, 6: 3.0}
+    assert read_summaries(os.path.join(model_dir, "logs"))["skipped_steps"] == {4: 1.0, 5: 2.0, 6: 3.0}
     monkeypatch.undo()
     resumed = Trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, model_dir)))
     assert resumed.restore().endswith("ckpt-4")

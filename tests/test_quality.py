@@ -126,3 +126,16 @@ def test_searched_schedule_is_saved_and_used_by_infer_and_evaluate(tiny_run, tmp
         report = json.load(f)
     assert report["steps"] == "fast" and len(report["utterances"]) == 1
     assert set(report["mean"]) == {"model", "griffin_lim", "ground_truth"}
+
+
+def test_training_writes_the_held_out_distances_to_tensorboard(tmp_path, tiny_corpus):
+    from conftest import DEMO_CONFIG, read_summaries, tiny_overrides
+    from tf_diffwave.cli import train_main
+
+    model_dir = str(tmp_path / "run")
+    train_main(["--config", DEMO_CONFIG, *tiny_overrides(tiny_corpus, model_dir), "train.max_steps=2",
+                "train.sample_every=2"])
+    found = read_summaries(os.path.join(model_dir, "logs"))
+    assert set(found["valid/log_mel_l1"]) == set(found["valid/mr_stft"]) == {2}
+    # an untrained model's output is near-silent noise: far from the recording, by either measure
+    assert found["valid/log_mel_l1"][2] > 1 and found["valid/mr_stft"][2] > 1
