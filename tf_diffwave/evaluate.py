@@ -114,7 +114,7 @@ def vocoder_report(model, corpus, ids, steps, progress=None):
     """Per-utterance and mean quality of the model, Griffin-Lim and the recording itself, as a dict."""
     a = model.config["audio"]
     rate, log_mel = a["sample_rate"], LogMel.from_config(a)
-    for frames in (3, 4):  # trace the vocoder for variable lengths, and warm Griffin-Lim, before any timing
+    for frames in (8, 9):  # trace the vocoder for variable lengths, and warm Griffin-Lim, before any timing
         model.vocode(np.zeros((frames, model.n_mels), np.float32), steps=steps)
         griffin_lim(np.zeros((frames, model.n_mels), np.float32), a)
     rows = {}
