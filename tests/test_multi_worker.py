@@ -125,3 +125,19 @@ def test_a_lost_worker_makes_the_chief_stop_with_a_message(tmp_path, tiny_corpus
         worker.kill()
     last = read_output(chief_log).strip().splitlines()[-1]
     assert code == 2 and last.startswith("error: step ") and "lost contact with another worker" in last, last
+
+
+@pytest.mark.parametrize("value", [None, "not json", '{"cluster": {"worker": ["localhost:1"]}}',
+                                   '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}'])
+def test_a_missing_or_malformed_tf_config_is_a_one_line_error(tmp_path, tiny_corpus, monkeypatch, value):
+    from tf_diffwave.config import load_config
+    from tf_diffwave.errors import UserError
+    from tf_diffwave.trainer import Trainer
+
+    if value is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", value)
+    with pytest.raises(UserError, match="TF_CONFIG environment variable"):
+        Trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "run")) + [
+            "train.strategy=multi_worker"]))

@@ -1,5 +1,6 @@
 """The custom graph-mode training loop: tf.distribute strategy, EMA, checkpoints, TensorBoard, exports."""
 
+import json
 import os
 import shutil
 import signal
@@ -31,11 +32,26 @@ def make_strategy(name):
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy("/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0")
     if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise UserError("config key 'train.strategy' is 'multi_worker' but the TF_CONFIG environment variable "
-                            "is not set (see the README's 'Training on several machines')")
+        check_tf_config(os.environ.get("TF_CONFIG"))
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.MirroredStrategy()
+
+
+def check_tf_config(text):
+    """Raise UserError unless `text` (the TF_CONFIG variable) names a cluster and this process's task in it."""
+    where = "the TF_CONFIG environment variable (see the README's 'Training on several machines')"
+    if not text:
+        raise UserError(f"config key 'train.strategy' is 'multi_worker' but {where} is not set")
+    try:
+        spec = json.loads(text)
+        cluster, task = spec["cluster"], spec["task"]
+        members = cluster[task["type"]]
+        ok = isinstance(members, list) and 0 <= task["index"] < len(members)
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise UserError(f"{where} must be JSON with 'cluster' (job name -> list of host:port) and 'task' (a 'type' "
+                        f"of the cluster and an 'index' in its list); got {text!r}")
 
 
 def is_chief(strategy):
