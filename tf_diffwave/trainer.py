@@ -313,7 +313,7 @@ class Trainer:
         progbar = keras.utils.Progbar(t["max_steps"], stateful_metrics=["loss", "steps/s"], unit_name="step",
                                       verbose=1 if self.chief else 0)
         last_time, last_step = time.perf_counter(), start
-        skipped, nonfinite_run, keep_state = 0, 0, True
+        nonfinite, keep_state = NonFiniteSteps(t["max_nonfinite_steps"]), True
         try:
             while int(self.step.numpy()) < t["max_steps"]:
                 try:
@@ -325,19 +325,11 @@ class Trainer:
                     raise UserError(f"step {int(self.step.numpy())}: lost contact with another worker; restart all "
                                     f"workers to resume from {self.manager.latest_checkpoint}") from None
                 step = int(self.step.numpy())
-                if not applied:
-                    skipped, nonfinite_run = skipped + 1, nonfinite_run + 1
-                    with writer.as_default(step=step):
-                        tf.summary.scalar("skipped_steps", skipped)
-                    print(f"\nwarning: step {step}: the loss or the gradients are not finite; step skipped",
-                          file=sys.stderr)
-                    if nonfinite_run >= t["max_nonfinite_steps"]:
-                        keep_state = False
-                        raise UserError(f"step {step}: the loss or the gradients were not finite for {nonfinite_run} "
-                                        f"steps in a row (train.max_nonfinite_steps); stopped without saving, the "
-                                        f"last checkpoint is {self.manager.latest_checkpoint}")
-                else:
-                    nonfinite_run = 0
+                if nonfinite.record(bool(applied), step, writer):
+                    keep_state = False
+                    raise UserError(f"step {step}: the loss or the gradients were not finite for {nonfinite.in_a_row} "
+                                    f"steps in a row (train.max_nonfinite_steps); stopped without saving, the last "
+                                    f"checkpoint is {self.manager.latest_checkpoint}")
                 if step % t["log_every"] == 0 or step == t["max_steps"]:
                     now = time.perf_counter()
                     rate = (step - last_step) / (now - last_time)
@@ -365,6 +357,25 @@ class Trainer:
                 if self.chief:
                     print(f"\nsaved {path} at step {int(self.step.numpy())}")
             writer.flush()
+
+
+class NonFiniteSteps:
+    """Counts the steps skipped for a non-finite loss or gradients, in all and in a row."""
+
+    def __init__(self, patience):
+        self.patience, self.total, self.in_a_row = patience, 0, 0
+
+    def record(self, applied, step, writer):
+        """Note whether `step` was applied (a skipped one is warned about and logged as `skipped_steps`); True
+        when `patience` steps in a row have been skipped."""
+        if applied:
+            self.in_a_row = 0
+            return False
+        self.total, self.in_a_row = self.total + 1, self.in_a_row + 1
+        with writer.as_default(step=step):
+            tf.summary.scalar("skipped_steps", self.total)
+        print(f"\nwarning: step {step}: the loss or the gradients are not finite; step skipped", file=sys.stderr)
+        return self.in_a_row >= self.patience
 
 
 class VocodedSample:
