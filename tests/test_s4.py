@@ -11,14 +11,17 @@ from tf_diffwave.s4 import S4Layer, hippo_legs_dplr
 def reference_kernel(ssm, length):
     """K[c, h, l] = Re(C Abar^l Bbar) by repeated float64 matrix-vector products, from dense_ssm()."""
     a, b, c, dt = ssm["A"], ssm["B"], ssm["C"], ssm["dt"]
-    out = np.zeros((c.shape[0], a.shape[0], length))
+    a = np.broadcast_to(a, c.shape[:1] + a.shape[-3:])  # one A per channel (the jan2022 variant) or shared
+    out = np.zeros(c.shape[:2] + (length,))
     eye = np.eye(a.shape[-1])
-    for h in range(a.shape[0]):
-        abar = np.linalg.solve(eye - dt[h] / 2 * a[h], eye + dt[h] / 2 * a[h])
-        x = np.linalg.solve(eye - dt[h] / 2 * a[h], dt[h] * b[h])
-        for step in range(length):
-            out[:, h, step] = np.real(c[:, h] @ x)
-            x = abar @ x
+    for channel in range(c.shape[0]):
+        for h in range(c.shape[1]):
+            a_h = a[channel, h]
+            abar = np.linalg.solve(eye - dt[h] / 2 * a_h, eye + dt[h] / 2 * a_h)
+            x = np.linalg.solve(eye - dt[h] / 2 * a_h, dt[h] * b[h])
+            for step in range(length):
+                out[channel, h, step] = np.real(c[channel, h] @ x)
+                x = abar @ x
     return out
 
 
@@ -36,12 +39,15 @@ def test_hippo_legs_dplr_is_unitarily_equivalent_to_legs():
     np.testing.assert_allclose(np.linalg.norm(full(b)), np.linalg.norm(np.sqrt(2 * k + 1)))
 
 
-@pytest.mark.parametrize("ssm", ["s4", "s4d"])
+@pytest.mark.parametrize("ssm", ["s4", "s4d", "s4 jan2022"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("length", [2048, 1001])
 def test_kernel_matches_matrix_powers_of_dense_ssm(ssm, bidirectional, length):
-    layer = S4Layer(3, length, state_size=64, bidirectional=bidirectional, ssm=ssm)
+    ssm, variant = (ssm.split() + ["glu"])[:2]
+    layer = S4Layer(3, length, state_size=64, bidirectional=bidirectional, ssm=ssm, variant=variant)
     layer.build((None, None, 3))
+    if variant == "jan2022":  # give each channel's Q its own value, away from P
+        layer.q.assign(layer.q + tf.random.normal(layer.q.shape, stddev=0.3, seed=4))
     kernel = layer.kernel(length).numpy()
     expected = reference_kernel(layer.dense_ssm(), length)
     assert kernel.shape == expected.shape == (2 if bidirectional else 1, 3, length)
@@ -89,21 +95,27 @@ def test_layer_gradients_reach_every_ssm_parameter():
     assert {v.name for v in frozen.trainable_variables} == {"c", "d", "kernel", "bias"}
 
 
+@pytest.mark.parametrize("variant", ["glu", "jan2022"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_convolution_is_linear_not_circular(bidirectional):
-    """convolve() against a direct float64 convolution with the layer's own kernel: no wrap-around."""
+def test_convolution_is_linear_not_circular(bidirectional, variant):
+    """convolve() against a direct float64 convolution with the layer's own kernel: no wrap-around. The jan2022
+    variant keeps the two directions apart, each with D x."""
     length = 50
-    layer = S4Layer(2, length, state_size=16, bidirectional=bidirectional)
+    layer = S4Layer(2, length, state_size=16, bidirectional=bidirectional, variant=variant)
     layer.build((None, None, 2))
     x = np.random.default_rng(1).normal(size=(1, 2, length))
     y = layer.convolve(tf.constant(x, tf.float32)).numpy()
     k, d = layer.kernel().numpy().astype(np.float64), layer.d.numpy()
-    expected = np.zeros_like(x)
+    forward, backward = np.zeros_like(x), np.zeros_like(x)
     for h in range(2):
         for t in range(length):
-            expected[0, h, t] = sum(k[0, h, i] * x[0, h, t - i] for i in range(t + 1)) + d[h] * x[0, h, t]
+            forward[0, h, t] = sum(k[0, h, i] * x[0, h, t - i] for i in range(t + 1)) + d[h] * x[0, h, t]
             if bidirectional:
-                expected[0, h, t] += sum(k[1, h, i - 1] * x[0, h, t + i] for i in range(1, length - t))
+                backward[0, h, t] = sum(k[1, h, i - 1] * x[0, h, t + i] for i in range(1, length - t))
+    if variant == "glu":
+        expected = forward + backward
+    else:
+        expected = np.concatenate([forward, backward + d[None, :, None] * x], axis=1) if bidirectional else forward
     np.testing.assert_allclose(y, expected, atol=1e-4 * np.abs(expected).max())
 
 
@@ -118,8 +130,10 @@ def test_causal_layer_output_before_t0_ignores_input_at_t0():
     assert np.max(np.abs(both(u).numpy()[:, :70] - both(changed).numpy()[:, :70])) > 1e-3
 
 
-def test_get_config_round_trips():
-    layer = S4Layer(8, 256, state_size=32, bidirectional=True, ssm="s4d", trainable_ssm=False, name="s4x")
+@pytest.mark.parametrize("ssm,variant", [("s4d", "glu"), ("s4", "jan2022")])
+def test_get_config_round_trips(ssm, variant):
+    layer = S4Layer(8, 256, state_size=32, bidirectional=True, ssm=ssm, trainable_ssm=False, variant=variant,
+                    name="s4x")
     clone = S4Layer.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert clone(tf.zeros([1, 256, 8])).shape == (1, 256, 8)

@@ -33,17 +33,45 @@ def test_tiers_and_output_shape_for_one_second_clips():
 
 
 @pytest.mark.parametrize("config,reference,d_model", [(SASHIMI, 23_470_971, 128), (SASHIMI_SMALL, 7_734_267, 64)])
-def test_parameter_counts_match_the_reference_implementation(config, reference, d_model):
-    """albertfgu/diffwave-sashimi counts 23,470,971 (d_model 128) and 7,734,267 (64). Its convolutions and pooling
-    linears are weight-normalised: one extra gain per output channel, 200 x d_model in all (3 H per block's
-    feed-forward over 30 blocks whose widths sum to 60 d_model, plus 20 d_model in the input, output and pooling
-    layers); this model has no weight norm."""
-    backbone = build_backbone(load_config(config))
-    assert backbone.model.count_params() == reference - 200 * d_model
-    frozen = build_backbone(load_config(config, ["model.ssm_trainable=false"]))
-    trainable = sum(int(np.prod(v.shape)) for v in frozen.model.trainable_variables)
-    # frozen per S4 layer of width H: dt (H), Lambda (2 x 32 H), B and P (2 x 64 H); widths sum to 60 d_model
-    assert trainable == reference - 200 * d_model - 193 * 60 * d_model
+def test_parameter_counts_match_the_reference_implementation_and_the_paper(config, reference, d_model):
+    """albertfgu/diffwave-sashimi (master) counts 23,470,971 (d_model 128) and 7,734,267 (64), everything
+    trainable. Its convolutions and pooling linears are weight-normalised: one gain per output channel, 200 x
+    d_model in all (3 H per block's feed-forward over 30 blocks whose widths sum to 60 d_model, plus 20 d_model in
+    the input, output and pooling layers). The paper's released checkpoint trains 22,964,091 (its 23.0M): Lambda,
+    P, B and dt frozen (193 H per S4 layer of width H), and the January 2022 S4 (a Q per direction, 128 H, and a
+    linear 2H -> H instead of H -> 2H with a GLU, H fewer): 66 H fewer per layer than master."""
+    def trainable(backbone):
+        return sum(int(np.prod(v.shape)) for v in backbone.model.trainable_variables)
+
+    paper = build_backbone(load_config(config))  # the configs are the paper's form
+    assert trainable(paper) == reference - 66 * 60 * d_model
+    if d_model == 128:
+        assert trainable(paper) == 22_964_091
+    master = ["model.s4_variant=glu", "model.weight_norm=false"]
+    assert build_backbone(load_config(config, master + ["model.ssm_trainable=true"])).model.count_params() == \
+        reference - 200 * d_model
+    frozen = build_backbone(load_config(config, master))
+    assert trainable(frozen) == reference - 200 * d_model - 193 * 60 * d_model
+
+
+def test_the_jan2022_variant_needs_a_dplr_ssm():
+    from tf_diffwave.errors import UserError
+
+    with pytest.raises(UserError, match="'model.s4_variant' = 'jan2022' needs 'model.ssm' = 's4'"):
+        load_config(SASHIMI, ["model.ssm=s4d"])
+
+
+def test_weight_norm_dense_starts_as_the_plain_layer_and_trains_its_gain():
+    from tf_diffwave.sashimi import WeightNormDense
+
+    layer = WeightNormDense(3)
+    x = tf.random.normal([5, 4], seed=2)
+    y = layer(x).numpy()
+    v, b = layer._kernel.numpy().astype(np.float64), layer.bias.numpy()
+    np.testing.assert_allclose(y, x.numpy() @ v + b, rtol=1e-5, atol=1e-6)
+    layer.gain.assign(2.0 * layer.gain)  # the gain scales each unit's weights
+    np.testing.assert_allclose(layer(x).numpy(), x.numpy() @ (2 * v) + b, rtol=1e-5, atol=1e-6)
+    assert {w.name for w in layer.trainable_weights} == {"kernel", "bias", "gain"}
 
 
 def test_sampling_computes_each_s4_kernel_once_per_call_and_gives_the_same_audio(monkeypatch):
@@ -93,10 +121,11 @@ np.save(sys.argv[2], audio)
 
 
 @pytest.mark.slow
-def test_sashimi_run_trains_generates_and_exports_for_a_clean_process(tmp_path):
+@pytest.mark.parametrize("form", [[], ["model.s4_variant=jan2022", "model.weight_norm=true"]])
+def test_sashimi_run_trains_generates_and_exports_for_a_clean_process(tmp_path, form):
     corpus = make_sc09_corpus(str(tmp_path / "c"))
     run = str(tmp_path / "run")
-    train_main(["--config", SC09_DEMO_CONFIG, *tiny_sc09_overrides(corpus, run), *TINY, "train.max_steps=2",
+    train_main(["--config", SC09_DEMO_CONFIG, *tiny_sc09_overrides(corpus, run), *TINY, *form, "train.max_steps=2",
                 "train.export=true"])
     export = os.path.join(run, "export", "2")
     out = subprocess.run([sys.executable, "-c", CLEAN_GENERATE, export, str(tmp_path / "a.npy")], cwd="/",

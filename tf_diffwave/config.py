@@ -44,6 +44,9 @@ DEFAULTS = {
         "ssm": "s4",                  # sashimi: "s4" (DPLR, Cauchy kernel) or "s4d" (diagonal, Vandermonde)
         "state_size": 64,             # sashimi: S4 state size N
         "ssm_trainable": True,        # sashimi: False freezes Lambda, P, B and dt (the paper's checkpoints)
+        "s4_variant": "glu",          # sashimi: "glu" (directions summed, linear to 2H, GLU) or "jan2022" (the
+                                      # paper's S4: a Q per direction, directions kept apart, linear 2H -> H)
+        "weight_norm": False,         # sashimi: weight normalisation on the feed-forward, pooling, in/out layers
         "unconditional": False,       # True: no mel conditioner (generation from noise)
         "audio_length": 16000,        # unconditional models: samples per clip, trained and generated
     },
@@ -88,6 +91,7 @@ _CHOICES = {
     "data.kind": ("ljspeech", "sc09"),
     "model.backbone": ("wavenet", "sashimi"),
     "model.ssm": ("s4", "s4d"),
+    "model.s4_variant": ("glu", "jan2022"),
     "diffusion.loss": ("l1", "l2"),
     "train.strategy": ("mirrored", "multi_worker", "one_device"),
 }
@@ -171,6 +175,9 @@ def validate(config):
             raise UserError(f"config key 'model.audio_length' = {model['audio_length']} must be at least the "
                             f"training crop of {crop} samples ('data.crop_frames' x 'audio.hop_length'): a SaShiMi "
                             f"network's S4 kernels have that length")
+    if model["s4_variant"] == "jan2022" and model["ssm"] != "s4":
+        raise UserError("config key 'model.s4_variant' = 'jan2022' needs 'model.ssm' = 's4' (its Q is the low-rank "
+                        "term of a DPLR state matrix)")
     d = config["diffusion"]
     if not 0 < d["beta_start"] < d["beta_end"] < 1:
         raise UserError("config keys 'diffusion.beta_start' < 'diffusion.beta_end' must lie in (0, 1)")

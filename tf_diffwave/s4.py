@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras import layers
 
 CAUCHY_CHUNK = 256  # frequencies per chunk: the Cauchy matrix of one chunk is H x N x 256 complex64
+VARIANTS = ("glu", "jan2022")
 
 
 def hippo_legs_dplr(state_size):
@@ -125,16 +126,20 @@ class S4Layer(layers.Layer):
     """
 
     def __init__(self, d_model, max_length, state_size=64, bidirectional=False, ssm="s4", trainable_ssm=True,
-                 dt_min=1e-3, dt_max=1e-1, **kwargs):
+                 dt_min=1e-3, dt_max=1e-1, variant="glu", **kwargs):
         super().__init__(**{**kwargs, "dtype": "float32"})  # float32 under mixed precision too
         if ssm not in ("s4", "s4d"):
             raise ValueError(f"ssm must be 's4' or 's4d', got {ssm!r}")
+        if variant not in VARIANTS or (variant == "jan2022" and ssm != "s4"):
+            raise ValueError(f"variant must be one of {VARIANTS} ('jan2022' with ssm 's4'), got {variant!r}")
         self.d_model, self.max_length, self.state_size = d_model, max_length, state_size
         self.bidirectional, self.ssm, self.trainable_ssm = bidirectional, ssm, trainable_ssm
-        self.dt_min, self.dt_max = dt_min, dt_max
+        self.dt_min, self.dt_max, self.variant = dt_min, dt_max, variant
         self.kernel_channels = 2 if bidirectional else 1
+        self.own_q = variant == "jan2022"
         self.fixed_kernel = None  # set by kernels_computed_once
-        self.output_linear = layers.Dense(2 * d_model, dtype="float32", name="output_linear")
+        width = d_model if self.own_q else 2 * d_model  # jan2022 mixes the channels linearly; glu gates
+        self.output_linear = layers.Dense(width, dtype="float32", name="output_linear")
 
     def build(self, input_shape):
         # TF32 matmuls cost the kernel about 1e-2 relative error on GPUs; TF can only turn them off process-wide
@@ -158,15 +163,19 @@ class S4Layer(layers.Layer):
         self.b = constant("b", pair(b))
         if self.ssm == "s4":
             self.p = constant("p", pair(p))
+        if self.own_q:  # A = Lambda - P Q^* per channel; Q starts at P and always trains (as in that release)
+            self.q = self.add_weight(name="q", shape=(self.kernel_channels, h, half, 2),
+                                     initializer=keras.initializers.Constant(np.stack([pair(p)] * self.kernel_channels)))
         self.c = self.add_weight(name="c", shape=(self.kernel_channels, h, half, 2),
                                  initializer=keras.initializers.RandomNormal(stddev=math.sqrt(0.5)))
         self.d = self.add_weight(name="d", shape=(h,), initializer=keras.initializers.RandomNormal(stddev=1.0))
-        self.output_linear.build((None, None, h))
+        self.output_linear.build((None, None, h * (self.kernel_channels if self.own_q else 1)))
 
     @property
     def ssm_variables(self):
-        """The trainable state-space parameters (Lambda, P, B, dt), which train in their own optimizer group."""
-        names = ("log_dt", "lambda_log_re", "lambda_im", "b", "p")
+        """The trainable state-space parameters (Lambda, P, B, dt, and Q in the jan2022 variant), which train in their
+        own optimizer group."""
+        names = ("log_dt", "lambda_log_re", "lambda_im", "b", "p", "q")
         return [v for v in self.trainable_weights if v.name in names]
 
     # ---- the kernel ------------------------------------------------------------------------------------------------
@@ -188,14 +197,19 @@ class S4Layer(layers.Layer):
         if self.ssm == "s4d":
             return self._vandermonde_kernel(w, dt_c * b, c, length)
         omega = roots_of_unity(self.max_length, CAUCHY_CHUNK)      # (chunks, CAUCHY_CHUNK)
-        # v[h, (i, j), n] = Bs[i] Cs[j] dt with Bs = (B, P), Cs = (C~_0, [C~_1], conj(P)) (S4 eq. 4 and 5)
+        # v[h, (i, j), n] = Bs[i] Cs[j] dt with Bs = (B, P), Cs = (C~_0, [C~_1], conj(Q)) (S4 eq. 4 and 5), Q = P
         bs = tf.stack([b, p], axis=1)                               # (H, 2, N2)
-        cs = tf.concat([tf.transpose(c, [1, 0, 2]), tf.math.conj(p)[:, None]], axis=1)   # (H, channels + 1, N2)
+        if self.own_q:  # each channel its own system: the channels become rows of the batch, Cs = (C~_c, conj(Q_c))
+            cs = tf.stack([c, tf.math.conj(_complex(self.q))], axis=2)            # (channels, H, 2, N2)
+            cs = tf.reshape(cs, [-1, 2, self.state_size // 2])     # (channels H, 2, N2)
+            bs, dt_c, w = (tf.tile(x, [self.kernel_channels] + [1] * (x.shape.rank - 1)) for x in (bs, dt_c, w))
+        else:
+            cs = tf.concat([tf.transpose(c, [1, 0, 2]), tf.math.conj(p)[:, None]], axis=1)  # (H, channels + 1, N2)
         v = bs[:, :, None, :] * cs[:, None, :, :] * dt_c[:, :, None, None]
-        v = tf.reshape(v, [self.d_model, -1, self.state_size // 2])
+        v = tf.reshape(v, [tf.shape(v)[0], -1, self.state_size // 2])
         v_full = tf.concat([v, tf.math.conj(v)], axis=-1)          # the conjugate poles
         w_full = tf.concat([w, tf.math.conj(w)], axis=-1)
-        k_f = kernel_spectrum(v_full, w_full, omega)                # (chunks, H, channels, CAUCHY_CHUNK)
+        k_f = kernel_spectrum(v_full, w_full, omega)                # (chunks, rows, channels or 1, CAUCHY_CHUNK)
         k_f = tf.reshape(tf.transpose(k_f, [2, 1, 0, 3]), [self.kernel_channels, self.d_model, -1])
         k = tf.signal.irfft(k_f[..., : self.max_length // 2 + 1], fft_length=[self.max_length])
         return k[..., :length]
@@ -220,11 +234,20 @@ class S4Layer(layers.Layer):
     # ---- the layer -------------------------------------------------------------------------------------------------
 
     def convolve(self, x):
-        """The SSM part: y = K * x + D x for x (B, H, L), float32, by FFT over 2L samples (linear, not circular)."""
+        """The SSM part: y = K * x + D x for x (B, H, L), float32, by FFT over 2L samples (linear, not circular).
+        The backward kernel k1 runs over the strictly-future samples: y[t] += sum_(i >= 1) k1[i-1] x[t+i]. The
+        directions are summed, or in the jan2022 variant kept apart, (B, 2H, L), each with its own D x."""
         length = tf.shape(x)[-1]
         k = (self.kernel() if self.fixed_kernel is None else self.fixed_kernel)[..., :length]
         fft_len = [2 * length]
-        if self.bidirectional:  # k1 runs over the strictly-future samples: y[t] += sum_(i >= 1) k1[i-1] x[t+i]
+        future = [[0, 0], [0, 0], [length, 0]]
+        if self.own_q:  # channels apart: (channels, H, 2L) with the backward one reversed into the future half
+            k = tf.pad(k[:1], [[0, 0], [0, 0], [0, length]]) if not self.bidirectional else tf.concat(
+                [tf.pad(k[:1], [[0, 0], [0, 0], [0, length]]), tf.pad(tf.reverse(k[1:], [-1]), future)], axis=0)
+            spectrum = tf.signal.rfft(x, fft_length=fft_len)[:, None] * tf.signal.rfft(k, fft_length=fft_len)[None]
+            y = tf.signal.irfft(spectrum, fft_length=fft_len)[..., :length] + (x * self.d[None, :, None])[:, None]
+            return tf.reshape(y, [tf.shape(x)[0], -1, length])
+        if self.bidirectional:
             k = tf.pad(k[0], [[0, 0], [0, length]]) + tf.pad(tf.reverse(k[1], [-1]), [[0, 0], [length, 0]])
         else:
             k = k[0]
@@ -234,6 +257,8 @@ class S4Layer(layers.Layer):
     def call(self, u):
         y = self.convolve(tf.transpose(tf.cast(u, tf.float32), [0, 2, 1]))
         y = tf.nn.gelu(tf.transpose(y, [0, 2, 1]), approximate=False)
+        if self.own_q:
+            return self.output_linear(y)
         gate, value = tf.split(self.output_linear(y), 2, axis=-1)
         return gate * tf.sigmoid(value)
 
@@ -242,7 +267,8 @@ class S4Layer(layers.Layer):
 
     def dense_ssm(self):
         """The continuous-time system in full state size N, float64/complex128 numpy, with the length correction
-        undone (for L = `max_length`): A (H, N, N), B (H, N), C (channels, H, N), dt (H,), such that
+        undone (for L = `max_length`): A (H, N, N) (in the jan2022 variant (channels, H, N, N): each channel has its
+        own Q), B (H, N), C (channels, H, N), dt (H,), such that
         kernel(L)[c, h, l] = Re(C[c, h] Abar[h]^l Bbar[h]) with Abar, Bbar the bilinear discretisation."""
         dt, lam, b, p, c = (None if t is None else t.numpy().astype(np.complex128) for t in self._ssm())
         dt = dt.real.astype(np.float64)
@@ -251,19 +277,23 @@ class S4Layer(layers.Layer):
         a = np.stack([np.diag(row) for row in full(lam)])
         if p is None:  # S4D trains C itself: no length correction
             return {"A": a, "B": b_f, "C": c_f, "dt": dt}
-        a = a - full(p)[:, :, None] * full(p)[:, None, :].conj()
+        q = full(_complex(self.q).numpy().astype(np.complex128)) if self.own_q else full(p)[None]
+        a = a[None] - full(p)[None, :, :, None] * q[:, :, None, :].conj()   # (channels or 1, H, N, N)
         eye = np.eye(a.shape[-1])
         c_true = np.empty_like(c_f)
-        for h in range(self.d_model):
-            abar = np.linalg.solve(eye - dt[h] / 2 * a[h], eye + dt[h] / 2 * a[h])
-            correction = eye - np.linalg.matrix_power(abar, self.max_length)
-            c_true[:, h] = np.linalg.solve(correction.T, c_f[:, h].T).T  # C = C~ (I - Abar^L)^-1
-        return {"A": a, "B": b_f, "C": c_true, "dt": dt}
+        for channel in range(self.kernel_channels):
+            a_c = a[channel if self.own_q else 0]
+            for h in range(self.d_model):
+                abar = np.linalg.solve(eye - dt[h] / 2 * a_c[h], eye + dt[h] / 2 * a_c[h])
+                correction = eye - np.linalg.matrix_power(abar, self.max_length)
+                c_true[channel, h] = np.linalg.solve(correction.T, c_f[channel, h])  # C = C~ (I - Abar^L)^-1
+        return {"A": a if self.own_q else a[0], "B": b_f, "C": c_true, "dt": dt}
 
     def get_config(self):
         return {**super().get_config(), "d_model": self.d_model, "max_length": self.max_length,
                 "state_size": self.state_size, "bidirectional": self.bidirectional, "ssm": self.ssm,
-                "trainable_ssm": self.trainable_ssm, "dt_min": self.dt_min, "dt_max": self.dt_max}
+                "trainable_ssm": self.trainable_ssm, "dt_min": self.dt_min, "dt_max": self.dt_max,
+                "variant": self.variant}
 
 
 @contextlib.contextmanager

@@ -33,6 +33,21 @@ class ScalarLayerNorm(layers.Layer):
         return self.scale * (x - mean + self.shift) / std
 
 
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class WeightNormDense(layers.Dense):
+    """A Dense layer with weight normalisation (Salimans and Kingma, 2016): kernel = g v / ||v|| for each output
+    unit, with g (one gain per unit) starting at the initial ||v||, so that it starts as the plain layer."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.gain = self.add_weight(name="gain", shape=(self.units,), initializer="ones")
+        self.gain.assign(ops.sqrt(ops.sum(ops.square(self._kernel), axis=0)))
+
+    @property
+    def kernel(self):
+        return self._kernel * (self.gain / ops.sqrt(ops.sum(ops.square(self._kernel), axis=0, keepdims=True)))
+
+
 class _TimeFactorLayer(layers.Layer):
     """A layer that regroups time steps by a whole factor."""
 
@@ -85,6 +100,7 @@ class SashimiBackbone:
         self.config = m
         self.unconditional = m["unconditional"]
         self.hop_length, self.n_mels = audio_config["hop_length"], audio_config["n_mels"]
+        self.dense = WeightNormDense if m["weight_norm"] else layers.Dense  # the feed-forward and pooling layers
         self.length = m["audio_length"]
         self.pool = [int(p) for p in m["pool"]]
         total = math.prod(self.pool)
@@ -126,14 +142,13 @@ class SashimiBackbone:
         y = ScalarLayerNorm(name=f"{name}_norm1")(x)
         y = y + ops.expand_dims(layers.Dense(channels, name=f"{name}_step")(emb), 1)
         y = S4Layer(channels, length, state_size=m["state_size"], bidirectional=m["bidirectional"], ssm=m["ssm"],
-                    trainable_ssm=m["ssm_trainable"], name=f"{name}_s4", dtype="float32")(y)
+                    trainable_ssm=m["ssm_trainable"], variant=m["s4_variant"], name=f"{name}_s4")(y)
         if cond is not None:
             y = y + layers.Dense(channels, name=f"{name}_cond")(cond)
         x = x + y
         y = ScalarLayerNorm(name=f"{name}_norm2")(x)
-        y = layers.Dense(m["ff"] * channels, activation=lambda t: ops.gelu(t, approximate=False),
-                         name=f"{name}_ff1")(y)
-        return x + layers.Dense(channels, name=f"{name}_ff2")(y)
+        y = self.dense(m["ff"] * channels, activation=lambda t: ops.gelu(t, approximate=False), name=f"{name}_ff1")(y)
+        return x + self.dense(channels, name=f"{name}_ff2")(y)
 
     def _build_denoiser(self):
         m = self.config
@@ -153,27 +168,27 @@ class SashimiBackbone:
         emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_2")(emb)
 
         channels, length = m["d_model"], self.length
-        x = layers.Dense(channels, activation="relu", name="input_projection")(ops.expand_dims(audio, -1))
+        x = self.dense(channels, activation="relu", name="input_projection")(ops.expand_dims(audio, -1))
         skips = [x]
         for tier, factor in enumerate(self.pool):
             for i in range(m["n_layers"] if m["unet"] else 0):
                 x = self._block(x, emb, tier_cond[tier], channels, length, f"down{tier}_{i}")
                 skips.append(x)
             channels, length = channels * m["expand"], length // factor
-            x = layers.Dense(channels, name=f"down{tier}_pool")(Fold(factor)(x))
+            x = self.dense(channels, name=f"down{tier}_pool")(Fold(factor)(x))
             skips.append(x)
         for i in range(m["n_layers"]):
             x = self._block(x, emb, tier_cond[-1], channels, length, f"center_{i}")
         x = x + skips.pop()
         for tier, factor in reversed(list(enumerate(self.pool))):
             channels, length = channels // m["expand"], length * factor
-            x = Unfold(factor)(layers.Dense(factor * channels, name=f"up{tier}_pool")(x))
+            x = Unfold(factor)(self.dense(factor * channels, name=f"up{tier}_pool")(x))
             x = x + skips.pop()
             for i in range(m["n_layers"]):
                 x = self._block(x, emb, tier_cond[tier], channels, length, f"up{tier}_{i}")
                 if m["unet"]:
                     x = x + skips.pop()
         x = ScalarLayerNorm(name="output_norm")(x)
-        x = layers.Dense(channels, activation="relu", name="skip_projection")(x)
+        x = self.dense(channels, activation="relu", name="skip_projection")(x)
         x = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="output")(x)
         return keras.Model(inputs, ops.squeeze(x, -1), name="denoiser")
