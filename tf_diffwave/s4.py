@@ -239,20 +239,17 @@ class S4Layer(layers.Layer):
         directions are summed, or in the jan2022 variant kept apart, (B, 2H, L), each with its own D x."""
         length = tf.shape(x)[-1]
         k = (self.kernel() if self.fixed_kernel is None else self.fixed_kernel)[..., :length]
-        fft_len = [2 * length]
-        future = [[0, 0], [0, 0], [length, 0]]
-        if self.own_q:  # channels apart: (channels, H, 2L) with the backward one reversed into the future half
-            k = tf.pad(k[:1], [[0, 0], [0, 0], [0, length]]) if not self.bidirectional else tf.concat(
-                [tf.pad(k[:1], [[0, 0], [0, 0], [0, length]]), tf.pad(tf.reverse(k[1:], [-1]), future)], axis=0)
-            spectrum = tf.signal.rfft(x, fft_length=fft_len)[:, None] * tf.signal.rfft(k, fft_length=fft_len)[None]
-            y = tf.signal.irfft(spectrum, fft_length=fft_len)[..., :length] + (x * self.d[None, :, None])[:, None]
-            return tf.reshape(y, [tf.shape(x)[0], -1, length])
+        # each kernel in a 2L frame: the forward one first, the backward one reversed into the second half
+        frames = [tf.pad(k[0], [[0, 0], [0, length]])]
         if self.bidirectional:
-            k = tf.pad(k[0], [[0, 0], [0, length]]) + tf.pad(tf.reverse(k[1], [-1]), [[0, 0], [length, 0]])
-        else:
-            k = k[0]
-        spectrum = tf.signal.rfft(x, fft_length=fft_len) * tf.signal.rfft(k, fft_length=fft_len)[None]
-        return tf.signal.irfft(spectrum, fft_length=fft_len)[..., :length] + x * self.d[None, :, None]
+            frames.append(tf.pad(tf.reverse(k[1], [-1]), [[0, 0], [length, 0]]))
+        k = tf.stack(frames)                                         # (channels, H, 2L)
+        if not self.own_q:
+            k = tf.reduce_sum(k, axis=0, keepdims=True)             # the directions summed
+        fft_len = [2 * length]
+        spectrum = tf.signal.rfft(x, fft_length=fft_len)[:, None] * tf.signal.rfft(k, fft_length=fft_len)[None]
+        y = tf.signal.irfft(spectrum, fft_length=fft_len)[..., :length] + (x * self.d[None, :, None])[:, None]
+        return tf.reshape(y, [tf.shape(x)[0], -1, length])
 
     def call(self, u):
         y = self.convolve(tf.transpose(tf.cast(u, tf.float32), [0, 2, 1]))
