@@ -129,18 +129,20 @@ def long_input_run(config_path, seconds):
     return rtf, peak_memory() / 2 ** 30
 
 
-def bench_training(config_path, micro_batches, repeats, overrides=()):
-    """Training steps per second of the real trainer (input pipeline, forward, backward, clipping, Adam, EMA)
-    at batch 16 on the bundled demo corpus, outside any run folder, with extra config overrides."""
+def training_step_run(config_path, overrides, repeats):
+    """Seconds of one step of the real trainer (input pipeline, forward, backward, clipping, Adam, EMA) for a config
+    with overrides, outside any run folder, and this process's peak resident memory (GiB)."""
     with tempfile.TemporaryDirectory() as run_dir:
-        config = load_config(config_path, [f"data.path={os.path.join(REPO, 'data', 'ljspeech-demo')}",
-                                           "data.mel_dir=", "data.valid_count=1", "train.batch_size=16",
-                                           f"train.micro_batches={micro_batches}", f"train.model_dir={run_dir}",
-                                           *overrides])
-        trainer = Trainer(config)
+        trainer = Trainer(load_config(config_path, [*overrides, f"train.model_dir={run_dir}"]))
         iterator = iter(trainer._dataset(0))
         step = tf.function(trainer._train_step)
-        return 1.0 / time_call(lambda: step(iterator)[0].numpy(), repeats)
+        return time_call(lambda: step(iterator)[0].numpy(), repeats), peak_memory() / 2 ** 30
+
+
+def vocoder_training_overrides(micro_batches, extra=()):
+    """Batch 16 on the bundled demo corpus (mels computed on the fly) in `micro_batches` parts, then `extra`."""
+    return [f"data.path={os.path.join(REPO, 'data', 'ljspeech-demo')}", "data.mel_dir=", "data.valid_count=1",
+            "train.batch_size=16", f"train.micro_batches={micro_batches}", *extra]
 
 
 def main():
@@ -186,18 +188,6 @@ def bench_s4(length=16000, widths=(64, 128, 256), broadcast_limit_mib=3100):
                   f"| {tensor:,.0f} MiB |")
 
 
-def sashimi_training_run(config_path, batch, repeats):
-    """Seconds of one training step of a config (the real trainer, on the bundled SC09 demo clips) at a batch size,
-    and the peak resident memory (GiB) of this process."""
-    with tempfile.TemporaryDirectory() as run_dir:
-        config = load_config(config_path, [f"data.path={os.path.join(REPO, 'data', 'sc09-demo')}",
-                                           f"train.batch_size={batch}", f"train.model_dir={run_dir}"])
-        trainer = Trainer(config)
-        iterator = iter(trainer._dataset(0))
-        step = tf.function(trainer._train_step)
-        return time_call(lambda: step(iterator)[0].numpy(), repeats), peak_memory() / 2 ** 30
-
-
 def bench_sashimi_training(config_path, repeats):
     """The SaShiMi training table: one step at batch 1 and 4, each in a new process."""
     print(f"\nTraining {config_path}, one step (best of {repeats} after a warm-up), each batch size in a new "
@@ -205,7 +195,8 @@ def bench_sashimi_training(config_path, repeats):
     print("| batch | seconds per step | peak memory (RSS) |")
     print("| --- | --- | --- |")
     for batch in (1, 4):
-        seconds, gib = in_fresh_process("sashimi_training_run", config_path, batch, repeats)
+        seconds, gib = in_fresh_process("training_step_run", config_path, [
+            f"data.path={os.path.join(REPO, 'data', 'sc09-demo')}", f"train.batch_size={batch}"], repeats)
         print(f"| {batch} | {seconds:.2f} | {gib:.2f} GiB |")
 
 
@@ -228,7 +219,7 @@ def bench_vocoder_table(args):
         print(f"| peak memory of that process (RSS) | {peak:.2f} GiB | |")
     if not args.skip_training:
         samples = config["data"]["crop_frames"] * config["audio"]["hop_length"]
-        rate_steps = bench_training(args.config, args.micro_batches, 1)
+        rate_steps = 1.0 / training_step_run(args.config, vocoder_training_overrides(args.micro_batches), 1)[0]
         print(f"| training steps/s, batch 16 x {samples} ({args.micro_batches} micro-batches) | {rate_steps:.4f} "
               f"| {REFERENCE[('train', 16, '')]} |")
         bench_training_options(args.config, args.micro_batches)
@@ -241,13 +232,9 @@ def bench_training_options(config_path, micro_batches):
     print("| train. options | steps/s |")
     print("| --- | --- |")
     for options in ([], ["train.mixed_precision=true"], ["train.jit_compile=true"]):
-        rate = in_fresh_process("training_rate", config_path, micro_batches, options)[-1]
+        rate = 1.0 / in_fresh_process("training_step_run", config_path,
+                                      vocoder_training_overrides(micro_batches, options), 1)[0]
         print(f"| {' '.join(o.split('.', 1)[1] for o in options) or 'float32, no XLA'} | {rate:.4f} |")
-
-
-def training_rate(config_path, micro_batches, overrides):
-    """bench_training with one repeat, as a one-value tuple (for in_fresh_process)."""
-    return (bench_training(config_path, micro_batches, 1, overrides),)
 
 
 def bench_sc09(config_path, repeats):
