@@ -187,7 +187,7 @@ def vocoder_main(args):
     report = vocoder_report(model, corpus, ids, steps, keras.utils.Progbar(len(ids), unit_name="utterance"))
     print_vocoder_report(report)
     label = steps if isinstance(steps, str) else "betas-" + "-".join(f"{b:g}" for b in steps)
-    path = os.path.join(args.model_dir or model.model_dir, f"evaluation-vocoder-{label}.json")
+    path = os.path.join(model.model_dir, f"evaluation-vocoder-{label}.json")
     with open(path, "w") as f:
         json.dump(report, f, indent=2)
     print(f"\nwrote {path}")
