@@ -68,11 +68,12 @@ def test_chunked_kernel_spectrum_and_gradients_match_autodiff_of_the_plain_formu
         h = (1.0 + flat) / 2.0
         return s[:, 0, :2] - h * s[:, 0, 2:] * s[:, 1, :2] / (1.0 + h * s[:, 1, 2:])
 
-    def chunked(v, w):
-        return tf.reshape(tf.transpose(s4.kernel_spectrum(v, w, omega), [1, 2, 0, 3]), [2, 2, 20])
+    def chunked(v, w, differentiate_w=True):
+        spectrum = s4.kernel_spectrum(v, w, omega, differentiate_w)
+        return tf.reshape(tf.transpose(spectrum, [1, 2, 0, 3]), [2, 2, 20])
 
     results = []
-    for fn in (plain, chunked):
+    for fn in (plain, chunked, lambda v, w: chunked(v, w, differentiate_w=False)):
         with tf.GradientTape() as tape:
             tape.watch([v, w])
             out = fn(v, w)
@@ -80,6 +81,10 @@ def test_chunked_kernel_spectrum_and_gradients_match_autodiff_of_the_plain_formu
         results.append([out, *tape.gradient(loss, [v, w])])
     for ours, reference in zip(results[1], results[0]):
         np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-4, atol=1e-4)
+    frozen_out, frozen_grad_v, frozen_grad_w = results[2]  # poles frozen: the same values, no gradient to w
+    np.testing.assert_allclose(frozen_out.numpy(), results[0][0].numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(frozen_grad_v.numpy(), results[0][1].numpy(), rtol=1e-4, atol=1e-4)
+    assert frozen_grad_w is None
 
 
 def test_layer_gradients_reach_every_ssm_parameter():
@@ -93,6 +98,31 @@ def test_layer_gradients_reach_every_ssm_parameter():
     frozen = S4Layer(4, 64, state_size=8, trainable_ssm=False)
     frozen.build((None, None, 4))
     assert {v.name for v in frozen.trainable_variables} == {"c", "d", "kernel", "bias"}
+
+
+@pytest.mark.parametrize("variant", ["glu", "jan2022"])
+def test_frozen_ssm_gradients_equal_those_of_the_same_layer_trained_whole(variant):
+    """With the SSM frozen the poles get no gradient inside the Cauchy routine; what does train (C, D, Q, the
+    linear layer) must get exactly the gradients the fully trainable layer gives it."""
+    u = tf.random.normal([2, 64, 4], seed=2)
+    grads = []
+    for trainable_ssm in (True, False):
+        layer = S4Layer(4, 64, state_size=8, bidirectional=True, trainable_ssm=trainable_ssm, variant=variant,
+                        name="s4")
+        layer.build((None, None, 4))
+        if trainable_ssm:
+            weights = {v.path: v.numpy() for v in layer.weights}
+        else:  # the same weights (their order differs: Keras lists trainable ones first)
+            for v in layer.weights:
+                v.assign(weights[v.path])
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(u) ** 2)
+        found = tape.gradient(loss, layer.trainable_variables)
+        grads.append({v.name: g.numpy() for v, g in zip(layer.trainable_variables, found)
+                      if v.name in ("c", "d", "q", "kernel", "bias")})
+    assert grads[1].keys() == grads[0].keys() >= {"c", "d", "kernel"}
+    for name, reference in grads[0].items():
+        np.testing.assert_allclose(grads[1][name], reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
 
 
 @pytest.mark.parametrize("variant", ["glu", "jan2022"])

@@ -83,8 +83,9 @@ def broadcast_cauchy(v, w, omega):
     return tf.reduce_sum(v[:, :, :, None] * g[:, None], axis=2)
 
 
-def broadcast_spectrum(v, w, omega_chunks):
-    """kernel_spectrum's result, all frequencies at once with broadcast sums and plain autodiff."""
+def broadcast_spectrum(v, w, omega_chunks, differentiate_w=True):
+    """kernel_spectrum's result, all frequencies at once with broadcast sums and plain autodiff (which
+    differentiates only what is asked for, so `differentiate_w` needs no handling)."""
     chunks, size = omega_chunks.shape
     spectrum = woodbury_spectrum(v, w, tf.reshape(omega_chunks, [-1]), cauchy_sums=broadcast_cauchy)
     return tf.transpose(tf.reshape(spectrum, [spectrum.shape[0], spectrum.shape[1], chunks, size]), [2, 0, 1, 3])

@@ -68,41 +68,50 @@ def woodbury_spectrum(v, w, omega, cauchy_sums=cauchy):
     return s[:, 0, :-1] - half * s[:, 0, -1:] * s[:, 1, :-1] / (1.0 + half * s[:, 1, -1:])
 
 
-@tf.custom_gradient
-def _chunked_spectrum(v, w, omega_chunks):
-    """woodbury_spectrum at omega_chunks (chunks, c), one chunk at a time: (chunks, H, channels, c).
+def _chunked_spectrum(differentiate_w):
+    """woodbury_spectrum(v, w, omega_chunks) at omega_chunks (chunks, c), one chunk at a time, as a function with
+    its own gradient: (chunks, H, channels, c).
 
     Only one chunk's Cauchy matrix (H x 2N2 x c) and its Woodbury terms exist at once: the loops run their
     iterations one after the other, and the backward pass recomputes each chunk (differentiating it there)
-    instead of keeping anything from the forward pass."""
-    chunks = tf.shape(omega_chunks)[0]
+    instead of keeping anything from the forward pass. Without `differentiate_w` the poles get no gradient (a
+    frozen SSM), which spares the backward pass about a third of its work."""
 
-    def forward(i, pieces):
-        return i + 1, pieces.write(i, woodbury_spectrum(v, w, omega_chunks[i]))
+    @tf.custom_gradient
+    def spectrum(v, w, omega_chunks):
+        chunks = tf.shape(omega_chunks)[0]
 
-    pieces = tf.TensorArray(tf.complex64, size=chunks)
-    _, pieces = tf.while_loop(lambda i, _: i < chunks, forward, [0, pieces], parallel_iterations=1)
+        def forward(i, pieces):
+            return i + 1, pieces.write(i, woodbury_spectrum(v, w, omega_chunks[i]))
 
-    def grad(upstream):
-        def backward(i, grad_v, grad_w):
-            with tf.GradientTape() as tape:
-                tape.watch([v, w])
-                piece = woodbury_spectrum(v, w, omega_chunks[i])
-            chunk_v, chunk_w = tape.gradient(piece, [v, w], output_gradients=upstream[i])
-            return i + 1, grad_v + chunk_v, grad_w + chunk_w
+        pieces = tf.TensorArray(tf.complex64, size=chunks)
+        _, pieces = tf.while_loop(lambda i, _: i < chunks, forward, [0, pieces], parallel_iterations=1)
 
-        _, grad_v, grad_w = tf.while_loop(lambda i, *_: i < chunks, backward,
-                                          [0, tf.zeros_like(v), tf.zeros_like(w)], parallel_iterations=1)
-        return grad_v, grad_w, None
+        def grad(upstream):
+            sources = [v, w] if differentiate_w else [v]
 
-    return pieces.stack(), grad
+            def backward(i, sums):
+                with tf.GradientTape() as tape:
+                    tape.watch(sources)
+                    piece = woodbury_spectrum(v, w, omega_chunks[i])
+                chunk = tape.gradient(piece, sources, output_gradients=upstream[i])
+                return i + 1, [total + part for total, part in zip(sums, chunk)]
+
+            _, sums = tf.while_loop(lambda i, _: i < chunks, backward,
+                                    [0, [tf.zeros_like(s) for s in sources]], parallel_iterations=1)
+            return sums[0], sums[1] if differentiate_w else None, None
+
+        return pieces.stack(), grad
+
+    return spectrum
 
 
 @tf.function
-def kernel_spectrum(v, w, omega_chunks):
+def kernel_spectrum(v, w, omega_chunks, differentiate_w=True):
     """The Cauchy routine of the S4 kernel: woodbury_spectrum at omega_chunks (chunks, c), computed chunk by chunk
-    and recomputed in the backward pass, as (chunks, H, channels, c) complex64."""
-    return _chunked_spectrum(v, w, omega_chunks)
+    and recomputed in the backward pass, as (chunks, H, channels, c) complex64. With `differentiate_w=False` no
+    gradient flows to the poles w."""
+    return _chunked_spectrum(differentiate_w)(v, w, omega_chunks)
 
 
 def roots_of_unity(length, chunk=None):
@@ -209,7 +218,7 @@ class S4Layer(layers.Layer):
         v = tf.reshape(v, [tf.shape(v)[0], -1, self.state_size // 2])
         v_full = tf.concat([v, tf.math.conj(v)], axis=-1)          # the conjugate poles
         w_full = tf.concat([w, tf.math.conj(w)], axis=-1)
-        k_f = kernel_spectrum(v_full, w_full, omega)                # (chunks, rows, channels or 1, CAUCHY_CHUNK)
+        k_f = kernel_spectrum(v_full, w_full, omega, self.trainable_ssm)  # (chunks, rows, channels or 1, CAUCHY_CHUNK)
         k_f = tf.reshape(tf.transpose(k_f, [2, 1, 0, 3]), [self.kernel_channels, self.d_model, -1])
         k = tf.signal.irfft(k_f[..., : self.max_length // 2 + 1], fft_length=[self.max_length])
         return k[..., :length]
