@@ -108,3 +108,22 @@ def test_on_the_fly_crops_match_the_whole_utterance_mel(tmp_path, tiny_corpus):
                     found = True
                     break
         assert found
+
+
+def test_on_the_fly_crops_in_lmnts_convention_match_the_whole_utterance(tmp_path, tiny_corpus):
+    """lmnt's features pad an utterance by reflection: so do the training crops that start at its first sample
+    (a crop longer than every utterance starts there)."""
+    from tf_diffwave.corpora import read_corpus
+    from tf_diffwave.dataset import training_examples
+    from tf_diffwave.features import LogMel
+
+    cfg = load_config(DEMO_CONFIG, [*tiny_overrides(tiny_corpus, str(tmp_path / "run")), "audio.features=lmnt",
+                                    "audio.fmin=20", "audio.fmax=11025", "data.crop_frames=600"])
+    corpus = read_corpus(cfg["data"])
+    log_mel = LogMel.from_config(cfg["audio"])
+    audios = [soundfile.read(corpus.wav_paths[i], dtype="float32")[0] for i in corpus.train_ids]
+    for example in training_examples(cfg, corpus, seed=[1, 2]).take(3):
+        crop, mel = example["audio"].numpy(), example["mel"].numpy()
+        audio = next(a for a in audios if np.array_equal(crop[: len(a)], a))
+        whole = log_mel(audio).numpy()
+        assert np.max(np.abs(whole - mel[: len(whole)])) < 1e-4

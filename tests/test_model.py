@@ -31,6 +31,26 @@ def test_step_embedding_interpolates_sinusoids():
         np.testing.assert_allclose(row, ref, atol=1e-5)
 
 
+def test_float32_step_embedding_rounds_as_lmnt():
+    """lmnt-com/diffwave's table in numpy float32, as its fixtures' README spells it out: exponent 4j/63 in
+    float32, 10**exponent rounded once, one float32 multiplication by the step, then interpolation in float32."""
+    j = np.arange(64, dtype=np.float32)
+    freqs = (10.0 ** (j * np.float32(4.0) / np.float32(63.0)).astype(np.float64)).astype(np.float32)
+
+    def table(s):
+        angles = np.float32(s) * freqs
+        return np.concatenate([np.sin(angles.astype(np.float64)), np.cos(angles.astype(np.float64))]).astype(
+            np.float32)
+
+    steps = np.array([0.0, 3.7, 5.0, 42.918644, 48.5], np.float32)
+    ours = StepEmbedding(128, "float32")(tf.constant(steps)).numpy()
+    for row, s in zip(ours, steps):
+        low, high = table(np.floor(s)), table(np.ceil(s))
+        np.testing.assert_allclose(row, low + (high - low) * (s - np.floor(s)), atol=2e-6)
+    exact = StepEmbedding(128)(tf.constant(steps)).numpy()
+    assert np.max(np.abs(exact[-1] - ours[-1])) > 1e-2  # float32 moves the phase at high steps
+
+
 @pytest.mark.parametrize("hop", [256, 300])
 def test_output_length_follows_hop(hop):
     cfg = load_config(DEMO_CONFIG, [f"audio.hop_length={hop}", "model.residual_layers=2"])

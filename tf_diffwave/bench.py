@@ -6,7 +6,8 @@ chunked), and training steps/s at batch 16 x 15872 samples, beside the figures m
 (PyTorch, CPU, 2 threads) on the same kind of 2-core machine; then, for the unconditional SC09 model, seconds
 of audio generated per compute second at batch 1 and 16 with the fast and full schedules; the time and memory
 of one S4 layer's kernel, forward and backward, at H = 64, 128, 256 and L = 16000, with this project's chunked
-Cauchy routine and with the naive broadcast; and one training step of the small SaShiMi config at batch 1 and 4.
+Cauchy routine and with the naive broadcast; one training step of the small SaShiMi config at batch 1 and 4; and
+the vocoding RTFs of a BASE model converted from lmnt-com/diffwave beside the native BASE model.
 The weights are random: speed does not depend on them. Nothing about threads or allocators is changed here.
 """
 
@@ -22,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from tf_diffwave.config import load_config  # noqa: E402
+from tf_diffwave.convert import LMNT_DEFAULTS, lmnt_config  # noqa: E402
 from tf_diffwave.diffusion import Sampler  # noqa: E402
 from tf_diffwave.s4 import woodbury_spectrum  # noqa: E402
 from tf_diffwave.synthesis import Synthesizer  # noqa: E402
@@ -47,12 +49,12 @@ def time_call(fn, repeats):
     return best
 
 
-def bench_vocoder(backbone, sampler, sample_rate, seconds, schedule, repeats):
+def bench_vocoder(backbone, sampler, sample_rate, seconds, schedule, repeats, clip_each_step=False):
     """Real-time factor of vocoding `seconds` of audio (batch 1)."""
     hop = backbone.hop_length
     mel = tf.random.normal([1, int(seconds * sample_rate) // hop, backbone.n_mels], -5.0, 2.0)
     betas, steps = sampler.betas_and_steps(schedule)
-    synth = Synthesizer(backbone)
+    synth = Synthesizer(backbone, clip_each_step=clip_each_step)
     seeds = tf.zeros([1], tf.int64)
     elapsed = time_call(lambda: synth.vocode(mel, betas, steps, seeds).numpy(), repeats)
     return elapsed / (mel.shape[1] * hop / sample_rate)
@@ -158,9 +160,13 @@ def main():
     parser.add_argument("--sashimi-config", default=os.path.join(REPO, "configs", "sc09_sashimi_small.json"),
                         help="SaShiMi config for the training-step table ('' to skip)")
     parser.add_argument("--skip-vocoder", action="store_true", help="only the SC09, S4 and SaShiMi tables")
+    parser.add_argument("--converted-rounds", type=int, default=3,
+                        help="rounds of the converted-lmnt against native BASE comparison (0: skip)")
     args = parser.parse_args()
     if not args.skip_vocoder:
         bench_vocoder_table(args)
+    if args.converted_rounds:
+        bench_converted(args.converted_rounds, args.repeats)
     if args.sc09_config:
         bench_sc09(args.sc09_config, args.repeats)
     bench_s4()
@@ -224,6 +230,31 @@ def bench_vocoder_table(args):
         print(f"| training steps/s, batch 16 x {samples} ({args.micro_batches} micro-batches) | {rate_steps:.4f} "
               f"| {REFERENCE[('train', 16, '')]} |")
         bench_training_options(args.config, args.micro_batches)
+
+
+def bench_converted(rounds, repeats):
+    """RTFs of the BASE model converted from lmnt-com/diffwave (lmnt's params as the converter turns them into a
+    config: lmnt's float32 step table, clipping after every step) beside the native BASE model, measured in turns,
+    best of `rounds`."""
+    models = {"native": load_config(os.path.join(REPO, "configs", "ljspeech.json")),
+              "converted": lmnt_config(LMNT_DEFAULTS, "lmnt-com/diffwave BASE")}
+    built = {name: (build_backbone(c), Sampler.from_config(c["diffusion"]), c) for name, c in models.items()}
+    measures = ((1, "fast"), (5, "fast"), (1, "full"))
+    best = {(name, m): float("inf") for name in models for m in measures}
+    for _ in range(rounds):
+        for m in measures:
+            for name, (backbone, sampler, config) in built.items():
+                rtf = bench_vocoder(backbone, sampler, config["audio"]["sample_rate"], *m, repeats,
+                                    config["diffusion"]["clip_each_step"])
+                best[name, m] = min(best[name, m], rtf)
+    counts = {name: backbone.model.count_params() for name, (backbone, _, _) in built.items()}
+    print(f"\nBASE converted from an lmnt-com/diffwave checkpoint against native BASE ({counts['converted']:,} and "
+          f"{counts['native']:,} parameters), RTF, best of {rounds} rounds taken in turns\n")
+    print("| measure | native BASE | converted from lmnt |")
+    print("| --- | --- | --- |")
+    for seconds, schedule in measures:
+        print(f"| RTF, {seconds} s audio, {schedule} schedule | {best['native', (seconds, schedule)]:.3f} "
+              f"| {best['converted', (seconds, schedule)]:.3f} |")
 
 
 def bench_training_options(config_path, micro_batches):

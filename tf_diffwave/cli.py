@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_diffwave.audio import read_audio, write_wav
-from tf_diffwave.config import load_config
+from tf_diffwave.config import load_config, with_model_of
 from tf_diffwave.corpora import read_corpus
 from tf_diffwave.dataset import mel_path, read_mel
 from tf_diffwave.errors import UserError
@@ -36,7 +36,7 @@ def train_main(argv=None):
     from tf_diffwave.trainer import Trainer
 
     args = _config_parser("Train a DiffWave model.").parse_args(argv)
-    Trainer(load_config(args.config, args.overrides)).train()
+    Trainer(with_model_of(load_config(args.config, args.overrides), args.overrides)).train()
 
 
 def preprocess_main(argv=None):
@@ -110,8 +110,8 @@ def infer_main(argv=None):
     log_mel = log_mel_function(model.config["audio"])
     mels = [resolve_mel(spec, model.config, log_mel) for spec in args.mel]
     frames = max(len(m) for m in mels)
-    floor = np.log(model.config["audio"]["log_floor"])
-    batch = np.stack([np.pad(m, ((0, frames - len(m)), (0, 0)), constant_values=floor) for m in mels])
+    silence = LogMel.from_config(model.config["audio"]).silence
+    batch = np.stack([np.pad(m, ((0, frames - len(m)), (0, 0)), constant_values=silence) for m in mels])
     audio = model.vocode(batch, steps=args.steps, seed=args.seed)
     hop = model.config["audio"]["hop_length"]
     for spec, mel, wave in zip(args.mel, mels, audio):

@@ -27,6 +27,8 @@ DEFAULTS = {
         "fmin": 0.0,
         "fmax": 8000.0,
         "log_floor": 1e-5,
+        "features": "hifigan",        # mel convention: "hifigan" (ln of Slaney mels) or "lmnt" (lmnt-com/diffwave's
+                                      # HTK mels in dB scaled to [0, 1]; see features.py)
     },
     "model": {
         "backbone": "wavenet",
@@ -34,6 +36,8 @@ DEFAULTS = {
         "residual_layers": 30,
         "dilation_cycle": 10,
         "embed_dim": 512,             # width of the diffusion-step MLP
+        "step_embedding": "float64",  # sinusoidal step table: "float64" (exact) or "float32" (lmnt-com/diffwave's
+                                      # float32 arithmetic, which models imported from it learned on)
         "d_model": 64,                # sashimi: channels of the first tier (times model.expand per tier down)
         "n_layers": 8,                # sashimi: residual blocks (S4 + feed-forward) per tier
         "pool": [4, 4],               # sashimi: pooling factor of each tier
@@ -56,6 +60,8 @@ DEFAULTS = {
         "beta_end": 0.05,
         "loss": "l1",                 # "l1" (lmnt-com/diffwave) or "l2" (the paper, eq. 7)
         "fast_schedule": [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5],  # DiffWave appendix B, BASE
+        "clip_each_step": False,      # clip the audio to [-1, 1] after every reverse step (lmnt-com/diffwave), not
+                                      # only at the end
     },
     "classifier": {                   # the SC09 digit classifier used by the quality metrics
         "channels": 32,               # convolution channels of the first block (doubled in each of 3 blocks)
@@ -65,6 +71,8 @@ DEFAULTS = {
     },
     "train": {
         "model_dir": "runs/ljspeech",
+        "init_from": "",              # a model folder whose weights (and audio, model, diffusion settings) a new run
+                                      # starts from, with a fresh optimizer: fine-tuning
         "strategy": "mirrored",
         "max_steps": 1000000,
         "save_every": 5000,
@@ -89,6 +97,8 @@ SEARCHED_SCHEDULE = "fast_schedule.json"  # in a run folder: written by `evaluat
 
 _CHOICES = {
     "data.kind": ("ljspeech", "sc09"),
+    "audio.features": ("hifigan", "lmnt"),
+    "model.step_embedding": ("float64", "float32"),
     "model.backbone": ("wavenet", "sashimi"),
     "model.ssm": ("s4", "s4d"),
     "model.s4_variant": ("glu", "jan2022"),
@@ -123,7 +133,9 @@ def _check_value(key, value, default):
     return value
 
 
-def _merge(base, update, prefix, source):
+def merge(base, update, prefix, source):
+    """Merge the nested dict `update` into the config `base` in place, checking each key and value (errors name
+    `source` and the dotted key)."""
     for name, value in update.items():
         key = f"{prefix}{name}"
         if name not in base:
@@ -131,7 +143,7 @@ def _merge(base, update, prefix, source):
         if isinstance(base[name], dict):
             if not isinstance(value, dict):
                 raise UserError(f"{source}: config key '{key}' must be a section (a JSON object)")
-            _merge(base[name], value, key + ".", source)
+            merge(base[name], value, key + ".", source)
         else:
             base[name] = _check_value(key, value, base[name])
 
@@ -155,7 +167,7 @@ def apply_overrides(config, overrides):
         nested = value
         for part in reversed(key.split(".")):
             nested = {part: nested}
-        _merge(config, nested, "", "override")
+        merge(config, nested, "", "override")
 
 
 def validate(config):
@@ -205,7 +217,22 @@ def load_config(path=None, overrides=()):
             raise UserError(f"{path}: not valid JSON ({err})") from None
         if not isinstance(data, dict):
             raise UserError(f"{path}: a config must be a JSON object")
-        _merge(config, data, "", path)
+        merge(config, data, "", path)
+    apply_overrides(config, overrides)
+    validate(config)
+    return config
+
+
+def with_model_of(config, overrides=()):
+    """For fine-tuning (`train.init_from` = a model folder): `config` with the folder's audio, model and diffusion
+    sections (the weights fix the architecture and the features), then the command-line overrides again."""
+    source = config["train"]["init_from"]
+    if not source:
+        return config
+    config = copy.deepcopy(config)
+    model = load_run_config(source)
+    for section in ("audio", "model", "diffusion"):
+        config[section] = model[section]
     apply_overrides(config, overrides)
     validate(config)
     return config

@@ -81,7 +81,8 @@ class CropSource:
         self.sample_rate, self.hop, self.n_fft, self.n_mels = (
             a["sample_rate"], a["hop_length"], a["n_fft"], a["n_mels"])
         self.crop_frames = d["crop_frames"]
-        self.mel_floor = float(np.log(a["log_floor"]))
+        features = LogMel.from_config(a)
+        self.mel_floor, self.pad_mode = features.silence, features.pad_mode.lower()
         self.mel_dir = d["mel_dir"] if uses_precomputed_mels(d) else ""
         self.ids, self.corpus, self.files = list(ids), corpus, files
         files.check_all({i: corpus.wav_paths[i] for i in self.ids})
@@ -109,8 +110,8 @@ class CropSource:
             frames = len(audio) // self.hop + 1 if mel is None else len(mel)
             start = int(rng.integers(max(frames - self.crop_frames, 0) + 1))
             if mel is None:
-                margin = self.n_fft // 2
-                padded = np.pad(audio, (margin, margin + samples + self.n_fft))
+                margin = self.n_fft // 2  # centred frames: padded as the features pad a whole utterance
+                padded = np.pad(np.pad(audio, margin, mode=self.pad_mode), (0, samples + self.n_fft))
                 yield (padded[start * self.hop: start * self.hop + samples + self.n_fft],)
             else:
                 clip = np.pad(audio, (0, samples + self.hop))[start * self.hop: start * self.hop + samples]

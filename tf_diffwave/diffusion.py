@@ -87,31 +87,47 @@ def per_example_normal(seeds, length, stream):
                      tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
 
 
-def reverse_process(eps_fn, betas, steps, seeds, length):
-    """Ancestral sampling x_T -> x_0 in one tf.while_loop (DiffWave algorithm 2, appendix B for short schedules).
+def reverse_process(eps_fn, betas, steps, seeds, length, clip_each_step=False):
+    """Ancestral sampling x_T -> x_0 (DiffWave algorithm 2, appendix B for short schedules) from seeded noise.
 
     eps_fn(x, t) predicts the noise in x (B, length) for a float step t of shape (B,). `betas` (S,) is the
     inference schedule and `steps` (S,) the (possibly fractional) training steps fed to the network. Example b
     starts from noise drawn from seeds[b] (stream -1) and gets fresh noise from seeds[b] at each step (stream n),
     so a given seed always gives the same audio.
     """
-    betas = tf.cast(betas, tf.float32)
+    return _reverse(eps_fn, betas, steps, per_example_normal(seeds, length, -1),
+                    lambda n: per_example_normal(seeds, length, n), clip_each_step)
+
+
+def reverse_process_from_noise(eps_fn, betas, steps, noise, clip_each_step=False):
+    """Ancestral sampling as `reverse_process`, with every noise draw given: `noise` (S, B, length) holds the start
+    x_T in noise[S - 1] and the draw added after step n >= 1 in noise[n - 1] (the order of lmnt-com/diffwave)."""
+    noise = tf.convert_to_tensor(noise, tf.float32)
+    return _reverse(eps_fn, betas, steps, noise[-1], lambda n: noise[n - 1], clip_each_step)
+
+
+def _reverse(eps_fn, betas, steps, x_T, noise_at, clip_each_step):
+    """The reverse loop in one tf.while_loop; noise_at(n) is the draw added after step n. The coefficients are
+    computed in float64 and rounded once, as lmnt-com/diffwave computes them in numpy."""
+    betas = tf.cast(betas, tf.float64)
     steps = tf.cast(steps, tf.float32)
     alphas = 1.0 - betas
     alpha_bars = tf.math.cumprod(alphas)
-    batch = tf.shape(seeds)[0]
+    prev_alpha_bars = tf.concat([[1.0], alpha_bars[:-1]], 0)
+    x_scale = tf.cast(1.0 / tf.sqrt(alphas), tf.float32)
+    eps_scale = tf.cast(betas / tf.sqrt(1.0 - alpha_bars), tf.float32)
+    sigmas = tf.cast(tf.sqrt((1.0 - prev_alpha_bars) / (1.0 - alpha_bars) * betas), tf.float32)
+    batch = tf.shape(x_T)[0]
 
     def body(n, x):
         t = tf.fill([batch], steps[n])
-        eps = eps_fn(x, t)
-        x = (x - betas[n] / tf.sqrt(1.0 - alpha_bars[n]) * eps) / tf.sqrt(alphas[n])
-        ab_prev = tf.gather(alpha_bars, tf.maximum(n - 1, 0))
-        sigma = tf.sqrt((1.0 - ab_prev) / (1.0 - alpha_bars[n]) * betas[n])
-        x = tf.cond(n > 0, lambda: x + sigma * per_example_normal(seeds, length, n), lambda: x)
+        x = x_scale[n] * (x - eps_scale[n] * eps_fn(x, t))
+        x = tf.cond(n > 0, lambda: x + sigmas[n] * noise_at(n), lambda: x)
+        if clip_each_step:
+            x = tf.clip_by_value(x, -1.0, 1.0)
         return n - 1, x
 
     n0 = tf.shape(betas)[0] - 1
-    x_T = per_example_normal(seeds, length, -1)
     _, x0 = tf.while_loop(lambda n, x: n >= 0, body, (n0, x_T), maximum_iterations=tf.shape(betas)[0],
                           shape_invariants=(n0.shape, tf.TensorShape([None, None])))
     return tf.clip_by_value(x0, -1.0, 1.0)
@@ -131,12 +147,12 @@ class Sampler:
         return cls(Schedule.from_config(diffusion_config), diffusion_config["fast_schedule"])
 
     def betas_and_steps(self, which):
-        """(betas, steps) as float32 arrays for `which` in {'fast', 'full'} or a list of betas (aligned)."""
+        """(betas float64, steps float32) for `which` in {'fast', 'full'} or a list of betas (aligned)."""
         if not isinstance(which, str):
-            return np.asarray(which, np.float32), align_steps(self.schedule, which).astype(np.float32)
+            return np.asarray(which, np.float64), align_steps(self.schedule, which).astype(np.float32)
         if which == "fast":
-            return self.fast_betas.astype(np.float32), self.fast_steps.astype(np.float32)
+            return self.fast_betas, self.fast_steps.astype(np.float32)
         if which == "full":
             s = self.schedule
-            return s.betas.astype(np.float32), np.arange(s.num_steps, dtype=np.float32)
+            return s.betas, np.arange(s.num_steps, dtype=np.float32)
         raise UserError(f"unknown schedule '{which}': use 'fast' or 'full'")

@@ -116,7 +116,7 @@ def vocoder_report(model, corpus, ids, steps, progress=None):
     rate, log_mel = a["sample_rate"], LogMel.from_config(a)
     for frames in (8, 9):  # trace the vocoder for variable lengths, and warm Griffin-Lim, before any timing
         model.vocode(np.zeros((frames, model.n_mels), np.float32), steps=steps)
-        griffin_lim(np.zeros((frames, model.n_mels), np.float32), a)
+        griffin_lim(np.zeros((frames, model.n_mels), np.float32), log_mel)
     rows = {}
     for n, utterance in enumerate(ids, 1):
         audio = read_audio(corpus.wav_paths[utterance], rate)
@@ -126,7 +126,7 @@ def vocoder_report(model, corpus, ids, steps, progress=None):
         vocoded = model.vocode(mel, steps=steps)
         vocode_time = time.perf_counter() - start
         start = time.perf_counter()
-        rebuilt = griffin_lim(mel, a, length=len(audio))
+        rebuilt = griffin_lim(mel, log_mel, length=len(audio))
         rebuild_time = time.perf_counter() - start
         rows[utterance] = {
             "model": {**quality_metrics(audio, vocoded, rate, log_mel), "rtf": vocode_time / seconds},

@@ -13,7 +13,7 @@ class VocoderExport(tf.Module):
     def __init__(self, synthesizer, betas, steps, n_mels):
         super().__init__()
         self.synthesizer = synthesizer
-        self.betas = tf.constant(betas, tf.float32)
+        self.betas = tf.constant(betas, tf.float64)
         self.steps = tf.constant(steps, tf.float32)
         self.serve = tf.function(self._serve, input_signature=[
             tf.TensorSpec([None, None, n_mels], tf.float32, name="mel")])
@@ -29,7 +29,7 @@ class GeneratorExport(tf.Module):
     def __init__(self, synthesizer, betas, steps, length):
         super().__init__()
         self.synthesizer = synthesizer
-        self.betas = tf.constant(betas, tf.float32)
+        self.betas = tf.constant(betas, tf.float64)
         self.steps = tf.constant(steps, tf.float32)
         self.length = int(length)
         self.serve = tf.function(self._serve, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])

@@ -1,64 +1,76 @@
-"""The log-mel spectrogram: one tf.signal function used in preprocessing, training, inference and exports.
+"""The mel features a model is conditioned on: one tf.signal function used in preprocessing, training, inference,
+evaluation and exports, in the convention the config names (`audio.features`).
 
-Convention (HiFi-GAN / Tacotron 2 front ends): magnitude STFT with a periodic Hann window, Slaney mel
-filters, natural log of max(mel, floor), frames centred as librosa's `center=True` (zero padding).
+- "hifigan" (HiFi-GAN / Tacotron 2 front ends): magnitude STFT with a periodic Hann window, Slaney mel filters,
+  natural log of max(mel, floor), frames centred as librosa's `center=True` (zero padding).
+- "lmnt" (lmnt-com/diffwave, what its published models expect): torchaudio's MelSpectrogram with power 1 and
+  `normalized=True` (magnitudes divided by the window's L2 norm), HTK mel filters without normalisation, frames
+  centred with reflect padding; then 20 log10(max(mel, floor)) - 20 dB, mapped from [-100, 0] dB to [0, 1].
 """
 
+import librosa
 import numpy as np
 import tensorflow as tf
 
-
-def _hz_to_mel(hz):
-    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    linear = hz / (200.0 / 3.0)
-    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(hz >= 1000.0, log_part, linear)
-
-
-def _mel_to_hz(mel):
-    mel = np.asarray(mel, dtype=np.float64)
-    linear = mel * (200.0 / 3.0)
-    log_part = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
-    return np.where(mel >= 15.0, log_part, linear)
-
-
-def mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax):
-    """Slaney-normalised triangular mel filters, shape (n_fft // 2 + 1, n_mels), float64."""
-    fft_hz = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
-    edges_hz = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
-    lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
-    rising = (fft_hz[None, :] - lower) / (centre - lower)
-    falling = (upper - fft_hz[None, :]) / (upper - centre)
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (upper - lower))  # equal area per filter (Slaney's norm)
-    return weights.T
+# per convention: librosa mel-filter options, centre padding, whether the window is normalised to unit L2 norm
+CONVENTIONS = {"hifigan": {"htk": False, "norm": "slaney", "pad_mode": "CONSTANT", "unit_window": False},
+               "lmnt": {"htk": True, "norm": None, "pad_mode": "REFLECT", "unit_window": True}}
+LMNT_REF_DB, LMNT_RANGE_DB = 20.0, 100.0  # lmnt-com/diffwave's preprocess.py: dB - 20, then (dB + 100) / 100
 
 
 class LogMel:
-    """Callable turning audio (..., samples) into log-mel frames (..., frames, n_mels) with tf.signal."""
+    """Callable turning audio (..., samples) into mel features (..., frames, n_mels) with tf.signal."""
 
-    def __init__(self, sample_rate, n_fft, win_length, hop_length, n_mels, fmin, fmax, log_floor):
+    def __init__(self, sample_rate, n_fft, win_length, hop_length, n_mels, fmin, fmax, log_floor,
+                 features="hifigan"):
         self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
-        self.log_floor = log_floor
-        self.basis = tf.constant(mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax), tf.float32)
+        self.sample_rate, self.fmin, self.fmax = sample_rate, fmin, fmax
+        self.log_floor, self.convention = log_floor, features
+        self.htk, self.norm, self.pad_mode, unit_window = CONVENTIONS[features].values()
+        filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
+                                      htk=self.htk, norm=self.norm, dtype=np.float64)
+        # the window's L2 norm folded into the filters (tf.signal.stft takes the window unscaled)
+        window = librosa.filters.get_window("hann", win_length, fftbins=True)  # periodic, as torch.hann_window
+        self.window_norm = float(np.sqrt(np.sum(window ** 2))) if unit_window else 1.0
+        self.basis = tf.constant(filters.T / self.window_norm, tf.float32)
 
     @classmethod
     def from_config(cls, audio_config):
         """Build from the config's `audio` section."""
         return cls(**audio_config)
 
+    @property
+    def silence(self):
+        """The feature value of digital silence (every mel bin at the floor)."""
+        return float(self._compress(tf.constant(self.log_floor, tf.float32)).numpy())
+
+    def _compress(self, mel):
+        """Mel magnitudes -> features."""
+        if self.convention == "lmnt":
+            db = (20.0 / np.log(10.0)) * tf.math.log(tf.maximum(mel, self.log_floor)) - LMNT_REF_DB
+            return tf.clip_by_value((db + LMNT_RANGE_DB) / LMNT_RANGE_DB, 0.0, 1.0)
+        return tf.math.log(tf.maximum(mel, self.log_floor))
+
+    def magnitude(self, features):
+        """Features (frames, n_mels) -> the mel magnitudes librosa's filters give (n_mels, frames), float64 numpy:
+        the inverse of the compression (exact above the floor), for Griffin-Lim."""
+        features = np.asarray(features, np.float64)
+        if self.convention == "lmnt":
+            mel = 10.0 ** ((features * LMNT_RANGE_DB - LMNT_RANGE_DB + LMNT_REF_DB) / 20.0)
+        else:
+            mel = np.exp(features)
+        return (mel * self.window_norm).T
+
     def __call__(self, audio, center=True):
-        """Log-mel of `audio`; with center=False the caller has already padded n_fft // 2 on each side."""
+        """Features of `audio`; with center=False the caller has already padded n_fft // 2 on each side."""
         audio = tf.convert_to_tensor(audio, tf.float32)
         if center:
             pad = self.n_fft // 2
             paddings = [[0, 0]] * (audio.shape.rank - 1) + [[pad, pad]]
-            audio = tf.pad(audio, paddings, mode="CONSTANT")
+            audio = tf.pad(audio, paddings, mode=self.pad_mode)
         stft = tf.signal.stft(audio, frame_length=self.n_fft, frame_step=self.hop_length,
                               fft_length=self.n_fft, window_fn=self._window, pad_end=False)
-        mel = tf.tensordot(tf.abs(stft), self.basis, axes=1)
-        return tf.math.log(tf.maximum(mel, self.log_floor))
+        return self._compress(tf.tensordot(tf.abs(stft), self.basis, axes=1))
 
     def _window(self, frame_length, dtype):
         # librosa centres a window shorter than n_fft inside the n_fft-sample frame, zeros around it

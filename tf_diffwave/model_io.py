@@ -42,7 +42,7 @@ class DiffWave:
         self.backbone = build_backbone(self.config)
         self.step = restore_ema(self.backbone.model, model_dir)
         self.sampler = Sampler.from_config(self.config["diffusion"])
-        self.synthesizer = Synthesizer(self.backbone)
+        self.synthesizer = Synthesizer(self.backbone, clip_each_step=self.config["diffusion"]["clip_each_step"])
 
     @property
     def sample_rate(self):
@@ -57,7 +57,7 @@ class DiffWave:
         return self.backbone.unconditional
 
     def vocode(self, mel, steps="fast", seed=0):
-        """Float32 audio from a log-mel (frames, n_mels) -> (samples,), or a batch (B, frames, n_mels) -> (B, samples).
+        """Float32 audio from a mel (frames, n_mels) -> (samples,), or a batch (B, frames, n_mels) -> (B, samples).
 
         Example b of the batch is drawn with seed `seed + b`."""
         if self.unconditional:
@@ -65,14 +65,61 @@ class DiffWave:
                             f"(use unconditional_generate)")
         mel = np.asarray(mel, dtype=np.float32)
         single = mel.ndim == 2
-        batch = mel[None] if single else mel
-        if batch.ndim != 3 or batch.shape[-1] != self.n_mels or batch.shape[1] == 0:
-            raise UserError(f"mel has shape {mel.shape}, expected (frames, {self.n_mels}) or a batch of them")
-        if not np.all(np.isfinite(batch)):
-            raise UserError("mel contains NaN or infinite values")
+        batch = self._check_mel(mel[None] if single else mel)
         betas, t = self.sampler.betas_and_steps(steps)
         audio = self.synthesizer.vocode(batch, betas, t, seed + np.arange(len(batch), dtype=np.int64)).numpy()
         return audio[0] if single else audio
+
+    def _check_mel(self, mel, what="mel"):
+        """`mel` as float32 (B, frames, n_mels), or a UserError saying how it is not."""
+        mel = np.asarray(mel, dtype=np.float32)
+        if mel.ndim != 3 or mel.shape[-1] != self.n_mels or mel.shape[1] == 0:
+            raise UserError(f"{what} has shape {mel.shape}, expected (batch, frames, {self.n_mels})")
+        if not np.all(np.isfinite(mel)):
+            raise UserError(f"{what} contains NaN or infinite values")
+        return mel
+
+    def _check_audio(self, audio, what, mel=None):
+        """`audio` as float32 (B, samples), checked against the mel batch it goes with (a vocoder's)."""
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 2 or audio.shape[1] == 0 or not np.all(np.isfinite(audio)):
+            raise UserError(f"{what} has shape {audio.shape} or non-finite values; expected finite (batch, samples)")
+        if self.unconditional and mel is not None:
+            raise UserError(f"{self.model_dir}: this model is unconditional; it takes no mel")
+        if not self.unconditional:
+            if mel is None:
+                raise UserError(f"{self.model_dir}: this model is a vocoder; it needs a mel")
+            mel = self._check_mel(mel)
+            hop = self.config["audio"]["hop_length"]
+            if mel.shape[0] != audio.shape[0] or mel.shape[1] * hop != audio.shape[1]:
+                raise UserError(f"{what} has shape {audio.shape}; with a mel of shape {mel.shape} it must be "
+                                f"({mel.shape[0]}, {mel.shape[1] * hop}) (frames x hop {hop})")
+        return audio, mel
+
+    def denoise(self, audio, step, mel=None):
+        """The network's noise estimate (float32 [batch, samples]) for noisy `audio` [batch, samples] at diffusion
+        step `step` (0-based training step: a number or an array [batch]; fractional steps interpolate the step
+        embedding), given `mel` [batch, frames, n_mels] for a vocoder."""
+        audio, mel = self._check_audio(audio, "audio", mel)
+        step = np.broadcast_to(np.asarray(step, np.float32), audio.shape[:1])
+        if np.any(step < 0) or np.any(step > self.sampler.schedule.num_steps - 1):
+            raise UserError(f"step {step.tolist()} out of range: the training steps are 0 to "
+                            f"{self.sampler.schedule.num_steps - 1}")
+        return self.synthesizer.denoise(audio, step, mel).numpy()
+
+    def reverse_process(self, noise, mel=None, steps="fast"):
+        """Audio (float32 [batch, samples]) sampled with every noise draw given, for comparing samplers and
+        implementations: `noise` [S, batch, samples] for a schedule of S steps holds the start in noise[S - 1] and
+        the draw added after step n >= 1 in noise[n - 1] (lmnt-com/diffwave's order); `mel` for a vocoder."""
+        noise = np.asarray(noise, dtype=np.float32)
+        betas, t = self.sampler.betas_and_steps(steps)
+        if noise.ndim != 3 or len(noise) != len(betas):
+            raise UserError(f"noise has shape {noise.shape}, expected ({len(betas)}, batch, samples) for the "
+                            f"{len(betas)}-step schedule")
+        _, mel = self._check_audio(noise[0], "noise[0]", mel)
+        if mel is None:
+            return self.synthesizer.generate_from_noise(betas, t, noise).numpy()
+        return self.synthesizer.vocode_from_noise(mel, betas, t, noise).numpy()
 
     def unconditional_generate(self, n, seed=0, steps="fast", batch_size=16, on_batch=None):
         """Float32 audio (n, model.audio_length) generated from noise; clip i is drawn with seed `seed + i`, so

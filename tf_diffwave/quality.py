@@ -58,14 +58,14 @@ def short_time_intelligibility(reference, estimate, sample_rate):
                       sample_rate, extended=False))
 
 
-def griffin_lim(log_mel_frames, audio_config, iterations=32, length=None):
-    """Audio rebuilt from a log-mel (frames, n_mels) by librosa: the least-squares inverse of the mel filters
-    (the same Slaney filters as the features), then Griffin-Lim phase recovery from a fixed random start."""
-    a = audio_config
+def griffin_lim(log_mel_frames, log_mel, iterations=32, length=None):
+    """Audio rebuilt from mel features (frames, n_mels) by librosa: the least-squares inverse of the features' mel
+    filters, then Griffin-Lim phase recovery from a fixed random start. `log_mel` is the features.LogMel."""
+    f = log_mel
     magnitude = librosa.feature.inverse.mel_to_stft(
-        np.exp(np.asarray(log_mel_frames, np.float64)).T, sr=a["sample_rate"], n_fft=a["n_fft"], power=1.0,
-        fmin=a["fmin"], fmax=a["fmax"], htk=False, norm="slaney")
-    return librosa.griffinlim(magnitude, n_iter=iterations, hop_length=a["hop_length"], win_length=a["win_length"],
+        f.magnitude(log_mel_frames), sr=f.sample_rate, n_fft=f.n_fft, power=1.0, fmin=f.fmin, fmax=f.fmax,
+        htk=f.htk, norm=f.norm)
+    return librosa.griffinlim(magnitude, n_iter=iterations, hop_length=f.hop_length, win_length=f.win_length,
                               window="hann", center=True, length=length, random_state=0).astype(np.float32)
 
 

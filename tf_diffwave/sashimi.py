@@ -163,7 +163,7 @@ class SashimiBackbone:
             for tier in range(len(self.pool) + 1):
                 tier_cond[tier] = cond if rate == 1 else AveragePool(rate, name=f"cond_pool{tier}")(cond)
                 rate *= self.pool[tier] if tier < len(self.pool) else 1
-        emb = StepEmbedding(128)(step)
+        emb = StepEmbedding(128, m["step_embedding"])(step)
         emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_1")(emb)
         emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_2")(emb)
 

@@ -21,6 +21,7 @@ from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
 from tf_diffwave.quality import log_mel_distance, mr_stft_distance
 from tf_diffwave.features import LogMel
+from tf_diffwave.model_io import restore_ema
 from tf_diffwave.s4 import s4_layers
 from tf_diffwave.synthesis import Synthesizer
 from tf_diffwave.backbones import build_backbone
@@ -122,6 +123,9 @@ class Trainer:
             finally:
                 keras.config.set_dtype_policy(default_policy)
             self.ema_backbone = build_backbone(config)
+            if t["init_from"]:  # fine-tuning: the weights of another model folder (a run's EMA, or a conversion)
+                step = restore_ema(self.backbone.model, t["init_from"])
+                print(f"initialised the weights from {t['init_from']} (its step {step})")
             self.ema_backbone.model.set_weights(self.backbone.model.get_weights())
             variables = self.backbone.model.trainable_variables
             ssm = {id(v) for layer in s4_layers(self.backbone.model) for v in layer.ssm_variables}
@@ -252,6 +256,10 @@ class Trainer:
 
         return self.strategy.distribute_datasets_from_function(make)
 
+    def synthesizer(self):
+        """A Synthesizer of the EMA weights, sampling as the config says."""
+        return Synthesizer(self.ema_backbone, clip_each_step=self.config["diffusion"]["clip_each_step"])
+
     def _on_signal(self, signum, frame):
         self._stop_signal = signum
 
@@ -264,8 +272,7 @@ class Trainer:
             path = self.manager.save(checkpoint_number=step) if self.chief else \
                 self.checkpoint.write(os.path.join(root, f"ckpt-{step}"))
             if self.config["train"]["export"]:
-                export_model(Synthesizer(self.ema_backbone), self.sampler, self.config, os.path.join(root, "export"),
-                             step)
+                export_model(self.synthesizer(), self.sampler, self.config, os.path.join(root, "export"), step)
         finally:
             if not self.chief:
                 shutil.rmtree(root, ignore_errors=True)
@@ -306,7 +313,7 @@ class Trainer:
         train_step = tf.function(self._train_step)
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "logs")) if self.chief else \
             tf.summary.create_noop_writer()
-        synthesizer = Synthesizer(self.ema_backbone)
+        synthesizer = self.synthesizer()
         validation = GeneratedSamples(self.config, synthesizer, self.sampler) if self.backbone.unconditional else \
             VocodedSample(self.config, self.corpus, synthesizer, self.sampler)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -14,6 +14,7 @@ tensors by convolutions over slices of one kernel, never cut out of a larger ten
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
@@ -37,8 +38,9 @@ def upsample_mel(mel, hop_length):
     """DiffWave's mel upsampler: transposed convolutions over time (strides multiplying to the hop) with leaky
     ReLUs, (B, frames, n_mels) -> (B, frames * hop, n_mels)."""
     x = ops.expand_dims(mel, -1)
-    for stride in upsample_strides(hop_length):
-        x = layers.Conv2DTranspose(1, (2 * stride, 3), strides=(stride, 1), padding="same")(x)
+    for n, stride in enumerate(upsample_strides(hop_length), 1):
+        x = layers.Conv2DTranspose(1, (2 * stride, 3), strides=(stride, 1), padding="same",
+                                   name=f"mel_upsampler_{n}")(x)
         x = layers.LeakyReLU(0.4)(x)
     return ops.squeeze(x, -1)
 
@@ -46,27 +48,41 @@ def upsample_mel(mel, hop_length):
 @keras.saving.register_keras_serializable(package="tf_diffwave")
 class StepEmbedding(layers.Layer):
     """Sinusoidal embedding of the diffusion step (DiffWave eq. 9 in appendix C), linearly interpolated
-    between integer steps so that the fractional steps of a fast schedule are handled (appendix B)."""
+    between integer steps so that the fractional steps of a fast schedule are handled (appendix B).
 
-    def __init__(self, dim=128, **kwargs):
+    precision "float64" computes the table exactly; "float32" reproduces lmnt-com/diffwave's float32 table and
+    interpolation, rounding for rounding (the angles reach 1e4 x step, where float32 moves the phase by up to 0.05
+    rad, so a network trained on that table expects it).
+    """
+
+    def __init__(self, dim=128, precision="float64", **kwargs):
         super().__init__(**kwargs)
-        self.dim = dim
+        self.dim, self.precision = dim, precision
+        half = dim // 2
+        # lmnt: 10.0 ** (dims * 4.0 / 63.0), the exponent divided in float32, the power rounded once to float32
+        exponents = np.arange(half, dtype=np.float32) * np.float32(4.0) / np.float32(half - 1)
+        self.float32_freqs = (10.0 ** exponents.astype(np.float64)).astype(np.float32)
 
-    def _table(self, steps):
-        half = self.dim // 2
-        freqs = ops.power(10.0, ops.arange(half, dtype="float64") * 4.0 / (half - 1))
+    def _table(self, steps, freqs):
         angles = ops.expand_dims(steps, -1) * freqs
         return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
 
     def call(self, step):
+        if self.precision == "float32":
+            step = tf.cast(step, tf.float32)
+            low = self._table(tf.floor(step), tf.constant(self.float32_freqs))
+            high = self._table(tf.math.ceil(step), tf.constant(self.float32_freqs))
+            return low + (high - low) * tf.expand_dims(step - tf.floor(step), -1)
         # float64: the angles reach 1e4 x step, where float32 loses the phase
+        half = self.dim // 2
+        freqs = ops.power(10.0, ops.arange(half, dtype="float64") * 4.0 / (half - 1))
         step = ops.cast(step, "float64")
         low = ops.floor(step)
         frac = ops.expand_dims(step - low, -1)
-        return ops.cast(self._table(low) * (1.0 - frac) + self._table(low + 1.0) * frac, "float32")
+        return ops.cast(self._table(low, freqs) * (1.0 - frac) + self._table(low + 1.0, freqs) * frac, "float32")
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim}
+        return {**super().get_config(), "dim": self.dim, "precision": self.precision}
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
@@ -146,6 +162,7 @@ class Backbone:
         self.num_layers = m["residual_layers"]
         self.dilations = [2 ** (i % m["dilation_cycle"]) for i in range(self.num_layers)]
         self.unconditional = m["unconditional"]
+        self.step_embedding = m["step_embedding"]
         self.hop_length = audio_config["hop_length"]
         self.n_mels = audio_config["n_mels"]
         self.conditioner = None if self.unconditional else self._build_conditioner()
@@ -175,7 +192,7 @@ class Backbone:
             cond = keras.Input(batch_shape=(2 * self.num_layers, None, None, c), name="cond")
             inputs.append(cond)
             cond_parts = ops.unstack(cond, 2 * self.num_layers, axis=0)
-        emb = StepEmbedding(128)(step)
+        emb = StepEmbedding(128, self.step_embedding)(step)
         emb = layers.Dense(embed_dim, activation="swish", name="step_mlp_1")(emb)
         emb = layers.Dense(embed_dim, activation="swish", name="step_mlp_2")(emb)
 
@@ -189,9 +206,9 @@ class Backbone:
                 gate, filt = gate + cond_parts[2 * i], filt + cond_parts[2 * i + 1]
             y = ops.sigmoid(gate) * ops.tanh(filt)
             residual, skip = SplitConv1D(c, 2, name=f"output_projection_{i}")(y)
-            x = (x + residual) * (1.0 / math.sqrt(2.0))
+            x = (x + residual) / math.sqrt(2.0)
             skip_sum = skip if skip_sum is None else skip_sum + skip
-        x = skip_sum * (1.0 / math.sqrt(self.num_layers))
+        x = skip_sum / math.sqrt(self.num_layers)
         x = layers.Conv1D(c, 1, activation="relu", name="skip_projection")(x)
         x = layers.Conv1D(1, 1, kernel_initializer="zeros", dtype="float32", name="output")(x)
         return keras.Model(inputs, ops.squeeze(x, -1), name="denoiser")

@@ -1,0 +1,112 @@
+"""Reading PyTorch checkpoints (`torch.save`, zip format) into numpy arrays, without PyTorch and without running
+anything the file asks for.
+
+A checkpoint is a zip archive holding `<name>/data.pkl`, a pickle of the saved object, and `<name>/data/<key>`,
+the raw bytes of each tensor storage. Unpickling is restricted to the few globals that rebuild tensors and dicts
+(the allow-list that `torch.load(weights_only=True)` also applies); a pickle that names any other global, such as
+`os.system`, is refused before that global is looked up.
+"""
+
+import collections
+import os
+import pickle
+import tarfile
+import zipfile
+
+import numpy as np
+
+from tf_diffwave.errors import UserError
+
+# torch's legacy storage classes (still what torch.save writes) and the numpy types of their bytes
+_STORAGES = {"DoubleStorage": "<f8", "FloatStorage": "<f4", "HalfStorage": "<f2", "BFloat16Storage": "<u2",
+             "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
+             "ByteStorage": "u1", "BoolStorage": "?"}
+
+
+class _Storage:
+    """The flat contents of one tensor storage."""
+
+    def __init__(self, array, bfloat16):
+        self.array, self.bfloat16 = array, bfloat16
+
+
+class _CheckpointUnpickler(pickle.Unpickler):
+    """Unpickles data.pkl of a torch zip checkpoint: tensors become numpy arrays, nothing else is constructed."""
+
+    def __init__(self, file, archive, prefix, path):
+        super().__init__(file)
+        self.archive, self.prefix, self.path = archive, prefix, path
+
+    def find_class(self, module, name):
+        allowed = {("collections", "OrderedDict"): collections.OrderedDict,
+                   ("torch._utils", "_rebuild_tensor_v2"): self._rebuild_tensor,
+                   ("torch._utils", "_rebuild_parameter"): lambda data, requires_grad, hooks: data}
+        if (module, name) in allowed:
+            return allowed[module, name]
+        if module == "torch" and name in _STORAGES:
+            return name
+        raise UserError(f"{self.path}: refused: the checkpoint's pickle asks for '{module}.{name}', which is not "
+                        f"needed to rebuild tensors and dicts (nothing was run)")
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and pid[1] in _STORAGES):
+            raise UserError(f"{self.path}: not a PyTorch checkpoint (unknown storage reference {pid!r})")
+        kind, key = pid[1], str(pid[2])
+        try:
+            raw = self.archive.read(f"{self.prefix}/data/{key}")
+        except KeyError:
+            raise UserError(f"{self.path}: the checkpoint lacks the data of storage {key}") from None
+        dtype = np.dtype(_STORAGES[kind])
+        if len(raw) % dtype.itemsize:
+            raise UserError(f"{self.path}: storage {key} is {len(raw)} bytes, not a whole number of {kind} items")
+        return _Storage(np.frombuffer(raw, dtype), kind == "BFloat16Storage")
+
+    def _rebuild_tensor(self, storage, offset, size, stride, *unused):
+        if not isinstance(storage, _Storage):
+            raise UserError(f"{self.path}: not a PyTorch checkpoint (a tensor without a storage)")
+        size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+        last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+        if len(size) != len(stride) or min(size + stride + (offset,), default=0) < 0 or (
+                0 not in size and last >= len(storage.array)):
+            raise UserError(f"{self.path}: a tensor of shape {size} lies outside its storage")
+        flat = storage.array
+        item = flat.itemsize
+        array = np.lib.stride_tricks.as_strided(flat[offset:], size, [s * item for s in stride]) if 0 not in size \
+            else np.zeros(size, flat.dtype)
+        if storage.bfloat16:  # numpy has no bfloat16: its bits are the top half of a float32's
+            return (array.astype(np.uint32) << 16).view(np.float32)
+        return np.array(array)
+
+
+def read_torch_checkpoint(path):
+    """The object saved by `torch.save` at `path` (zip format, PyTorch 1.6 and later), tensors as numpy arrays."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: checkpoint file not found")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a zip-format PyTorch checkpoint ({_what_it_is(path)})")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
+            if len(pickles) != 1:
+                raise UserError(f"{path}: a zip file, but not a PyTorch checkpoint (no <name>/data.pkl)")
+            prefix = pickles[0].split("/")[0]
+            with archive.open(pickles[0]) as file:
+                return _CheckpointUnpickler(file, archive, prefix, path).load()
+    except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError) as err:
+        raise UserError(f"{path}: damaged or truncated checkpoint ({type(err).__name__}: {err})") from None
+
+
+def _what_it_is(path):
+    """A short description of a file that is not a zip archive."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive that is truncated or damaged"
+    if tarfile.is_tarfile(path):
+        return "PyTorch's legacy tar format: load and save it again with PyTorch 1.6 or later"
+    if head.startswith(b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"):
+        return "PyTorch's legacy (pre-1.6) format: load and save it again with PyTorch 1.6 or later"
+    return "unknown format"
