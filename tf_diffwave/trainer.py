@@ -123,7 +123,8 @@ class Trainer:
             finally:
                 keras.config.set_dtype_policy(default_policy)
             self.ema_backbone = build_backbone(config)
-            if t["init_from"]:  # fine-tuning: the weights of another model folder (a run's EMA, or a conversion)
+            if t["init_from"] and tf.train.latest_checkpoint(self.model_dir) is None:  # fine-tuning, not resuming:
+                # the weights of another model folder (a run's EMA weights, or a conversion)
                 step = restore_ema(self.backbone.model, t["init_from"])
                 print(f"initialised the weights from {t['init_from']} (its step {step})")
             self.ema_backbone.model.set_weights(self.backbone.model.get_weights())
