@@ -165,13 +165,13 @@ def main():
     args = parser.parse_args()
     if not args.skip_vocoder:
         bench_vocoder_table(args)
-    if args.converted_rounds:
-        bench_converted(args.converted_rounds, args.repeats)
     if args.sc09_config:
         bench_sc09(args.sc09_config, args.repeats)
     bench_s4()
     if args.sashimi_config:
         bench_sashimi_training(args.sashimi_config, args.repeats)
+    if args.converted_rounds:
+        bench_converted(args.converted_rounds, args.repeats)
 
 
 def bench_s4(length=16000, widths=(64, 128, 256), broadcast_limit_mib=3100):
