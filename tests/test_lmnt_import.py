@@ -154,6 +154,20 @@ def test_keys_that_do_not_fit_are_errors_naming_the_key(converted):
     assert len(lmnt_weights(state, config, "x.pt")) == len(build_backbone(config).model.weights)
 
 
+def test_a_bare_state_dict_converts_with_overrides_for_what_it_does_not_record(tmp_path, monkeypatch, capsys):
+    import tf_diffwave.convert
+
+    state = read_torch_checkpoint(os.path.join(FIXTURES, "lmnt-small.pt"))["model"]
+    monkeypatch.setattr(tf_diffwave.convert, "read_torch_checkpoint", lambda path: state)  # model.state_dict() alone
+    model = convert_lmnt("weights.pt", str(tmp_path / "model"), ["model.dilation_cycle=2"], export=False)
+    note = capsys.readouterr().out
+    assert "weights.pt does not record params" in note and "dilation_cycle_length=10" in note
+    assert "residual_channels" not in note  # the shapes tell
+    assert model.step == 0 and model.config["model"]["residual_channels"] == 8
+    ref = np.load(os.path.join(FIXTURES, "lmnt-small.npz"))
+    assert relative_error(model.denoise(ref["x"], ref["t_int"], ref["mel"][None]), ref["eps_int"]) < 1e-5
+
+
 def test_converting_into_a_model_folder_is_refused(converted):
     folder, _ = converted["lmnt-small"]
     with pytest.raises(UserError, match="already holds a model"):

@@ -170,13 +170,15 @@ def convert_lmnt(checkpoint_path, out_dir, overrides=(), export=True):
     if os.path.exists(os.path.join(out_dir, "config.json")) or tf.train.latest_checkpoint(out_dir) is not None:
         raise UserError(f"{out_dir}: already holds a model; convert into a new folder")
     state, params, step = split_lmnt_checkpoint(read_torch_checkpoint(checkpoint_path), checkpoint_path)
-    missing = sorted(set(LMNT_DEFAULTS) - set(params) - {"batch_size", "learning_rate", "max_grad_norm"})
-    if missing:
-        shown = {k: LMNT_DEFAULTS[k] for k in missing if k != "noise_schedule"}
-        print(f"note: {checkpoint_path} does not record params {', '.join(missing)}; assumed lmnt's defaults "
-              f"{shown}" + (" and noise_schedule linspace(1e-4, 0.05, 50)" if "noise_schedule" in missing else "") +
-              " unless shapes or overrides say otherwise")
-    config = lmnt_config(infer_params(state, params), checkpoint_path)
+    params = infer_params(state, params)
+    unused = {"batch_size", "learning_rate", "max_grad_norm"} | (set() if params["unconditional"] else {"audio_len"})
+    assumed = {k: v for k, v in LMNT_DEFAULTS.items() if k not in params and k not in unused}
+    if assumed:
+        shown = ", ".join(f"{k}={'linspace(1e-4, 0.05, 50)' if k == 'noise_schedule' else v}"
+                          for k, v in assumed.items())
+        print(f"note: {checkpoint_path} does not record params {', '.join(assumed)}; assumed lmnt's defaults "
+              f"({shown}) before the overrides")
+    config = lmnt_config(params, checkpoint_path)
     apply_overrides(config, overrides)
     validate(config)
     backbone = build_backbone(config)
