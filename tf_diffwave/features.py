@@ -1,5 +1,5 @@
-"""The mel features a model is conditioned on: one tf.signal function used in preprocessing, training, inference,
-evaluation and exports, in the convention the config names (`audio.features`).
+"""The mel features a model is conditioned on: one tf.signal function used in preprocessing, training, inference
+and evaluation, in the convention the config names (`audio.features`).
 
 - "hifigan" (HiFi-GAN / Tacotron 2 front ends): magnitude STFT with a periodic Hann window, Slaney mel filters,
   natural log of max(mel, floor), frames centred as librosa's `center=True` (zero padding).
@@ -26,12 +26,13 @@ class LogMel:
         self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
         self.sample_rate, self.fmin, self.fmax = sample_rate, fmin, fmax
         self.log_floor, self.convention = log_floor, features
-        self.htk, self.norm, self.pad_mode, unit_window = CONVENTIONS[features].values()
+        convention = CONVENTIONS[features]
+        self.htk, self.norm, self.pad_mode = convention["htk"], convention["norm"], convention["pad_mode"]
         filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
                                       htk=self.htk, norm=self.norm, dtype=np.float64)
         # the window's L2 norm folded into the filters (tf.signal.stft takes the window unscaled)
         window = librosa.filters.get_window("hann", win_length, fftbins=True)  # periodic, as torch.hann_window
-        self.window_norm = float(np.sqrt(np.sum(window ** 2))) if unit_window else 1.0
+        self.window_norm = float(np.sqrt(np.sum(window ** 2))) if convention["unit_window"] else 1.0
         self.basis = tf.constant(filters.T / self.window_norm, tf.float32)
 
     @classmethod
