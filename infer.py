@@ -1,11 +1,8 @@
-"""Vocode mels: python infer.py --mel LJ001-0001 [--model-dir DIR] [--steps fast|full]"""
+"""python infer.py ARGS ...: the same as `tf-diffwave infer ARGS ...`"""
 
-import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from tf_diffwave.cli import infer_main  # noqa: E402
-from tf_diffwave.errors import run_cli  # noqa: E402
+from tf_diffwave.command import main
 
 if __name__ == "__main__":
-    run_cli(infer_main)
+    main(["infer", *sys.argv[1:]])

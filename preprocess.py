@@ -1,11 +1,8 @@
-"""Precompute log-mels: python preprocess.py --config CFG data.mel_dir=DIR"""
+"""python preprocess.py ARGS ...: the same as `tf-diffwave preprocess ARGS ...`"""
 
-import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from tf_diffwave.cli import preprocess_main  # noqa: E402
-from tf_diffwave.errors import run_cli  # noqa: E402
+from tf_diffwave.command import main
 
 if __name__ == "__main__":
-    run_cli(preprocess_main)
+    main(["preprocess", *sys.argv[1:]])

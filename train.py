@@ -1,11 +1,8 @@
-"""Train a DiffWave model: python train.py --config configs/demo.json [key=value ...]"""
+"""python train.py ARGS ...: the same as `tf-diffwave train ARGS ...`"""
 
-import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from tf_diffwave.cli import train_main  # noqa: E402
-from tf_diffwave.errors import run_cli  # noqa: E402
+from tf_diffwave.command import main
 
 if __name__ == "__main__":
-    run_cli(train_main)
+    main(["train", *sys.argv[1:]])

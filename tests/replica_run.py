@@ -14,7 +14,6 @@ replicas, corpus, model_dir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import DEMO_CONFIG, tiny_overrides  # noqa: E402
 from tf_diffwave.config import load_config  # noqa: E402
 from tf_diffwave.trainer import Trainer  # noqa: E402

@@ -10,7 +10,6 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import DEMO_CONFIG, tiny_overrides  # noqa: E402
 from tf_diffwave.config import load_config  # noqa: E402
 from tf_diffwave.trainer import Trainer  # noqa: E402

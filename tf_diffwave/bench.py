@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
+from tf_diffwave.bundled import bundled  # noqa: E402
 from tf_diffwave.config import load_config  # noqa: E402
 from tf_diffwave.convert import LMNT_DEFAULTS, lmnt_config  # noqa: E402
 from tf_diffwave.diffusion import Sampler  # noqa: E402
@@ -33,7 +34,7 @@ from tf_diffwave.backbones import build_backbone  # noqa: E402
 # lmnt-com/diffwave on this 2-core machine: as shipped / glibc malloc tuned / tuned + torch.compile (issue 2)
 REFERENCE = {("vocode", 1, "fast"): "5.8 / 4.3 / 3.6", ("vocode", 1, "full"): "46.7 / 35.9",
              ("vocode", 5, "fast"): "9.8 / 4.05", ("train", 16, ""): "1/63 to 1/39 steps/s"}
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # imports tf_diffwave in a clone too
 
 
 def time_call(fn, repeats):
@@ -119,7 +120,7 @@ def s4_kernel_run(d_model, length, bidirectional, routine):
 def in_fresh_process(function, *args):
     """Run a function of this module in a new Python process (so that its peak memory is its own); its results."""
     code = f"from tf_diffwave.bench import {function}; print(*{function}(*{args!r}))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE_PARENT, capture_output=True, text=True, check=True)
     return [float(v) for v in out.stdout.split()[-2:]]
 
 
@@ -144,25 +145,25 @@ def training_step_run(config_path, overrides, repeats):
 
 def vocoder_training_overrides(micro_batches, extra=()):
     """Batch 16 on the bundled demo corpus (mels computed on the fly) in `micro_batches` parts, then `extra`."""
-    return [f"data.path={os.path.join(REPO, 'data', 'ljspeech-demo')}", "data.mel_dir=", "data.valid_count=1",
+    return [f"data.path={bundled('data/ljspeech-demo')}", "data.mel_dir=", "data.valid_count=1",
             "train.batch_size=16", f"train.micro_batches={micro_batches}", *extra]
 
 
-def main():
-    parser = argparse.ArgumentParser(description="Benchmark vocoding and training speed.")
-    parser.add_argument("--config", default=os.path.join(REPO, "configs", "ljspeech.json"))
+def main(argv=None, prog=None):
+    parser = argparse.ArgumentParser(prog=prog, description="Benchmark vocoding and training speed.")
+    parser.add_argument("--config", default=bundled("configs/ljspeech.json"))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--long-seconds", type=float, default=60.0, help="length of the long input (0: skip)")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--micro-batches", type=int, default=4, help="batch 16 in this many sequential parts")
-    parser.add_argument("--sc09-config", default=os.path.join(REPO, "configs", "sc09.json"),
+    parser.add_argument("--sc09-config", default=bundled("configs/sc09.json"),
                         help="unconditional model for the generation table ('' to skip)")
-    parser.add_argument("--sashimi-config", default=os.path.join(REPO, "configs", "sc09_sashimi_small.json"),
+    parser.add_argument("--sashimi-config", default=bundled("configs/sc09_sashimi_small.json"),
                         help="SaShiMi config for the training-step table ('' to skip)")
     parser.add_argument("--skip-vocoder", action="store_true", help="only the SC09, S4 and SaShiMi tables")
     parser.add_argument("--converted-rounds", type=int, default=3,
                         help="rounds of the converted-lmnt against native BASE comparison (0: skip)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not args.skip_vocoder:
         bench_vocoder_table(args)
     if args.sc09_config:
@@ -203,7 +204,7 @@ def bench_sashimi_training(config_path, repeats):
     print("| --- | --- | --- |")
     for batch in (1, 4):
         seconds, gib = in_fresh_process("training_step_run", config_path, [
-            f"data.path={os.path.join(REPO, 'data', 'sc09-demo')}", f"train.batch_size={batch}"], repeats)
+            f"data.path={bundled('data/sc09-demo')}", f"train.batch_size={batch}"], repeats)
         print(f"| {batch} | {seconds:.2f} | {gib:.2f} GiB |")
 
 
@@ -236,7 +237,7 @@ def bench_converted(rounds, repeats):
     """RTFs of the BASE model converted from lmnt-com/diffwave (lmnt's params as the converter turns them into a
     config: lmnt's float32 step table, clipping after every step) beside the native BASE model, measured in turns,
     best of `rounds`."""
-    models = {"native": load_config(os.path.join(REPO, "configs", "ljspeech.json")),
+    models = {"native": load_config(bundled("configs/ljspeech.json")),
               "converted": lmnt_config(LMNT_DEFAULTS, "lmnt-com/diffwave BASE")}
     built = {name: (build_backbone(c), Sampler.from_config(c["diffusion"]), c) for name, c in models.items()}
     measures = ((1, "fast"), (5, "fast"), (1, "full"))

@@ -9,10 +9,8 @@ import argparse
 import os
 import shutil
 
-import tensorflow as tf
-
 from tf_diffwave.errors import run_cli
-from tf_diffwave.model_io import load
+from tf_diffwave.model_io import load, save_ema
 
 
 def bundle(run_dir, out_dir):
@@ -20,17 +18,14 @@ def bundle(run_dir, out_dir):
     model = load(run_dir)
     os.makedirs(out_dir, exist_ok=True)
     shutil.copy(os.path.join(run_dir, "config.json"), os.path.join(out_dir, "config.json"))
-    step = tf.Variable(model.step, dtype=tf.int64)
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step, ema=model.backbone.model), out_dir,
-                                         max_to_keep=1)
-    return manager.save(checkpoint_number=model.step)
+    return save_ema(model.backbone.model, model.step, out_dir)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None, prog=None):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("out_dir")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(f"wrote {bundle(args.run_dir, args.out_dir)}")
 
 

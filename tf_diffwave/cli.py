@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_diffwave.audio import read_audio, write_wav
+from tf_diffwave.bundled import bundled
 from tf_diffwave.config import load_config, with_model_of
 from tf_diffwave.corpora import read_corpus
 from tf_diffwave.dataset import mel_path, read_mel
@@ -15,11 +16,8 @@ from tf_diffwave.errors import UserError
 from tf_diffwave.features import LogMel
 from tf_diffwave.model_io import DEFAULT_MODEL_DIR, load
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _config_parser(description):
-    parser = argparse.ArgumentParser(description=description)
+def _config_parser(description, prog):
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", required=True, help="JSON config file (see configs/)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     return parser
@@ -31,17 +29,17 @@ def log_mel_function(audio_config):
     return tf.function(log_mel, input_signature=[tf.TensorSpec([None], tf.float32)])
 
 
-def train_main(argv=None):
-    """python train.py --config CFG [key=value ...]"""
+def train_main(argv=None, prog=None):
+    """tf-diffwave train --config CFG [key=value ...]"""
     from tf_diffwave.trainer import Trainer
 
-    args = _config_parser("Train a DiffWave model.").parse_args(argv)
+    args = _config_parser("Train a DiffWave model.", prog).parse_args(argv)
     Trainer(with_model_of(load_config(args.config, args.overrides), args.overrides)).train()
 
 
-def preprocess_main(argv=None):
-    """python preprocess.py --config CFG [key=value ...]: write <data.mel_dir>/<id>.npy for every utterance."""
-    args = _config_parser("Compute log-mel spectrograms of a corpus.").parse_args(argv)
+def preprocess_main(argv=None, prog=None):
+    """tf-diffwave preprocess --config CFG [key=value ...]: write <data.mel_dir>/<id>.npy for every utterance."""
+    args = _config_parser("Compute the mel features of a corpus.", prog).parse_args(argv)
     config = load_config(args.config, args.overrides)
     mel_dir = config["data"]["mel_dir"]
     if not mel_dir:
@@ -60,8 +58,8 @@ def preprocess_main(argv=None):
 
 
 def _existing(path):
-    """`path` as given if it exists, else relative to the repository (bundled demo paths), else None."""
-    for candidate in (path, os.path.join(REPO_ROOT, path)):
+    """`path` as given if it exists, else a shipped file of that name (the demo corpus), else None."""
+    for candidate in (path, bundled(path)):
         if path and os.path.exists(candidate):
             return candidate
     return None
@@ -85,10 +83,10 @@ def resolve_mel(spec, config, log_mel):
                     f"'{data['mel_dir']}' and wavs/{spec}.wav in data.path '{data['path']}')")
 
 
-def infer_main(argv=None):
+def infer_main(argv=None, prog=None):
     """python infer.py --mel ID|FILE.npy|FILE.wav [...] [--model-dir DIR] [--out FILE] [--steps fast|full] (vocoders)
     python infer.py --model-dir DIR --n-samples N [--batch-size B] [--seed S] [--out-dir OUT] (unconditional)"""
-    parser = argparse.ArgumentParser(description="Vocode log-mel spectrograms with a trained DiffWave vocoder, or "
+    parser = argparse.ArgumentParser(prog=prog, description="Vocode log-mel spectrograms with a trained DiffWave vocoder, or "
                                                  "generate clips with an unconditional DiffWave.")
     parser.add_argument("--mel", nargs="+", help="vocoders: utterance ids, .npy log-mels or .wav files")
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="run folder (default: bundled demo)")

@@ -19,7 +19,7 @@ import tensorflow as tf
 from tf_diffwave.backbones import build_backbone
 from tf_diffwave.config import DEFAULTS, apply_overrides, merge, save_config, validate
 from tf_diffwave.errors import UserError, run_cli
-from tf_diffwave.model_io import load
+from tf_diffwave.model_io import load, save_ema
 from tf_diffwave.torch_checkpoint import read_torch_checkpoint
 
 # lmnt-com/diffwave's params.py where a checkpoint does not say (its LJSpeech model's values)
@@ -184,16 +184,15 @@ def convert_lmnt(checkpoint_path, out_dir, overrides=(), export=True):
     backbone = build_backbone(config)
     assign_weights(backbone.model, lmnt_weights(state, config, checkpoint_path), checkpoint_path)
     save_config(config, out_dir)
-    checkpoint = tf.train.Checkpoint(step=tf.Variable(step, dtype=tf.int64), ema=backbone.model)
-    tf.train.CheckpointManager(checkpoint, out_dir, max_to_keep=1).save(checkpoint_number=step)
+    save_ema(backbone.model, step, out_dir)
     model = load(out_dir)
     if export:
         model.export(os.path.join(out_dir, "export"))
     return model
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Convert a checkpoint of another DiffWave implementation into a "
+def main(argv=None, prog=None):
+    parser = argparse.ArgumentParser(prog=prog, description="Convert a checkpoint of another DiffWave implementation into a "
                                                  "tf-diffwave model folder (no PyTorch needed).")
     parser.add_argument("format", choices=["lmnt"], help="lmnt: lmnt-com/diffwave (its .pt checkpoints)")
     parser.add_argument("checkpoint", help="the .pt file")

@@ -227,8 +227,8 @@ def search_schedule_main(args):
              else "") + f")\nwrote {path}")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Measure the quality of generated audio.")
+def main(argv=None, prog=None):
+    parser = argparse.ArgumentParser(prog=prog, description="Measure the quality of generated audio.")
     commands = parser.add_subparsers(dest="command", required=True)
     sc09 = commands.add_parser("sc09", help="FID, IS, mIS, AM and labels of generated SC09 digits")
     sc09.add_argument("--generated", required=True, help="folder of generated WAV clips")

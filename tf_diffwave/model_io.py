@@ -11,8 +11,9 @@ from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
 from tf_diffwave.synthesis import Synthesizer
 from tf_diffwave.backbones import build_backbone
+from tf_diffwave.bundled import bundled
 
-DEFAULT_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", "demo")
+DEFAULT_MODEL_DIR = bundled(os.path.join("checkpoints", "demo"))
 
 
 def restore_ema(model, model_dir):
@@ -29,6 +30,12 @@ def restore_ema(model, model_dir):
     except (AssertionError, ValueError):
         raise UserError(f"{path}: the checkpoint does not match the model its config.json describes") from None
     return int(step.numpy())
+
+
+def save_ema(model, step, model_dir):
+    """Write one checkpoint holding only `step` and `model`'s weights, as the EMA weights `load` reads; its path."""
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(step, dtype=tf.int64), ema=model)
+    return tf.train.CheckpointManager(checkpoint, model_dir, max_to_keep=1).save(checkpoint_number=step)
 
 
 class DiffWave:

@@ -5,11 +5,13 @@ wideband) and STOI predict perceived quality and intelligibility. Griffin-Lim fr
 neural vocoder must clear.
 """
 
+import importlib
+
 import librosa
 import numpy as np
 import soxr
-from pesq import NoUtterancesError, pesq
-from pystoi import stoi
+
+from tf_diffwave.errors import UserError
 
 MAG_FLOOR = 1e-7  # magnitudes below this count as silence in the log-magnitude distance
 PESQ_RATE = 16000  # PESQ wideband is defined at 16 kHz
@@ -43,19 +45,30 @@ def mr_stft_distance(reference, estimate, fft_sizes=(512, 1024, 2048)):
 def pesq_wideband(reference, estimate, sample_rate):
     """PESQ wideband MOS-LQO (about 1.0 to 4.64) after resampling both signals to 16 kHz; NaN when PESQ finds no
     speech in the reference."""
+    pesq, no_speech = _optional("pesq", "pesq", "NoUtterancesError")
     length = min(len(reference), len(estimate))
     ref, est = (soxr.resample(np.asarray(x[:length], np.float64), sample_rate, PESQ_RATE) for x in (reference, estimate))
     try:
         return float(pesq(PESQ_RATE, ref, est, "wb"))
-    except NoUtterancesError:
+    except no_speech:
         return float("nan")
 
 
 def short_time_intelligibility(reference, estimate, sample_rate):
     """STOI (0 to 1, pystoi; it resamples to 10 kHz itself)."""
+    (stoi,) = _optional("pystoi", "stoi")
     length = min(len(reference), len(estimate))
     return float(stoi(np.asarray(reference[:length], np.float64), np.asarray(estimate[:length], np.float64),
                       sample_rate, extended=False))
+
+
+def _optional(module, *names):
+    """Names from a package of the `eval` extra, or a one-line error saying how to install it."""
+    try:
+        imported = importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"PESQ and STOI need the '{module}' package: pip install 'tf-diffwave[eval]'") from None
+    return [getattr(imported, name) for name in names]
 
 
 def griffin_lim(log_mel_frames, log_mel, iterations=32, length=None):
