@@ -86,7 +86,7 @@ def test_candidate_schedules_increase_inside_the_training_range():
 
 
 @pytest.mark.slow
-def test_searched_schedule_is_saved_and_used_by_infer_and_evaluate(tiny_run, tmp_path, capsys):
+def test_searched_schedule_is_saved_and_used_by_infer_and_evaluate(tiny_run, tmp_path, capsys, monkeypatch):
     import json
     import shutil
 
@@ -121,10 +121,12 @@ def test_searched_schedule_is_saved_and_used_by_infer_and_evaluate(tiny_run, tmp
     assert np.max(np.abs(written - model.vocode(mel, steps=paper))) > 1e-2
 
     capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
     evaluate_main(["vocoder", "--model-dir", run, "--limit", "1"])
     printed = capsys.readouterr().out
     assert "| ground_truth | 0.000 | 0.000 | 4.64 | 1.000 | - |" in printed
-    with open(os.path.join(run, "evaluation-vocoder-fast.json")) as f:
+    assert not os.path.exists(os.path.join(run, "evaluation-vocoder-fast.json"))  # the model folder is left alone
+    with open(tmp_path / "evaluation-vocoder-fast.json") as f:
         report = json.load(f)
     assert report["steps"] == "fast" and len(report["utterances"]) == 1
     assert set(report["mean"]) == {"model", "griffin_lim", "ground_truth"}

@@ -1,12 +1,15 @@
 """Reading and writing WAV files, with one-line errors that name the file."""
 
 import os
+import struct
 
 import numpy as np
 import soundfile
 import soxr
 
 from tf_diffwave.errors import UserError
+
+MIN_SAMPLES = 1024  # below this a truncated file is not used: less than one FFT frame of the features
 
 
 def check_audio_file(path):
@@ -23,9 +26,44 @@ def check_audio_file(path):
     return info
 
 
-def read_audio(path, sample_rate):
-    """Mono float32 audio in [-1, 1] at `sample_rate`: channels are averaged, other rates resampled (soxr HQ)."""
+def wav_shortfall(path):
+    """(samples the header of a WAV file announces, samples the file holds), or None when it holds them all or is
+    not a WAV file. libsndfile reads a truncated WAV without a word; the header's data size tells."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        block = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"fmt ":
+                fmt = f.read(size + size % 2)
+                block = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+            elif name == b"data":
+                held = os.path.getsize(path) - f.tell()
+                if not block or size in (0, 0xFFFFFFFF) or held >= size:  # sizes 0 and ~0 mean "streamed"
+                    return None
+                return size // block, held // block
+            else:
+                f.seek(size + size % 2, os.SEEK_CUR)
+
+
+def read_audio(path, sample_rate, on_truncated=None):
+    """Mono float32 audio in [-1, 1] at `sample_rate`: channels are averaged, other rates resampled (soxr HQ).
+
+    A WAV file that holds less than its header announces is an error, unless `on_truncated` is given: then it is
+    called with a one-line message and the part the file holds is used (if it is at least MIN_SAMPLES long)."""
     check_audio_file(path)
+    shortfall = wav_shortfall(path)
+    if shortfall is not None:
+        announced, held = shortfall
+        message = f"{path}: truncated: the header announces {announced} samples, the file holds {held}"
+        if on_truncated is None or held < MIN_SAMPLES:
+            raise UserError(message + ("" if on_truncated is None else f", less than {MIN_SAMPLES}"))
+        on_truncated(f"{message}; using those {held}")
     try:
         data, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except Exception as err:

@@ -130,7 +130,8 @@ def train_classifier(config):
 
 def main(argv=None, prog=None):
     """python -m tf_diffwave.classifier --config CFG [key=value ...]"""
-    parser = argparse.ArgumentParser(prog=prog, description="Train the SC09 digit classifier used by the quality metrics.")
+    parser = argparse.ArgumentParser(prog=prog,
+                                     description="Train the SC09 digit classifier used by the quality metrics.")
     parser.add_argument("--config", required=True, help="JSON config file (configs/sc09_classifier.json)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     args = parser.parse_args(argv)

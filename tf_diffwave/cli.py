@@ -1,10 +1,10 @@
-"""The command lines behind train.py, infer.py and preprocess.py."""
+"""The `tf-diffwave train`, `infer` and `preprocess` commands (also train.py, infer.py and preprocess.py)."""
 
 import argparse
 import os
 
-import keras
 import numpy as np
+import soundfile
 import tensorflow as tf
 
 from tf_diffwave.audio import read_audio, write_wav
@@ -15,6 +15,9 @@ from tf_diffwave.dataset import mel_path, read_mel
 from tf_diffwave.errors import UserError
 from tf_diffwave.features import LogMel
 from tf_diffwave.model_io import DEFAULT_MODEL_DIR, load
+from tf_diffwave.progress import progress_bar
+
+AUDIO_EXTENSIONS = {f".{name.lower()}" for name in soundfile.available_formats()}  # what read_audio can read
 
 def _config_parser(description, prog):
     parser = argparse.ArgumentParser(prog=prog, description=description)
@@ -47,7 +50,7 @@ def preprocess_main(argv=None, prog=None):
     corpus = read_corpus(config["data"])
     os.makedirs(mel_dir, exist_ok=True)
     log_mel = log_mel_function(config["audio"])
-    progbar = keras.utils.Progbar(len(corpus.ids), unit_name="file")
+    progbar = progress_bar(len(corpus.ids), "file")
     for n, utterance in enumerate(corpus.ids, 1):
         audio = read_audio(corpus.wav_paths[utterance], config["audio"]["sample_rate"])
         out = mel_path(mel_dir, utterance)
@@ -66,37 +69,71 @@ def _existing(path):
 
 
 def resolve_mel(spec, config, log_mel):
-    """The log-mel named by `spec`: a .npy file, a .wav file, or an utterance id of the run's corpus."""
-    n_mels, rate = config["audio"]["n_mels"], config["audio"]["sample_rate"]
-    if spec.endswith(".npy"):
+    """The mel named by `spec`: a .npy file, an audio file (.wav, .flac, ...), or an utterance id of the run's
+    corpus."""
+    n_mels = config["audio"]["n_mels"]
+    extension = os.path.splitext(spec)[1].lower()
+    if extension == ".npy":
         return read_mel(spec, n_mels)
-    if spec.endswith(".wav"):
-        return log_mel(read_audio(spec, rate)).numpy()
+    if extension in AUDIO_EXTENSIONS:
+        return _audio_mel(spec, config, log_mel)
+    if extension:
+        raise UserError(f"{spec}: --mel takes utterance ids, .npy mel arrays or audio files (.wav, .flac, ...), not "
+                        f"{extension} files")
     data = config["data"]
     mel_dir = _existing(data["mel_dir"])
     if mel_dir and os.path.isfile(mel_path(mel_dir, spec)):
         return read_mel(mel_path(mel_dir, spec), n_mels)
     corpus_dir = _existing(data["path"])
     if corpus_dir and os.path.isfile(os.path.join(corpus_dir, "wavs", f"{spec}.wav")):
-        return log_mel(read_audio(os.path.join(corpus_dir, "wavs", f"{spec}.wav"), rate)).numpy()
+        return _audio_mel(os.path.join(corpus_dir, "wavs", f"{spec}.wav"), config, log_mel)
     raise UserError(f"utterance id '{spec}' not found (looked for {spec}.npy in data.mel_dir "
                     f"'{data['mel_dir']}' and wavs/{spec}.wav in data.path '{data['path']}')")
 
 
+def _audio_mel(path, config, log_mel):
+    """The mel of an audio file, which must hold at least one mel frame (hop) of audio."""
+    audio = read_audio(path, config["audio"]["sample_rate"])
+    hop = config["audio"]["hop_length"]
+    if len(audio) < hop:
+        raise UserError(f"{path}: {len(audio)} samples, shorter than one mel frame ({hop} samples)")
+    return log_mel(audio).numpy()
+
+
+def check_outputs(args):
+    """Raise UserError, before any computing, when infer's outputs cannot be written where the arguments say."""
+    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        raise UserError(f"{args.out_dir}: --out-dir names a file, not a folder")
+    if args.out:
+        if not args.out.lower().endswith(".wav"):
+            raise UserError(f"{args.out}: outputs are 16-bit WAV files; give --out a name ending in .wav")
+        if os.path.isdir(args.out):
+            raise UserError(f"{args.out}: --out names a folder; use --out-dir for folders")
+
+
+def output_name(spec, model):
+    """<out-dir> file name of the audio vocoded from `spec`: named after the input and the model, so that models
+    do not overwrite each other's results (LJ001-0001 with checkpoints/demo at step 14000:
+    LJ001-0001_demo-14000.wav)."""
+    tag = os.path.basename(os.path.normpath(model.model_dir))
+    return f"{os.path.splitext(os.path.basename(spec))[0]}_{tag}-{model.step}.wav"
+
+
 def infer_main(argv=None, prog=None):
-    """python infer.py --mel ID|FILE.npy|FILE.wav [...] [--model-dir DIR] [--out FILE] [--steps fast|full] (vocoders)
-    python infer.py --model-dir DIR --n-samples N [--batch-size B] [--seed S] [--out-dir OUT] (unconditional)"""
-    parser = argparse.ArgumentParser(prog=prog, description="Vocode log-mel spectrograms with a trained DiffWave vocoder, or "
-                                                 "generate clips with an unconditional DiffWave.")
-    parser.add_argument("--mel", nargs="+", help="vocoders: utterance ids, .npy log-mels or .wav files")
+    """tf-diffwave infer --mel ID|FILE.npy|FILE.wav [...] [--model-dir DIR] [--out FILE] [--steps fast|full] (vocoders)
+    tf-diffwave infer --model-dir DIR --n-samples N [--batch-size B] [--seed S] [--out-dir OUT] (unconditional)"""
+    parser = argparse.ArgumentParser(prog=prog, description="Vocode mel spectrograms with a trained DiffWave "
+                                                            "vocoder, or generate clips with an unconditional DiffWave.")
+    parser.add_argument("--mel", nargs="+", help="vocoders: utterance ids, .npy mels or audio files")
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="run folder (default: bundled demo)")
-    parser.add_argument("--out", help="output WAV (one --mel only); default <id>.wav in --out-dir")
+    parser.add_argument("--out", help="output WAV (one --mel only); default: <id>_<model>-<step>.wav in --out-dir")
     parser.add_argument("--out-dir", default=".", help="folder for the outputs (default: current folder)")
     parser.add_argument("--steps", choices=("fast", "full"), default="fast", help="inference schedule")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first example; example i uses seed + i")
     parser.add_argument("--n-samples", type=int, default=16, help="unconditional models: clips to generate")
     parser.add_argument("--batch-size", type=int, default=16, help="unconditional models: clips per batch")
     args = parser.parse_args(argv)
+    check_outputs(args)
     model = load(args.model_dir)
     if model.unconditional:
         generate_clips(model, args)
@@ -113,8 +150,7 @@ def infer_main(argv=None, prog=None):
     audio = model.vocode(batch, steps=args.steps, seed=args.seed)
     hop = model.config["audio"]["hop_length"]
     for spec, mel, wave in zip(args.mel, mels, audio):
-        name = os.path.splitext(os.path.basename(spec))[0] + ".wav"
-        out = args.out or os.path.join(args.out_dir, name)
+        out = args.out or os.path.join(args.out_dir, output_name(spec, model))
         write_wav(out, wave[: len(mel) * hop], model.sample_rate)
         print(f"wrote {out} ({len(mel) * hop / model.sample_rate:.2f} s)")
 
@@ -123,7 +159,7 @@ def generate_clips(model, args):
     """Write --n-samples clips of an unconditional model as <out-dir>/seed_<seed>.wav, in batches."""
     if args.mel:
         raise UserError(f"{args.model_dir}: this model is unconditional; it takes no --mel (use --n-samples)")
-    progbar = keras.utils.Progbar(args.n_samples, unit_name="clip")
+    progbar = progress_bar(args.n_samples, "clip")
     clips = model.unconditional_generate(args.n_samples, seed=args.seed, steps=args.steps,
                                          batch_size=args.batch_size, on_batch=progbar.update)
     for i, clip in enumerate(clips):

@@ -192,8 +192,8 @@ def convert_lmnt(checkpoint_path, out_dir, overrides=(), export=True):
 
 
 def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=prog, description="Convert a checkpoint of another DiffWave implementation into a "
-                                                 "tf-diffwave model folder (no PyTorch needed).")
+    parser = argparse.ArgumentParser(prog=prog, description="Convert a checkpoint of another DiffWave implementation "
+                                                            "into a tf-diffwave model folder (no PyTorch needed).")
     parser.add_argument("format", choices=["lmnt"], help="lmnt: lmnt-com/diffwave (its .pt checkpoints)")
     parser.add_argument("checkpoint", help="the .pt file")
     parser.add_argument("out_dir", help="the model folder to write (new or empty)")

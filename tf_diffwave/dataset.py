@@ -18,7 +18,11 @@ def read_mel(path, n_mels):
     try:
         mel = np.load(path, allow_pickle=False)
     except Exception as err:
+        if "allow_pickle" in str(err):  # numpy's advice to allow pickles: the file holds Python objects
+            raise UserError(f"{path}: not a mel array (it holds Python objects, not numbers)") from None
         raise UserError(f"{path}: not a readable .npy array ({err})") from None
+    if not isinstance(mel, np.ndarray) or not np.issubdtype(mel.dtype, np.number):
+        raise UserError(f"{path}: not a mel array of numbers")
     if mel.ndim != 2 or mel.shape[1] != n_mels or mel.shape[0] == 0:
         raise UserError(f"{path}: mel has shape {mel.shape}, expected (frames, {n_mels})")
     if not np.all(np.isfinite(mel)):
@@ -37,8 +41,14 @@ class UnreadableFiles:
 
     def __init__(self, ids):
         self.total = len(ids)
-        self.failed = set()
+        self.failed, self.warned = set(), set()
         self.error = None
+
+    def warn(self, message):
+        """Print a warning about a file that is used all the same (a truncated one), once."""
+        if message not in self.warned:
+            self.warned.add(message)
+            print(f"warning: {message}", file=sys.stderr)
 
     @property
     def count(self):
@@ -93,7 +103,7 @@ class CropSource:
 
     def _load(self, utterance_id):
         if utterance_id not in self._cache:
-            audio = read_audio(self.corpus.wav_paths[utterance_id], self.sample_rate)
+            audio = read_audio(self.corpus.wav_paths[utterance_id], self.sample_rate, self.files.warn)
             mel = read_mel(mel_path(self.mel_dir, utterance_id), self.n_mels) if self.mel_dir else None
             self._cache[utterance_id] = (audio, mel)
         return self._cache[utterance_id]
@@ -126,7 +136,7 @@ def random_clips(corpus, ids, sample_rate, length, seed, files):
     rng = np.random.default_rng(seed)
     while not files.error:
         utterance_id = ids[rng.integers(len(ids))]
-        audio = files.read(lambda i: read_audio(corpus.wav_paths[i], sample_rate), utterance_id)
+        audio = files.read(lambda i: read_audio(corpus.wav_paths[i], sample_rate, files.warn), utterance_id)
         if audio is not None:
             yield fit_length(audio, length), corpus.labels.get(utterance_id, -1)
 

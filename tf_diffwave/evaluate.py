@@ -1,16 +1,16 @@
 """Quality reports for trained models.
 
-usage: python -m tf_diffwave.evaluate sc09 --generated DIR --classifier DIR [--real DIR] [--json FILE]
+usage: tf-diffwave evaluate sc09 --generated DIR --classifier DIR [--real DIR] [--json FILE]
 prints, for a folder of generated 1 s clips, the SC09 metrics of the DiffWave paper: FID on the digit
 classifier's penultimate features against real training clips, IS, modified IS, AM score, and the classifier's
 label distribution.
 
-usage: python -m tf_diffwave.evaluate vocoder --model-dir DIR [--data DIR] [--steps fast|full|BETAS] [--limit N]
+usage: tf-diffwave evaluate vocoder [--model-dir DIR] [--data DIR] [--steps fast|full|BETAS] [--limit N] [--report F]
 vocodes every utterance of the run's held-out split from its ground-truth mel and prints log-mel L1, MR-STFT,
 PESQ (wideband), STOI and the real-time factor, beside Griffin-Lim from the same mel and the recording itself;
-the report is also written to DIR/evaluation-vocoder-<steps>.json.
+the report is also written to F (default: evaluation-vocoder-<steps>.json in the current folder).
 
-usage: python -m tf_diffwave.evaluate search-schedule --model-dir DIR --steps 6 [--candidates N] [--utterances K]
+usage: tf-diffwave evaluate search-schedule --model-dir DIR --steps 6 [--candidates N] [--utterances K]
 searches a schedule of that many steps (see schedule_search.py) and saves the best in DIR, where infer.py
 --steps fast and later exports pick it up.
 """
@@ -21,7 +21,6 @@ import json
 import os
 import time
 
-import keras
 import numpy as np
 
 from tf_diffwave.audio import fit_length, read_audio
@@ -31,6 +30,7 @@ from tf_diffwave.corpora import DIGITS, read_corpus, read_sc09
 from tf_diffwave.errors import UserError, run_cli
 from tf_diffwave.features import LogMel
 from tf_diffwave.model_io import load
+from tf_diffwave.progress import progress_bar
 from tf_diffwave.quality import griffin_lim, log_mel_distance, quality_metrics
 from tf_diffwave.schedule_search import candidate_schedules, save_searched_schedule, score_schedule
 from tf_diffwave.metrics import (am_score, frechet_distance, inception_score, label_distribution,
@@ -184,10 +184,10 @@ def vocoder_main(args):
         raise UserError(f"{args.model_dir}: an unconditional model; use 'evaluate sc09'")
     steps = parse_steps(args.steps)
     corpus, ids = held_out_utterances(model, args.data, args.limit)
-    report = vocoder_report(model, corpus, ids, steps, keras.utils.Progbar(len(ids), unit_name="utterance"))
+    report = vocoder_report(model, corpus, ids, steps, progress_bar(len(ids), "utterance"))
     print_vocoder_report(report)
     label = steps if isinstance(steps, str) else "betas-" + "-".join(f"{b:g}" for b in steps)
-    path = os.path.join(model.model_dir, f"evaluation-vocoder-{label}.json")
+    path = args.report or f"evaluation-vocoder-{label}.json"
     with open(path, "w") as f:
         json.dump(report, f, indent=2)
     print(f"\nwrote {path}")
@@ -210,7 +210,7 @@ def search_schedule_main(args):
         candidates.insert(0, paper)
     if not candidates:
         raise UserError(f"no {args.steps}-step schedule on the grid fits the training noise range")
-    progress = keras.utils.Progbar(len(candidates), unit_name="schedule", stateful_metrics=["best"])
+    progress = progress_bar(len(candidates), "schedule", stateful_metrics=["best"])
     scores = []
     for n, betas in enumerate(candidates, 1):
         scores.append(score_schedule(model, mels, references,
@@ -241,8 +241,10 @@ def main(argv=None, prog=None):
     vocoder.add_argument("--data", help="corpus folder (default: the run's data.path)")
     vocoder.add_argument("--steps", default="fast", help="fast, full, or a JSON list of betas")
     vocoder.add_argument("--limit", type=int, default=0, help="at most this many utterances (0: all)")
+    vocoder.add_argument("--report", help="the JSON report to write (default: evaluation-vocoder-<steps>.json in "
+                                          "the current folder)")
     search = commands.add_parser("search-schedule", help="search a fast schedule for a vocoder")
-    search.add_argument("--model-dir", help="run folder (default: the bundled demo checkpoint)")
+    search.add_argument("--model-dir", required=True, help="run folder; the best schedule is saved in it")
     search.add_argument("--data", help="corpus folder (default: the run's data.path)")
     search.add_argument("--steps", type=int, default=6, help="schedule length")
     search.add_argument("--candidates", type=int, default=40, help="schedules to score (besides the config's)")

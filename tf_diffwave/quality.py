@@ -47,7 +47,8 @@ def pesq_wideband(reference, estimate, sample_rate):
     speech in the reference."""
     pesq, no_speech = _optional("pesq", "pesq", "NoUtterancesError")
     length = min(len(reference), len(estimate))
-    ref, est = (soxr.resample(np.asarray(x[:length], np.float64), sample_rate, PESQ_RATE) for x in (reference, estimate))
+    ref, est = (soxr.resample(np.asarray(x[:length], np.float64), sample_rate, PESQ_RATE)
+                for x in (reference, estimate))
     try:
         return float(pesq(PESQ_RATE, ref, est, "wb"))
     except no_speech:

@@ -22,6 +22,7 @@ from tf_diffwave.export import export_model
 from tf_diffwave.quality import log_mel_distance, mr_stft_distance
 from tf_diffwave.features import LogMel
 from tf_diffwave.model_io import restore_ema
+from tf_diffwave.progress import progress_bar
 from tf_diffwave.s4 import s4_layers
 from tf_diffwave.synthesis import Synthesizer
 from tf_diffwave.backbones import build_backbone
@@ -318,8 +319,10 @@ class Trainer:
         validation = GeneratedSamples(self.config, synthesizer, self.sampler) if self.backbone.unconditional else \
             VocodedSample(self.config, self.corpus, synthesizer, self.sampler)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        progbar = keras.utils.Progbar(t["max_steps"], stateful_metrics=["loss", "steps/s"], unit_name="step",
-                                      verbose=1 if self.chief else 0)
+        progbar = progress_bar(t["max_steps"], "step", stateful_metrics=["loss", "steps/s"], verbose=self.chief)
+        if self.chief:
+            print("building the training graph (tracing the first step; this can take a minute) ...", flush=True)
+        started = time.perf_counter()
         last_time, last_step = time.perf_counter(), start
         nonfinite, keep_state = NonFiniteSteps(t["max_nonfinite_steps"]), True
         try:
@@ -333,6 +336,9 @@ class Trainer:
                     raise UserError(f"step {int(self.step.numpy())}: lost contact with another worker; restart all "
                                     f"workers to resume from {self.manager.latest_checkpoint}") from None
                 step = int(self.step.numpy())
+                if self.chief and step == start + 1:
+                    print(f"first step done {time.perf_counter() - started:.0f} s after the start of the loop",
+                          flush=True)
                 if nonfinite.record(bool(applied), step, writer):
                     keep_state = False
                     raise UserError(f"step {step}: the loss or the gradients were not finite for {nonfinite.in_a_row} "
