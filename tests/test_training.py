@@ -12,7 +12,6 @@ import pytest
 import tensorflow as tf
 
 from conftest import DEMO_CONFIG, REPO, make_corpus, overfit_losses, tiny_overrides
-from tf_diffwave.cli import train_main
 from tf_diffwave.config import load_config
 from tf_diffwave.trainer import Trainer
 
@@ -122,11 +121,6 @@ def test_two_replicas_match_one(tmp_path, tiny_corpus):
     audio = [tf.saved_model.load(str(tmp_path / f"r{r}" / "export" / "1")).signatures["serving_default"](mel=mel)
              ["audio"].numpy() for r in (1, 2)]
     np.testing.assert_allclose(audio[1], audio[0], atol=1e-5)
-
-
-def test_cli_resume_continues_the_step_counter(tiny_run, tiny_corpus):
-    train_main(["--config", DEMO_CONFIG, *tiny_overrides(tiny_corpus, tiny_run), "train.max_steps=2"])
-    assert tf.train.latest_checkpoint(tiny_run).endswith("ckpt-2")
 
 
 def test_micro_batches_give_the_same_gradients(tmp_path, tiny_corpus):

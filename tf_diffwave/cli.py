@@ -104,11 +104,10 @@ def check_outputs(args):
     """Raise UserError, before any computing, when infer's outputs cannot be written where the arguments say."""
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         raise UserError(f"{args.out_dir}: --out-dir names a file, not a folder")
-    if args.out:
-        if not args.out.lower().endswith(".wav"):
-            raise UserError(f"{args.out}: outputs are 16-bit WAV files; give --out a name ending in .wav")
-        if os.path.isdir(args.out):
-            raise UserError(f"{args.out}: --out names a folder; use --out-dir for folders")
+    if args.out and os.path.isdir(args.out):
+        raise UserError(f"{args.out}: --out names a folder; use --out-dir for folders")
+    if args.out and not args.out.lower().endswith(".wav"):
+        raise UserError(f"{args.out}: outputs are 16-bit WAV files; give --out a name ending in .wav")
 
 
 def output_name(spec, model):
