@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from conftest import BASE_CONFIG, DEMO_CONFIG
-from tf_diffwave.config import load_config
+from conftest import BASE_CONFIG, DEMO_CONFIG, REPO
+from tf_diffwave.config import DEFAULTS, load_config
 from tf_diffwave.errors import UserError
 from tf_diffwave.wavenet import upsample_strides
 
@@ -49,3 +49,14 @@ def test_shipped_configs_load():
     base = load_config(BASE_CONFIG)
     assert base["model"]["residual_channels"] == 64 and base["model"]["residual_layers"] == 30
     assert base["audio"]["hop_length"] == 256 and base["diffusion"]["num_steps"] == 50
+
+
+def test_the_configuration_reference_lists_every_key_with_its_default():
+    import re
+
+    with open(f"{REPO}/docs/configuration.md") as f:
+        rows = re.findall(r"^\| `([\w.]+)` \| `(.*?)` \| (.+) \|$", f.read(), flags=re.M)
+    documented = {key: json.loads(default) for key, default, _ in rows}
+    actual = {f"{section}.{key}": value for section, keys in DEFAULTS.items() for key, value in keys.items()}
+    assert documented == actual
+    assert len(rows) == len(documented) and all(meaning.strip() for _, _, meaning in rows)

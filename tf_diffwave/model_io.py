@@ -9,6 +9,7 @@ from tf_diffwave.config import load_run_config
 from tf_diffwave.diffusion import Sampler
 from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
+from tf_diffwave.features import LogMel
 from tf_diffwave.synthesis import Synthesizer
 from tf_diffwave.backbones import build_backbone
 from tf_diffwave.bundled import bundled
@@ -62,6 +63,13 @@ class DiffWave:
     @property
     def unconditional(self):
         return self.backbone.unconditional
+
+    def features(self, audio):
+        """The model's own mel features (frames, n_mels) of float audio (samples,) at its sample rate."""
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1 or len(audio) < self.config["audio"]["hop_length"]:
+            raise UserError(f"audio has shape {audio.shape}; expected (samples,), at least one hop long")
+        return LogMel.from_config(self.config["audio"])(audio).numpy()
 
     def vocode(self, mel, steps="fast", seed=0):
         """Float32 audio from a mel (frames, n_mels) -> (samples,), or a batch (B, frames, n_mels) -> (B, samples).
