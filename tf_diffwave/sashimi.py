@@ -10,7 +10,6 @@ noise schedules; it is driven by the same diffusion core, trainer, samplers and 
 import math
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 from tf_diffwave.errors import UserError
@@ -46,45 +45,6 @@ class WeightNormDense(layers.Dense):
     @property
     def kernel(self):
         return self._kernel * (self.gain / ops.sqrt(ops.sum(ops.square(self._kernel), axis=0, keepdims=True)))
-
-
-class _TimeFactorLayer(layers.Layer):
-    """A layer that regroups time steps by a whole factor."""
-
-    def __init__(self, factor, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = factor
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
-
-
-@keras.saving.register_keras_serializable(package="tf_diffwave")
-class Fold(_TimeFactorLayer):
-    """(B, L, C) -> (B, L / factor, factor * C): each `factor` consecutive samples become one (down-pooling)."""
-
-    def call(self, x):
-        shape = tf.shape(x)
-        return tf.reshape(x, [shape[0], shape[1] // self.factor, self.factor * x.shape[-1]])
-
-
-@keras.saving.register_keras_serializable(package="tf_diffwave")
-class Unfold(_TimeFactorLayer):
-    """(B, L, factor * C) -> (B, L * factor, C): the inverse of Fold (up-pooling)."""
-
-    def call(self, x):
-        shape = tf.shape(x)
-        return tf.reshape(x, [shape[0], shape[1] * self.factor, x.shape[-1] // self.factor])
-
-
-@keras.saving.register_keras_serializable(package="tf_diffwave")
-class AveragePool(_TimeFactorLayer):
-    """(B, L, C) -> (B, L / factor, C): the mean of each `factor` consecutive samples (brings the upsampled mel to
-    a tier's rate)."""
-
-    def call(self, x):
-        shape = tf.shape(x)
-        return tf.reduce_mean(tf.reshape(x, [shape[0], shape[1] // self.factor, self.factor, x.shape[-1]]), axis=2)
 
 
 class SashimiBackbone:
@@ -161,7 +121,7 @@ class SashimiBackbone:
             inputs.append(cond)
             rate = 1
             for tier in range(len(self.pool) + 1):
-                tier_cond[tier] = cond if rate == 1 else AveragePool(rate, name=f"cond_pool{tier}")(cond)
+                tier_cond[tier] = cond if rate == 1 else layers.AveragePooling1D(rate, name=f"cond_pool{tier}")(cond)
                 rate *= self.pool[tier] if tier < len(self.pool) else 1
         emb = StepEmbedding(128, m["step_embedding"])(step)
         emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_1")(emb)
@@ -175,14 +135,15 @@ class SashimiBackbone:
                 x = self._block(x, emb, tier_cond[tier], channels, length, f"down{tier}_{i}")
                 skips.append(x)
             channels, length = channels * m["expand"], length // factor
-            x = self.dense(channels, name=f"down{tier}_pool")(Fold(factor)(x))
+            # down-pooling: each `factor` consecutive samples become one, (B, L, C) -> (B, L / factor, factor C)
+            x = self.dense(channels, name=f"down{tier}_pool")(layers.Reshape((-1, factor * x.shape[-1]))(x))
             skips.append(x)
         for i in range(m["n_layers"]):
             x = self._block(x, emb, tier_cond[-1], channels, length, f"center_{i}")
         x = x + skips.pop()
         for tier, factor in reversed(list(enumerate(self.pool))):
             channels, length = channels // m["expand"], length * factor
-            x = Unfold(factor)(self.dense(factor * channels, name=f"up{tier}_pool")(x))
+            x = layers.Reshape((-1, channels))(self.dense(factor * channels, name=f"up{tier}_pool")(x))  # the inverse
             x = x + skips.pop()
             for i in range(m["n_layers"]):
                 x = self._block(x, emb, tier_cond[tier], channels, length, f"up{tier}_{i}")
