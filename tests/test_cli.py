@@ -42,7 +42,7 @@ def test_commands_start_without_tensorflows_notices(tmp_path):
 
 @pytest.mark.slow
 def test_the_package_works_from_another_folder(tmp_path):
-    code = "import tf_diffwave; m = tf_diffwave.load(); print(m.step, m.vocode(__import__('numpy').zeros((4, 80))).shape)"
+    code = "import numpy, tf_diffwave; m = tf_diffwave.load(); print(m.step, m.vocode(numpy.zeros((4, 80))).shape)"
     out = run(["-c", code], cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["14000", "(1024,)"]

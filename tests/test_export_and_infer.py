@@ -77,12 +77,13 @@ def test_infer_cli_writes_wavs_from_id_npy_and_wav(tiny_run, tiny_corpus, tmp_pa
     wav = os.path.join(tiny_corpus, "wavs", "LJ001-0002.wav")
     infer_main(["--mel", "LJ001-0001", str(tmp_path / "m.npy"), wav, "--model-dir", tiny_run,
                 "--out-dir", str(tmp_path / "out")])
-    info = soundfile.info(str(tmp_path / "out" / "m.wav"))
+    model = f"{os.path.basename(tiny_run)}-2"  # outputs are named <input>_<model folder>-<step>.wav
+    info = soundfile.info(str(tmp_path / "out" / f"m_{model}.wav"))
     assert info.samplerate == 22050 and info.subtype == "PCM_16" and info.frames == 11 * 256
     ref = soundfile.info(wav)
-    out = soundfile.info(str(tmp_path / "out" / "LJ001-0002.wav"))
+    out = soundfile.info(str(tmp_path / "out" / f"LJ001-0002_{model}.wav"))
     assert abs(out.frames - ref.frames) <= 256
-    assert os.path.isfile(tmp_path / "out" / "LJ001-0001.wav")
+    assert os.path.isfile(tmp_path / "out" / f"LJ001-0001_{model}.wav")
 
 
 def one_line_error(capsys, main, argv):
@@ -126,7 +127,7 @@ def test_infer_script_on_a_fresh_clone_layout_uses_bundled_model(tmp_path):
     out = subprocess.run([sys.executable, os.path.join(REPO, "infer.py"), "--mel", "LJ001-0001"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    audio, rate = soundfile.read(tmp_path / "LJ001-0001.wav", dtype="float32")
+    audio, rate = soundfile.read(tmp_path / "LJ001-0001_demo-14000.wav", dtype="float32")
     truth, _ = soundfile.read(os.path.join(REPO, "data", "ljspeech-demo", "wavs", "LJ001-0001.wav"), dtype="float32")
     assert rate == 22050 and abs(len(audio) - len(truth)) <= 256
 

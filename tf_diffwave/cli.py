@@ -19,6 +19,7 @@ from tf_diffwave.progress import progress_bar
 
 AUDIO_EXTENSIONS = {f".{name.lower()}" for name in soundfile.available_formats()}  # what read_audio can read
 
+
 def _config_parser(description, prog):
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", required=True, help="JSON config file (see configs/)")
@@ -122,7 +123,7 @@ def infer_main(argv=None, prog=None):
     """tf-diffwave infer --mel ID|FILE.npy|FILE.wav [...] [--model-dir DIR] [--out FILE] [--steps fast|full] (vocoders)
     tf-diffwave infer --model-dir DIR --n-samples N [--batch-size B] [--seed S] [--out-dir OUT] (unconditional)"""
     parser = argparse.ArgumentParser(prog=prog, description="Vocode mel spectrograms with a trained DiffWave "
-                                                            "vocoder, or generate clips with an unconditional DiffWave.")
+                                                            "vocoder, or generate clips with an unconditional one.")
     parser.add_argument("--mel", nargs="+", help="vocoders: utterance ids, .npy mels or audio files")
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="run folder (default: bundled demo)")
     parser.add_argument("--out", help="output WAV (one --mel only); default: <id>_<model>-<step>.wav in --out-dir")
