@@ -62,8 +62,8 @@ def overfit_losses(config, steps=150):
     from tf_diffwave.trainer import Trainer
 
     trainer = Trainer(config)
-    iterator = iter(trainer._dataset(0))
-    step = tf.function(trainer._train_step)
+    iterator = iter(trainer.dataset(0))
+    step = tf.function(trainer.train_step)
     losses = [float(step(iterator)[0]) for _ in range(steps)]
     return np.mean(losses[: steps // 10]), np.mean(losses[-(steps // 10):])
 

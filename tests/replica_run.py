@@ -21,6 +21,6 @@ from tf_diffwave.trainer import Trainer  # noqa: E402
 trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(corpus, model_dir) + [
     "train.batch_size=4", "train.grad_clip_norm=0.05", "train.export=true"]))
 assert trainer.strategy.num_replicas_in_sync == replicas
-loss, norm, _, _ = tf.function(trainer._train_step)(iter(trainer._dataset(0)))
+loss, norm, _, _ = tf.function(trainer.train_step)(iter(trainer.dataset(0)))
 trainer.save()
 print(f"loss={loss.numpy():.8f} norm={norm.numpy():.8f}")

@@ -44,7 +44,7 @@ def test_an_unreadable_wav_is_skipped_with_a_warning(tmp_path, capsys, how, prob
     corpus = make_corpus(str(tmp_path / "c"), ids=("LJ001-0001", "LJ001-0002", "LJ001-0003", "LJ001-0004"))
     _break(os.path.join(corpus, "wavs", "LJ001-0002.wav"), how)
     trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(corpus, str(tmp_path / "run"))))
-    batches = iter(trainer._dataset(0))
+    batches = iter(trainer.dataset(0))
     for _ in range(4):
         assert np.all(np.isfinite(next(batches)["audio"].numpy()))
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: skipping")]
@@ -65,11 +65,11 @@ def test_short_clips_are_padded_and_the_loss_is_finite(tmp_path):
     for i in ("LJ001-0001", "LJ001-0002"):
         soundfile.write(os.path.join(corpus, "wavs", f"{i}.wav"), np.full(300, 0.1, np.float32), 22050)
     trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(corpus, str(tmp_path / "run"))))
-    batch = next(iter(trainer._dataset(0)))
+    batch = next(iter(trainer.dataset(0)))
     assert batch["audio"].shape == (2, 8 * 256) and batch["mel"].shape == (2, 8, 80)
     assert np.all(np.isfinite(batch["mel"].numpy()))
     assert np.all(batch["audio"].numpy()[:, 300:] == 0)
-    loss, norm, _, _ = trainer._train_step(iter(trainer._dataset(0)))
+    loss, norm, _, _ = trainer.train_step(iter(trainer.dataset(0)))
     assert np.isfinite(loss.numpy()) and np.isfinite(norm.numpy())
 
 
@@ -81,7 +81,7 @@ def test_preprocess_writes_mels_that_training_reads(tmp_path, tiny_corpus):
     frames = soundfile.info(os.path.join(tiny_corpus, "wavs", "LJ001-0001.wav")).frames // 256 + 1
     assert mel.shape == (frames, 80) and mel.dtype == np.float32
     trainer = Trainer(load_config(DEMO_CONFIG, overrides))
-    batch = next(iter(trainer._dataset(0)))
+    batch = next(iter(trainer.dataset(0)))
     assert batch["mel"].shape == (2, 8, 80)
 
 

@@ -35,8 +35,8 @@ def weights(model):
 def test_a_nan_batch_is_skipped_and_changes_nothing(tmp_path, tiny_corpus, monkeypatch):
     poison_examples_from(monkeypatch, 4)  # batch size 2: the third batch is the first poisoned one
     trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "run"))))
-    batches = iter(trainer._dataset(0))
-    step = tf.function(trainer._train_step)
+    batches = iter(trainer.dataset(0))
+    step = tf.function(trainer.train_step)
     for _ in range(2):
         assert bool(step(batches)[2])
     before = weights(trainer.backbone.model), weights(trainer.ema_backbone.model), trainer.optimizer.iterations.numpy()
@@ -94,7 +94,7 @@ def test_a_truncated_checkpoint_falls_back_to_the_one_before(tmp_path, tiny_corp
 def test_a_clip_that_goes_bad_mid_epoch_is_skipped_and_counted(tmp_path, capsys):
     corpus = make_sc09_corpus(str(tmp_path / "c"), digits=("zero", "one", "two"))
     trainer = Trainer(load_config(SC09_DEMO_CONFIG, tiny_sc09_overrides(corpus, str(tmp_path / "run"))))
-    batches = iter(trainer._dataset(0))
+    batches = iter(trainer.dataset(0))
     next(batches)
     victim = glob.glob(os.path.join(corpus, "one", "*.flac"))[0]
     with open(victim, "wb") as f:

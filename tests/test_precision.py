@@ -15,8 +15,8 @@ SASHIMI = ["model.backbone=sashimi", "model.d_model=8", "model.n_layers=1", "mod
 
 
 def run_steps(trainer, count):
-    batches = iter(trainer._dataset(0))
-    step = tf.function(trainer._train_step)
+    batches = iter(trainer.dataset(0))
+    step = tf.function(trainer.train_step)
     return [step(batches) for _ in range(count)]
 
 

@@ -148,13 +148,13 @@ def test_ssm_parameters_train_in_their_own_optimizer_group(tmp_path):
     output = model.get_layer("output")  # zero-initialised, it would stop every gradient below it
     output.kernel.assign(np.random.default_rng(0).normal(0, 0.5, output.kernel.shape))
     before = {id(v): v.numpy().copy() for v in model.trainable_variables}
-    tf.function(trainer._train_step)(iter(trainer._dataset(0)))
+    tf.function(trainer.train_step)(iter(trainer.dataset(0)))
     moved = {id(v) for v in model.trainable_variables if not np.array_equal(v.numpy(), before[id(v)])}
     assert moved == ssm and len(ssm) == 5 * 5  # 5 S4 layers with dt, Lambda (2), B, P
 
     frozen = Trainer(load_config(SC09_DEMO_CONFIG, overrides + ["model.ssm_trainable=false",
                                                                 f"train.model_dir={tmp_path / 'run2'}"]))
-    assert frozen.ssm_optimizer is None
+    assert frozen.own_optimizer is None
     assert not any(layer.ssm_variables for layer in s4_layers(frozen.backbone.model))
 
 

@@ -43,7 +43,8 @@ def test_overfits_one_clip(tmp_path, mixed_precision):
 def test_sigkill_then_resume_keeps_step_and_weights(tmp_path, tiny_corpus):
     model_dir = str(tmp_path / "run")
     cmd = [sys.executable, os.path.join(REPO, "train.py"), "--config", DEMO_CONFIG,
-           *tiny_overrides(tiny_corpus, model_dir), "train.max_steps=100000"]
+           *tiny_overrides(tiny_corpus, model_dir), "train.max_steps=100000",
+           "train.keep_checkpoints=100000"]  # ckpt-6 must outlive the next saves until it is seen
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 240
@@ -127,12 +128,12 @@ def test_micro_batches_give_the_same_gradients(tmp_path, tiny_corpus):
     """Splitting a replica's batch into sequential micro-batches sums to the gradients of one pass."""
     cfg = load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "m")) + ["train.batch_size=4"])
     trainer = Trainer(cfg)
-    batch = next(iter(trainer._dataset(0)))
+    batch = next(iter(trainer.dataset(0)))
     for w in trainer.backbone.model.trainable_variables:  # nonzero output layer: every gradient is nonzero
         w.assign(tf.random.stateless_normal(w.shape, seed=[1, 2]) * 0.2)
-    loss_one, grads_one = trainer._micro_batch_grads(batch)
+    loss_one, grads_one = trainer.micro_batch_grads(batch)
     trainer.config["train"]["micro_batches"] = 4
-    loss_four, grads_four = trainer._compute_grads(batch)
+    loss_four, grads_four = trainer.replica_grads(batch)
     np.testing.assert_allclose(loss_four.numpy(), loss_one.numpy(), rtol=1e-5)
     for one, four in zip(grads_one, grads_four):
         assert np.any(one.numpy() != 0)

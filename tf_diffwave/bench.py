@@ -138,8 +138,8 @@ def training_step_run(config_path, overrides, repeats):
     with overrides, outside any run folder, and this process's peak resident memory (GiB)."""
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(load_config(config_path, [*overrides, f"train.model_dir={run_dir}"]))
-        iterator = iter(trainer._dataset(0))
-        step = tf.function(trainer._train_step)
+        iterator = iter(trainer.dataset(0))
+        step = tf.function(trainer.train_step)
         return time_call(lambda: step(iterator)[0].numpy(), repeats), peak_memory() / 2 ** 30
 
 

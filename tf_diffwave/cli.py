@@ -8,6 +8,7 @@ import soundfile
 import tensorflow as tf
 
 from tf_diffwave.audio import read_audio, write_wav
+from tf_diffwave.backbones import tf32_allowed
 from tf_diffwave.bundled import bundled
 from tf_diffwave.config import load_config, with_model_of
 from tf_diffwave.corpora import read_corpus
@@ -33,12 +34,20 @@ def log_mel_function(audio_config):
     return tf.function(log_mel, input_signature=[tf.TensorSpec([None], tf.float32)])
 
 
+def start_run(config):
+    """The process-wide settings a command takes from the config of its model, set where the command starts (not
+    by library code): whether GPU matmuls may use TF32 (config key `model.tf32`)."""
+    tf.config.experimental.enable_tensor_float_32_execution(tf32_allowed(config))
+
+
 def train_main(argv=None, prog=None):
     """tf-diffwave train --config CFG [key=value ...]"""
     from tf_diffwave.trainer import Trainer
 
     args = _config_parser("Train a DiffWave model.", prog).parse_args(argv)
-    Trainer(with_model_of(load_config(args.config, args.overrides), args.overrides)).train()
+    config = with_model_of(load_config(args.config, args.overrides), args.overrides)
+    start_run(config)
+    Trainer(config).train()
 
 
 def preprocess_main(argv=None, prog=None):
@@ -135,6 +144,7 @@ def infer_main(argv=None, prog=None):
     args = parser.parse_args(argv)
     check_outputs(args)
     model = load(args.model_dir)
+    start_run(model.config)
     if model.unconditional:
         generate_clips(model, args)
         return

@@ -51,6 +51,7 @@ DEFAULTS = {
         "s4_variant": "glu",          # sashimi: "glu" (directions summed, linear to 2H, GLU) or "jan2022" (the
                                       # paper's S4: a Q per direction, directions kept apart, linear 2H -> H)
         "weight_norm": False,         # sashimi: weight normalisation on the feed-forward, pooling, in/out layers
+        "tf32": "auto",               # GPU TF32 matmuls: "on", "off", or "auto" (off for backbones that lose accuracy)
         "unconditional": False,       # True: no mel conditioner (generation from noise)
         "audio_length": 16000,        # unconditional models: samples per clip, trained and generated
     },
@@ -100,6 +101,7 @@ _CHOICES = {
     "audio.features": ("hifigan", "lmnt"),
     "model.step_embedding": ("float64", "float32"),
     "model.backbone": ("wavenet", "sashimi"),
+    "model.tf32": ("auto", "on", "off"),
     "model.ssm": ("s4", "s4d"),
     "model.s4_variant": ("glu", "jan2022"),
     "diffusion.loss": ("l1", "l2"),

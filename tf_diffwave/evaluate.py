@@ -25,6 +25,7 @@ import numpy as np
 
 from tf_diffwave.audio import fit_length, read_audio
 from tf_diffwave.classifier import DigitClassifier, read_clips
+from tf_diffwave.cli import start_run
 from tf_diffwave.config import load_config
 from tf_diffwave.corpora import DIGITS, read_corpus, read_sc09
 from tf_diffwave.errors import UserError, run_cli
@@ -180,6 +181,7 @@ def parse_steps(text):
 
 def vocoder_main(args):
     model = load(args.model_dir)
+    start_run(model.config)
     if model.unconditional:
         raise UserError(f"{args.model_dir}: an unconditional model; use 'evaluate sc09'")
     steps = parse_steps(args.steps)
@@ -195,6 +197,7 @@ def vocoder_main(args):
 
 def search_schedule_main(args):
     model = load(args.model_dir)
+    start_run(model.config)
     if model.unconditional:
         raise UserError(f"{args.model_dir}: the schedule search scores vocoded audio; this model is unconditional")
     corpus, ids = held_out_utterances(model, args.data, args.utterances)

@@ -151,8 +151,6 @@ class S4Layer(layers.Layer):
         self.output_linear = layers.Dense(width, dtype="float32", name="output_linear")
 
     def build(self, input_shape):
-        # TF32 matmuls cost the kernel about 1e-2 relative error on GPUs; TF can only turn them off process-wide
-        tf.config.experimental.enable_tensor_float_32_execution(False)
         h, half = self.d_model, self.state_size // 2
         lam, p, b = hippo_legs_dplr(self.state_size)
         trainable = self.trainable_ssm

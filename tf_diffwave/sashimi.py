@@ -13,7 +13,8 @@ import keras
 from keras import layers, ops
 
 from tf_diffwave.errors import UserError
-from tf_diffwave.s4 import S4Layer
+from tf_diffwave.family import Backbone
+from tf_diffwave.s4 import S4Layer, kernels_computed_once, s4_layers
 from tf_diffwave.wavenet import StepEmbedding, upsample_mel
 
 
@@ -47,7 +48,7 @@ class WeightNormDense(layers.Dense):
         return self._kernel * (self.gain / ops.sqrt(ops.sum(ops.square(self._kernel), axis=0, keepdims=True)))
 
 
-class SashimiBackbone:
+class SashimiBackbone(Backbone):
     """The conditioner (vocoders), denoiser and training model of one DiffWave+SaShiMi network.
 
     S4 kernels are computed for `model.audio_length` samples (per tier, that divided by the pooling so far);
@@ -84,6 +85,18 @@ class SashimiBackbone:
         """Frames of context on each side of a window when a long input is vocoded window by window. S4 layers
         see the whole window, so this is not an exact receptive field: a quarter of the window on each side."""
         return max(self.max_frames // 4, 1)
+
+    def own_learning_rate_variables(self):
+        """The S4 state-space parameters (Lambda, P, B, dt) train with Adam at `train.ssm_learning_rate` (S4
+        paper); None when they are frozen."""
+        ssm = [v for layer in s4_layers(self.model) for v in layer.ssm_variables]
+        return (ssm, "ssm_learning_rate") if ssm else None
+
+    def sampling(self):
+        """Each S4 kernel computed once per sampling call, not at every denoising step."""
+        return kernels_computed_once(self.model)
+
+    wants_full_float32 = True  # TF32 matmuls cost S4 kernels about 1e-2 relative accuracy on GPUs
 
     def _build_conditioner(self):
         mel = keras.Input((None, self.n_mels), name="mel")

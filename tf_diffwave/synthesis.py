@@ -10,7 +10,6 @@ sample, about 3.9 MB per mel frame for the BASE model) is what would otherwise g
 import tensorflow as tf
 
 from tf_diffwave.diffusion import reverse_process, reverse_process_from_noise
-from tf_diffwave.s4 import kernels_computed_once
 
 
 class Synthesizer(tf.Module):
@@ -78,20 +77,20 @@ class Synthesizer(tf.Module):
         fits = tf.shape(mel)[0] * tf.shape(mel)[1] <= self.chunk_frames
         if self.backbone.max_frames is not None:
             fits = tf.logical_and(fits, tf.shape(mel)[1] <= self.backbone.max_frames)
-        with kernels_computed_once(self.backbone.model):
+        with self.backbone.sampling():
             return tf.cond(fits, whole, chunked)
 
     @tf.function(reduce_retracing=True)
     def generate(self, seeds, length, betas, steps):
         """Unconditional audio (B, length) from noise, one clip per seed (B,)."""
-        with kernels_computed_once(self.backbone.model):
+        with self.backbone.sampling():
             return reverse_process(lambda x, t: self.backbone.denoiser([x, t], training=False),
                                    betas, steps, seeds, length, self.clip_each_step)
 
     @tf.function(reduce_retracing=True)
     def generate_from_noise(self, betas, steps, noise):
         """`generate` with every noise draw given (see diffusion.reverse_process_from_noise)."""
-        with kernels_computed_once(self.backbone.model):
+        with self.backbone.sampling():
             return reverse_process_from_noise(lambda x, t: self.backbone.denoiser([x, t], training=False),
                                               betas, steps, noise, self.clip_each_step)
 

@@ -1,6 +1,7 @@
-"""The custom graph-mode training loop: tf.distribute strategy, EMA, checkpoints, TensorBoard, exports."""
+"""The custom graph-mode training loop: the step, EMA, checkpoints, signals, exports. The strategy set-up is in
+strategy.py, what goes to TensorBoard besides scalars in summaries.py; a network is used only through the
+backbone contract (family.py)."""
 
-import json
 import os
 import shutil
 import signal
@@ -9,67 +10,20 @@ import tempfile
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tf_diffwave.config import load_run_config, save_config, with_searched_schedule
 from tf_diffwave.corpora import read_corpus
-from tf_diffwave.dataset import UnreadableFiles, read_mel, mel_path, training_examples, uses_precomputed_mels
-from tf_diffwave.audio import read_audio
+from tf_diffwave.dataset import UnreadableFiles, training_examples
 from tf_diffwave.diffusion import Sampler, per_example_loss, q_sample
 from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
-from tf_diffwave.quality import log_mel_distance, mr_stft_distance
-from tf_diffwave.features import LogMel
 from tf_diffwave.model_io import restore_ema
 from tf_diffwave.progress import progress_bar
-from tf_diffwave.s4 import s4_layers
+from tf_diffwave.strategy import is_chief, make_strategy, mixed_precision_policy
+from tf_diffwave.summaries import GeneratedSamples, VocodedSample
 from tf_diffwave.synthesis import Synthesizer
 from tf_diffwave.backbones import build_backbone
-
-
-def make_strategy(name):
-    """MirroredStrategy over all visible GPUs (one CPU replica without GPUs), MultiWorkerMirroredStrategy over the
-    machines named by the TF_CONFIG environment variable, or a single device."""
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy("/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0")
-    if name == "multi_worker":
-        check_tf_config(os.environ.get("TF_CONFIG"))
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.MirroredStrategy()
-
-
-def check_tf_config(text):
-    """Raise UserError unless `text` (the TF_CONFIG variable) names a cluster and this process's task in it."""
-    where = "the TF_CONFIG environment variable (see the README's 'Training on several machines')"
-    if not text:
-        raise UserError(f"config key 'train.strategy' is 'multi_worker' but {where} is not set")
-    try:
-        spec = json.loads(text)
-        cluster, task = spec["cluster"], spec["task"]
-        members = cluster[task["type"]]
-        ok = isinstance(members, list) and 0 <= task["index"] < len(members)
-    except (ValueError, KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise UserError(f"{where} must be JSON with 'cluster' (job name -> list of host:port) and 'task' (a 'type' "
-                        f"of the cluster and an 'index' in its list); got {text!r}")
-
-
-def is_chief(strategy):
-    """Whether this process writes the run's files: always, except on the non-chief workers of a multi-worker run
-    (the chief is task 'chief', or worker 0 when the cluster has none)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or resolver.task_type is None:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
-
-
-def mixed_precision_policy():
-    """The mixed policy of this machine: float16 compute on GPUs, bfloat16 on CPUs (and TPUs)."""
-    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
 
 
 def add_training_noise(index, example, seed):
@@ -130,31 +84,31 @@ class Trainer:
                 print(f"initialised the weights from {t['init_from']} (its step {step})")
             self.ema_backbone.model.set_weights(self.backbone.model.get_weights())
             variables = self.backbone.model.trainable_variables
-            ssm = {id(v) for layer in s4_layers(self.backbone.model) for v in layer.ssm_variables}
-            self._is_ssm = [id(v) in ssm for v in variables]
-            # the S4 state-space parameters train in their own group: Adam at train.ssm_learning_rate (S4 paper)
+            own = self.backbone.own_learning_rate_variables()  # weights with an Adam of their own
+            own_ids = {id(v) for v in own[0]} if own else set()
+            self._own_rate = [id(v) in own_ids for v in variables]
             self.optimizer = keras.optimizers.Adam(t["learning_rate"])
             if self.loss_scaling:  # float16 gradients underflow without it; it also skips overflowing steps
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(self._group(variables, False))
-            self.ssm_optimizer = keras.optimizers.Adam(t["ssm_learning_rate"]) if any(self._is_ssm) else None
-            if self.ssm_optimizer is not None:
-                self.ssm_optimizer.build(self._group(variables, True))
+            self.own_optimizer = keras.optimizers.Adam(t[own[1]]) if any(self._own_rate) else None
+            if self.own_optimizer is not None:
+                self.own_optimizer.build(self._group(variables, True))
             self.step = tf.Variable(0, dtype=tf.int64, name="step")
         optimizers = {"optimizer": self.optimizer}
-        if self.ssm_optimizer is not None:
-            optimizers["ssm_optimizer"] = self.ssm_optimizer
+        if self.own_optimizer is not None:  # checkpointed as "ssm_optimizer": the name SaShiMi runs were saved with
+            optimizers["ssm_optimizer"] = self.own_optimizer
         self.checkpoint = tf.train.Checkpoint(step=self.step, model=self.backbone.model,
                                               ema=self.ema_backbone.model, **optimizers)
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir, max_to_keep=t["keep_checkpoints"])
         self._alpha_bars = tf.constant(self.sampler.schedule.alpha_bars, tf.float32)
         self._stop_signal = None
-        self._replica_grads = tf.function(self._compute_grads, jit_compile=True) if t["jit_compile"] else \
-            self._compute_grads
+        self._grads = tf.function(self.replica_grads, jit_compile=True) if t["jit_compile"] else \
+            self.replica_grads
 
     # ---- the graph-mode step -------------------------------------------------------------------------------------
 
-    def _micro_batch_grads(self, batch):
+    def micro_batch_grads(self, batch):
         """Loss and gradients of one micro-batch (DiffWave algorithm 1), scaled for the global batch."""
         num_steps = self.sampler.schedule.num_steps
         t = tf.minimum(tf.cast(batch["u"] * num_steps, tf.int32), num_steps - 1)
@@ -170,7 +124,7 @@ class Trainer:
             scaled = self.optimizer.scale_loss(loss) if self.loss_scaling else loss
         return loss, tape.gradient(scaled, model.trainable_variables)
 
-    def _compute_grads(self, batch):
+    def replica_grads(self, batch):
         """Replica function: loss and gradients for this replica's share of the global batch.
 
         The share is processed in `train.micro_batches` sequential parts whose gradients are summed: the same
@@ -181,16 +135,16 @@ class Trainer:
         variables = self.backbone.model.trainable_variables
 
         def body(i, loss, grads):
-            part_loss, part_grads = self._micro_batch_grads({k: v[i] for k, v in split.items()})
+            part_loss, part_grads = self.micro_batch_grads({k: v[i] for k, v in split.items()})
             return i + 1, loss + part_loss, [g + p for g, p in zip(grads, part_grads)]
 
         zeros = [tf.zeros_like(v) for v in variables]
         _, loss, grads = tf.while_loop(lambda i, *_: i < parts, body, (0, tf.constant(0.0), zeros))
         return loss, grads
 
-    def _group(self, items, ssm):
-        """The items (one per trainable variable) of the S4 state-space group, or of the main group."""
-        return [item for item, is_ssm in zip(items, self._is_ssm) if is_ssm == ssm]
+    def _group(self, items, own):
+        """The items (one per trainable variable) of the group with its own learning rate, or of the main group."""
+        return [item for item, has_own in zip(items, self._own_rate) if has_own == own]
 
     def _apply(self, loss, grads):
         """Cross-replica: clip the summed gradients by their global norm, apply them and update the EMA, unless the
@@ -209,8 +163,8 @@ class Trainer:
         def apply():
             if not self.loss_scaling:
                 self.optimizer.apply_gradients(zip(self._group(grads, False), self._group(variables, False)))
-            if self.ssm_optimizer is not None:
-                self.ssm_optimizer.apply_gradients(
+            if self.own_optimizer is not None:
+                self.own_optimizer.apply_gradients(
                     zip([g / scale for g in self._group(grads, True)], self._group(variables, True)))
             # EMA with the usual warm-up, so that short runs are not dominated by the initial weights
             decay = tf.minimum(self.config["train"]["ema_decay"], (1.0 + step) / (10.0 + step))
@@ -223,14 +177,14 @@ class Trainer:
         self.step.assign_add(1)
         return norm, applied
 
-    def _train_step(self, iterator, stop=False):
+    def train_step(self, iterator, stop=False):
         """One step; `stop` (a bool tensor) says this process was asked to stop. Returns the loss, the gradient
         norm, whether the step was applied, and whether any process of the run was asked to stop: summed across
         workers with the loss, so that all of them stop after the same step."""
         batch = next(iterator)
 
         def replica_fn(batch):
-            loss, grads = self._replica_grads(batch)
+            loss, grads = self._grads(batch)
             return tf.stack([loss, tf.cast(stop, tf.float32)]), grads
 
         per_replica_values, per_replica_grads = self.strategy.run(replica_fn, args=(batch,))
@@ -243,7 +197,7 @@ class Trainer:
 
     # ---- the loop ------------------------------------------------------------------------------------------------
 
-    def _dataset(self, start_step):
+    def dataset(self, start_step):
         """The training batches from `start_step` on. Every worker draws the same seeded example stream and keeps
         its share (every n-th example), so a global batch holds the same examples whatever the number of workers
         and replicas; each example's noise is seeded by its position in the stream."""
@@ -311,8 +265,8 @@ class Trainer:
         if start >= t["max_steps"]:
             print(f"{self.model_dir}: already trained to step {start} (train.max_steps = {t['max_steps']})")
             return
-        iterator = iter(self._dataset(start))
-        train_step = tf.function(self._train_step)
+        iterator = iter(self.dataset(start))
+        train_step = tf.function(self.train_step)
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "logs")) if self.chief else \
             tf.summary.create_noop_writer()
         synthesizer = self.synthesizer()
@@ -390,60 +344,3 @@ class NonFiniteSteps:
             tf.summary.scalar("skipped_steps", self.total)
         print(f"\nwarning: step {step}: the loss or the gradients are not finite; step skipped", file=sys.stderr)
         return self.in_a_row >= self.patience
-
-
-class VocodedSample:
-    """One held-out utterance vocoded with the EMA weights, written to TensorBoard beside the ground truth."""
-
-    def __init__(self, config, corpus, synthesizer, sampler, max_seconds=4.0):
-        self.synthesizer, self.sampler = synthesizer, sampler
-        a = config["audio"]
-        self.sample_rate = a["sample_rate"]
-        utterance = corpus.valid_ids[0]
-        audio = read_audio(corpus.wav_paths[utterance], a["sample_rate"])
-        audio = audio[: int(max_seconds * a["sample_rate"])]
-        self.log_mel = LogMel.from_config(a)
-        if uses_precomputed_mels(config["data"]):
-            mel = read_mel(mel_path(config["data"]["mel_dir"], utterance), a["n_mels"])[: len(audio) // a["hop_length"]]
-        else:
-            mel = self.log_mel(audio).numpy()[: len(audio) // a["hop_length"]]
-        self.audio, self.mel = audio, mel
-
-    def write_summaries(self):
-        """Audio and spectrogram images into the default summary writer."""
-        betas, steps = self.sampler.betas_and_steps("fast")
-        generated = self.synthesizer.vocode(self.mel[None], betas, steps, np.zeros(1, np.int64)).numpy()
-        write_audio_summaries("generated", generated, self.sample_rate, self.log_mel)
-        write_audio_summaries("ground_truth", self.audio[None], self.sample_rate, self.log_mel)
-        tf.summary.scalar("valid/log_mel_l1", log_mel_distance(self.audio, generated[0], self.log_mel))
-        tf.summary.scalar("valid/mr_stft", mr_stft_distance(self.audio, generated[0]))
-
-
-class GeneratedSamples:
-    """A few clips generated from fixed seeds by the EMA weights of an unconditional model, for TensorBoard."""
-
-    def __init__(self, config, synthesizer, sampler, count=4):
-        self.synthesizer, self.sampler, self.count = synthesizer, sampler, count
-        self.length = config["model"]["audio_length"]
-        self.sample_rate = config["audio"]["sample_rate"]
-        self.log_mel = LogMel.from_config(config["audio"])
-
-    def write_summaries(self):
-        """Audio and spectrogram images into the default summary writer."""
-        betas, steps = self.sampler.betas_and_steps("fast")
-        generated = self.synthesizer.generate(np.arange(self.count, dtype=np.int64), self.length, betas, steps)
-        write_audio_summaries("generated", generated.numpy(), self.sample_rate, self.log_mel)
-
-
-def write_audio_summaries(name, clips, sample_rate, log_mel):
-    """Clips (B, samples) as TensorBoard audio and their log-mels as images, `<name>` and `<name>_mel`."""
-    tf.summary.audio(name, clips[:, :, None], sample_rate, max_outputs=len(clips))
-    images = np.concatenate([_mel_image(log_mel(clip).numpy()) for clip in clips])
-    tf.summary.image(f"{name}_mel", images, max_outputs=len(clips))
-
-
-def _mel_image(mel):
-    """A log-mel (frames, n_mels) as a [1, n_mels, frames, 1] image in [0, 1], low frequencies at the bottom."""
-    lo, hi = float(np.min(mel)), float(np.max(mel))
-    scaled = (mel - lo) / max(hi - lo, 1e-6)
-    return scaled.T[::-1][None, :, :, None].astype(np.float32)

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from tf_diffwave.family import Backbone
 from tf_diffwave.errors import UserError
 
 MAX_UPSAMPLE_STRIDE = 32
@@ -153,7 +154,7 @@ class LayerwiseProjection(layers.Layer):
         return {**super().get_config(), "num_layers": self.num_layers, "channels": self.channels}
 
 
-class Backbone:
+class WaveNetBackbone(Backbone):
     """The conditioner, denoiser and training models of one WaveNet, sharing their layers."""
 
     def __init__(self, model_config, audio_config):
@@ -168,8 +169,6 @@ class Backbone:
         self.conditioner = None if self.unconditional else self._build_conditioner()
         self.denoiser = self._build_denoiser(m["embed_dim"])
         self.model = self._build_training_model()
-
-    max_frames = None  # convolutions take inputs of any length
 
     @property
     def context_frames(self):

@@ -1,0 +1,67 @@
+"""What training writes to TensorBoard besides scalars: a held-out utterance vocoded (or clips generated) with the
+EMA weights, as audio and mel images, with the held-out distances."""
+
+import numpy as np
+import tensorflow as tf
+
+from tf_diffwave.audio import read_audio
+from tf_diffwave.dataset import mel_path, read_mel, uses_precomputed_mels
+from tf_diffwave.features import LogMel
+from tf_diffwave.quality import log_mel_distance, mr_stft_distance
+
+
+class VocodedSample:
+    """One held-out utterance vocoded with the EMA weights, written to TensorBoard beside the ground truth."""
+
+    def __init__(self, config, corpus, synthesizer, sampler, max_seconds=4.0):
+        self.synthesizer, self.sampler = synthesizer, sampler
+        a = config["audio"]
+        self.sample_rate = a["sample_rate"]
+        utterance = corpus.valid_ids[0]
+        audio = read_audio(corpus.wav_paths[utterance], a["sample_rate"])
+        audio = audio[: int(max_seconds * a["sample_rate"])]
+        self.log_mel = LogMel.from_config(a)
+        if uses_precomputed_mels(config["data"]):
+            mel = read_mel(mel_path(config["data"]["mel_dir"], utterance), a["n_mels"])[: len(audio) // a["hop_length"]]
+        else:
+            mel = self.log_mel(audio).numpy()[: len(audio) // a["hop_length"]]
+        self.audio, self.mel = audio, mel
+
+    def write_summaries(self):
+        """Audio and spectrogram images into the default summary writer."""
+        betas, steps = self.sampler.betas_and_steps("fast")
+        generated = self.synthesizer.vocode(self.mel[None], betas, steps, np.zeros(1, np.int64)).numpy()
+        write_audio_summaries("generated", generated, self.sample_rate, self.log_mel)
+        write_audio_summaries("ground_truth", self.audio[None], self.sample_rate, self.log_mel)
+        tf.summary.scalar("valid/log_mel_l1", log_mel_distance(self.audio, generated[0], self.log_mel))
+        tf.summary.scalar("valid/mr_stft", mr_stft_distance(self.audio, generated[0]))
+
+
+class GeneratedSamples:
+    """A few clips generated from fixed seeds by the EMA weights of an unconditional model, for TensorBoard."""
+
+    def __init__(self, config, synthesizer, sampler, count=4):
+        self.synthesizer, self.sampler, self.count = synthesizer, sampler, count
+        self.length = config["model"]["audio_length"]
+        self.sample_rate = config["audio"]["sample_rate"]
+        self.log_mel = LogMel.from_config(config["audio"])
+
+    def write_summaries(self):
+        """Audio and spectrogram images into the default summary writer."""
+        betas, steps = self.sampler.betas_and_steps("fast")
+        generated = self.synthesizer.generate(np.arange(self.count, dtype=np.int64), self.length, betas, steps)
+        write_audio_summaries("generated", generated.numpy(), self.sample_rate, self.log_mel)
+
+
+def write_audio_summaries(name, clips, sample_rate, log_mel):
+    """Clips (B, samples) as TensorBoard audio and their log-mels as images, `<name>` and `<name>_mel`."""
+    tf.summary.audio(name, clips[:, :, None], sample_rate, max_outputs=len(clips))
+    images = np.concatenate([_mel_image(log_mel(clip).numpy()) for clip in clips])
+    tf.summary.image(f"{name}_mel", images, max_outputs=len(clips))
+
+
+def _mel_image(mel):
+    """A log-mel (frames, n_mels) as a [1, n_mels, frames, 1] image in [0, 1], low frequencies at the bottom."""
+    lo, hi = float(np.min(mel)), float(np.max(mel))
+    scaled = (mel - lo) / max(hi - lo, 1e-6)
+    return scaled.T[::-1][None, :, :, None].astype(np.float32)
