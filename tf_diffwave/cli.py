@@ -28,12 +28,6 @@ def _config_parser(description, prog):
     return parser
 
 
-def log_mel_function(audio_config):
-    """A tf.function computing the log-mel of one utterance (samples,) of any length without retracing."""
-    log_mel = LogMel.from_config(audio_config)
-    return tf.function(log_mel, input_signature=[tf.TensorSpec([None], tf.float32)])
-
-
 def start_run(config):
     """The process-wide settings a command takes from the config of its model, set where the command starts (not
     by library code): whether GPU matmuls may use TF32 (config key `model.tf32`)."""
@@ -59,7 +53,7 @@ def preprocess_main(argv=None, prog=None):
         raise UserError("config key 'data.mel_dir' is empty: name the folder to write the mels to")
     corpus = read_corpus(config["data"])
     os.makedirs(mel_dir, exist_ok=True)
-    log_mel = log_mel_function(config["audio"])
+    log_mel = LogMel.from_config(config["audio"]).traced()
     progbar = progress_bar(len(corpus.ids), "file")
     for n, utterance in enumerate(corpus.ids, 1):
         audio = read_audio(corpus.wav_paths[utterance], config["audio"]["sample_rate"])
@@ -78,15 +72,16 @@ def _existing(path):
     return None
 
 
-def resolve_mel(spec, config, log_mel):
-    """The mel named by `spec`: a .npy file, an audio file (.wav, .flac, ...), or an utterance id of the run's
+def resolve_mel(spec, model):
+    """The mel named by `spec`: a .npy file, an audio file (.wav, .flac, ...), or an utterance id of the model's
     corpus."""
+    config = model.config
     n_mels = config["audio"]["n_mels"]
     extension = os.path.splitext(spec)[1].lower()
     if extension == ".npy":
         return read_mel(spec, n_mels)
     if extension in AUDIO_EXTENSIONS:
-        return _audio_mel(spec, config, log_mel)
+        return model.features(read_audio(spec, model.sample_rate), spec)
     if extension:
         raise UserError(f"{spec}: --mel takes utterance ids, .npy mel arrays or audio files (.wav, .flac, ...), not "
                         f"{extension} files")
@@ -96,18 +91,10 @@ def resolve_mel(spec, config, log_mel):
         return read_mel(mel_path(mel_dir, spec), n_mels)
     corpus_dir = _existing(data["path"])
     if corpus_dir and os.path.isfile(os.path.join(corpus_dir, "wavs", f"{spec}.wav")):
-        return _audio_mel(os.path.join(corpus_dir, "wavs", f"{spec}.wav"), config, log_mel)
+        path = os.path.join(corpus_dir, "wavs", f"{spec}.wav")
+        return model.features(read_audio(path, model.sample_rate), path)
     raise UserError(f"utterance id '{spec}' not found (looked for {spec}.npy in data.mel_dir "
                     f"'{data['mel_dir']}' and wavs/{spec}.wav in data.path '{data['path']}')")
-
-
-def _audio_mel(path, config, log_mel):
-    """The mel of an audio file, which must hold at least one mel frame (hop) of audio."""
-    audio = read_audio(path, config["audio"]["sample_rate"])
-    hop = config["audio"]["hop_length"]
-    if len(audio) < hop:
-        raise UserError(f"{path}: {len(audio)} samples, shorter than one mel frame ({hop} samples)")
-    return log_mel(audio).numpy()
 
 
 def check_outputs(args):
@@ -152,10 +139,9 @@ def infer_main(argv=None, prog=None):
         raise UserError(f"{args.model_dir}: this model is a vocoder; give --mel with utterance ids, .npy or .wav files")
     if args.out and len(args.mel) > 1:
         raise UserError("--out names one file; with several --mel inputs use --out-dir")
-    log_mel = log_mel_function(model.config["audio"])
-    mels = [resolve_mel(spec, model.config, log_mel) for spec in args.mel]
+    mels = [resolve_mel(spec, model) for spec in args.mel]
     frames = max(len(m) for m in mels)
-    silence = LogMel.from_config(model.config["audio"]).silence
+    silence = model.log_mel.silence
     batch = np.stack([np.pad(m, ((0, frames - len(m)), (0, 0)), constant_values=silence) for m in mels])
     audio = model.vocode(batch, steps=args.steps, seed=args.seed)
     hop = model.config["audio"]["hop_length"]

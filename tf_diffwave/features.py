@@ -40,6 +40,10 @@ class LogMel:
         """Build from the config's `audio` section."""
         return cls(**audio_config)
 
+    def traced(self):
+        """This callable as a tf.function for one utterance (samples,) of any length, traced once."""
+        return tf.function(self, input_signature=[tf.TensorSpec([None], tf.float32)])
+
     @property
     def silence(self):
         """The feature value of digital silence (every mel bin at the floor)."""

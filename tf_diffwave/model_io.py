@@ -51,6 +51,8 @@ class DiffWave:
         self.step = restore_ema(self.backbone.model, model_dir)
         self.sampler = Sampler.from_config(self.config["diffusion"])
         self.synthesizer = Synthesizer(self.backbone, clip_each_step=self.config["diffusion"]["clip_each_step"])
+        self.log_mel = LogMel.from_config(self.config["audio"])
+        self._features = self.log_mel.traced()
 
     @property
     def sample_rate(self):
@@ -64,12 +66,16 @@ class DiffWave:
     def unconditional(self):
         return self.backbone.unconditional
 
-    def features(self, audio):
-        """The model's own mel features (frames, n_mels) of float audio (samples,) at its sample rate."""
+    def features(self, audio, name="audio"):
+        """The model's own mel features (frames, n_mels) of float audio (samples,) at its sample rate; errors name
+        the audio `name` (its file, say)."""
         audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim != 1 or len(audio) < self.config["audio"]["hop_length"]:
-            raise UserError(f"audio has shape {audio.shape}; expected (samples,), at least one hop long")
-        return LogMel.from_config(self.config["audio"])(audio).numpy()
+        hop = self.config["audio"]["hop_length"]
+        if audio.ndim != 1:
+            raise UserError(f"{name} has shape {audio.shape}; expected (samples,)")
+        if len(audio) < hop:
+            raise UserError(f"{name}: {len(audio)} samples, shorter than one mel frame ({hop} samples)")
+        return self._features(audio).numpy()
 
     def vocode(self, mel, steps="fast", seed=0):
         """Float32 audio from a mel (frames, n_mels) -> (samples,), or a batch (B, frames, n_mels) -> (B, samples).

@@ -70,10 +70,10 @@ class StepEmbedding(layers.Layer):
 
     def call(self, step):
         if self.precision == "float32":
-            step = tf.cast(step, tf.float32)
-            low = self._table(tf.floor(step), tf.constant(self.float32_freqs))
-            high = self._table(tf.math.ceil(step), tf.constant(self.float32_freqs))
-            return low + (high - low) * tf.expand_dims(step - tf.floor(step), -1)
+            step, freqs = tf.cast(step, tf.float32), tf.constant(self.float32_freqs)
+            floor = tf.floor(step)
+            low, high = self._table(floor, freqs), self._table(tf.math.ceil(step), freqs)
+            return low + (high - low) * tf.expand_dims(step - floor, -1)
         # float64: the angles reach 1e4 x step, where float32 loses the phase
         half = self.dim // 2
         freqs = ops.power(10.0, ops.arange(half, dtype="float64") * 4.0 / (half - 1))
