@@ -36,6 +36,18 @@ def tiny_overrides(corpus, model_dir):
             "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
 
 
+WAVEGRAD_DEMO_CONFIG = os.path.join(REPO, "configs", "wavegrad_demo.json")
+
+
+def tiny_wavegrad_overrides(corpus, model_dir):
+    """Overrides that make configs/wavegrad_demo.json a WaveGrad that trains in seconds."""
+    return [f"data.path={corpus}", "data.valid_count=1", "data.crop_frames=4",
+            "model.wavegrad.upsampling_preconv_out_channels=16", "model.wavegrad.upsampling_out_channels=[8,8,8,8,8]",
+            "model.wavegrad.downsampling_preconv_out_channels=8", "model.wavegrad.downsampling_out_channels=[8,8,8,8]",
+            f"train.model_dir={model_dir}", "train.batch_size=2", "train.save_every=2", "train.sample_every=1000",
+            "train.log_every=1", "train.export=false"]
+
+
 def make_sc09_corpus(folder, digits=("zero", "one"), speakers=SC09_SPEAKERS[:3]):
     """An SC09-layout corpus holding some of the bundled clips (no list files: splits come from the hash)."""
     for digit in digits:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import BASE_CONFIG, DEMO_CONFIG, REPO
-from tf_diffwave.config import DEFAULTS, load_config
+from tf_diffwave.config import DEFAULTS, flatten, load_config, load_run_config, save_config, used_keys
 from tf_diffwave.errors import UserError
 from tf_diffwave.wavenet import upsample_strides
 
@@ -47,8 +47,48 @@ def test_upsample_strides_multiply_to_hop(hop):
 
 def test_shipped_configs_load():
     base = load_config(BASE_CONFIG)
-    assert base["model"]["residual_channels"] == 64 and base["model"]["residual_layers"] == 30
+    assert base["model"]["wavenet"]["residual_channels"] == 64 and base["model"]["wavenet"]["residual_layers"] == 30
     assert base["audio"]["hop_length"] == 256 and base["diffusion"]["num_steps"] == 50
+    wavegrad = load_config(f"{REPO}/configs/wavegrad_ljspeech.json")
+    assert wavegrad["model"]["wavegrad"]["factors"] == [5, 5, 3, 2, 2] and wavegrad["audio"]["hop_length"] == 300
+
+
+def test_a_config_in_the_earlier_flat_layout_is_migrated(tmp_path):
+    """Run folders written before the per-backbone sections: every model key sat in `model`, and the S4 learning
+    rate in `train`."""
+    old = {"model": {"backbone": "sashimi", "d_model": 32, "embed_dim": 256, "residual_channels": 8,
+                     "unconditional": True},
+           "train": {"ssm_learning_rate": 0.01, "batch_size": 4}}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    config = load_run_config(str(tmp_path))
+    assert config["model"]["sashimi"]["d_model"] == 32 and config["model"]["sashimi"]["embed_dim"] == 256
+    assert config["model"]["sashimi"]["ssm_learning_rate"] == 0.01 and config["train"]["batch_size"] == 4
+    assert config["model"]["wavenet"]["residual_channels"] == 8  # another backbone's key: kept in its section
+    assert config["model"]["wavenet"]["embed_dim"] == DEFAULTS["model"]["wavenet"]["embed_dim"]
+
+
+def test_an_override_of_a_backbone_key_without_its_section_goes_to_the_configured_backbone():
+    config = load_config(DEMO_CONFIG, ["model.residual_channels=8", "model.sashimi.d_model=16"])
+    assert config["model"]["wavenet"]["residual_channels"] == 8 and config["model"]["sashimi"]["d_model"] == 16
+
+
+def test_a_run_config_holds_only_the_sections_it_uses(tmp_path):
+    config = load_config(f"{REPO}/configs/wavegrad_demo.json")
+    save_config(used_keys(config), str(tmp_path))
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert set(saved["model"]) == {"backbone", "tf32", "unconditional", "audio_length", "wavegrad"}
+    assert "classifier" not in saved
+    assert flatten(load_run_config(str(tmp_path))) == flatten(config)
+
+
+@pytest.mark.parametrize("override,named", [
+    ("model.wavegrad.factors=[5,5,3,2]", "model.wavegrad.factors"),
+    ("model.wavegrad.upsampling_dilations=[[1,2]]", "model.wavegrad.upsampling_dilations"),
+    ("model.unconditional=true", "model.unconditional"),
+])
+def test_wavegrad_config_errors_name_the_key(override, named):
+    with pytest.raises(UserError, match=named.replace(".", r"\.")):
+        load_config(f"{REPO}/configs/wavegrad_demo.json", [override])
 
 
 def test_the_configuration_reference_lists_every_key_with_its_default():
@@ -57,6 +97,6 @@ def test_the_configuration_reference_lists_every_key_with_its_default():
     with open(f"{REPO}/docs/configuration.md") as f:
         rows = re.findall(r"^\| `([\w.]+)` \| `(.*?)` \| (.+) \|$", f.read(), flags=re.M)
     documented = {key: json.loads(default) for key, default, _ in rows}
-    actual = {f"{section}.{key}": value for section, keys in DEFAULTS.items() for key, value in keys.items()}
+    actual = flatten(DEFAULTS)
     assert documented == actual
     assert len(rows) == len(documented) and all(meaning.strip() for _, _, meaning in rows)

@@ -63,7 +63,9 @@ def test_the_exact_step_table_would_miss_lmnt(converted):
     moves past the tolerance (README of the fixtures)."""
     folder, ref = converted["lmnt-small"]
     model = load(folder)
-    exact = build_backbone({**model.config, "model": {**model.config["model"], "step_embedding": "float64"}})
+    model_section = model.config["model"]
+    exact = build_backbone({**model.config, "model": {
+        **model_section, "wavenet": {**model_section["wavenet"], "step_embedding": "float64"}}})
     exact.model.set_weights(model.backbone.model.get_weights())
     errors = [relative_error(exact.model([ref["x"], ref[f"t_{w}"].astype(np.float32), ref["mel"][None]]).numpy(),
                              ref[f"eps_{w}"]) for w in ("float", "int")]
@@ -86,8 +88,9 @@ def test_converted_config_is_lmnts(converted):
     config = load(folder).config
     assert config["audio"] == {"sample_rate": 22050, "n_fft": 1024, "win_length": 1024, "hop_length": 256,
                                "n_mels": 80, "fmin": 20.0, "fmax": 11025.0, "log_floor": 1e-5, "features": "lmnt"}
-    m = config["model"]
-    assert (m["residual_layers"], m["residual_channels"], m["dilation_cycle"], m["unconditional"]) == (4, 8, 2, False)
+    m = config["model"]["wavenet"]
+    assert (m["residual_layers"], m["residual_channels"], m["dilation_cycle"]) == (4, 8, 2)
+    assert not config["model"]["unconditional"]
     d = config["diffusion"]
     assert (d["num_steps"], d["beta_start"], d["beta_end"], d["clip_each_step"]) == (50, 1e-4, 0.05, True)
     assert d["fast_schedule"] == [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]
@@ -151,7 +154,8 @@ def test_keys_that_do_not_fit_are_errors_naming_the_key(converted):
                             (wrong, r"'skip_projection.weight' has shape \(8, 8, 3\), expected \(8, 8, 1\)")):
         with pytest.raises(UserError, match=message):
             lmnt_weights(broken, config, "x.pt")
-    assert len(lmnt_weights(state, config, "x.pt")) == len(build_backbone(config).model.weights)
+    converted = lmnt_weights(state, config, "x.pt")
+    assert sum(len(w) for w in converted.values()) == len(build_backbone(config).model.weights)
 
 
 def test_a_bare_state_dict_converts_with_overrides_for_what_it_does_not_record(tmp_path, monkeypatch, capsys):
@@ -163,7 +167,7 @@ def test_a_bare_state_dict_converts_with_overrides_for_what_it_does_not_record(t
     note = capsys.readouterr().out
     assert "weights.pt does not record params" in note and "dilation_cycle_length=10" in note
     assert "residual_channels" not in note  # the shapes tell
-    assert model.step == 0 and model.config["model"]["residual_channels"] == 8
+    assert model.step == 0 and model.config["model"]["wavenet"]["residual_channels"] == 8
     ref = np.load(os.path.join(FIXTURES, "lmnt-small.npz"))
     assert relative_error(model.denoise(ref["x"], ref["t_int"], ref["mel"][None]), ref["eps_int"]) < 1e-5
 
@@ -185,7 +189,8 @@ def test_fine_tuning_starts_from_the_converted_weights_and_trains(converted, tmp
                  "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
     config = with_model_of(load_config(DEMO_CONFIG, overrides), overrides)  # the demo's model is another
     trainer = Trainer(config)
-    assert trainer.config["audio"]["features"] == "lmnt" and trainer.config["model"]["residual_channels"] == 8
+    assert trainer.config["audio"]["features"] == "lmnt"
+    assert trainer.config["model"]["wavenet"]["residual_channels"] == 8
     for backbone in (trainer.backbone, trainer.ema_backbone):  # after 0 steps: lmnt's function
         eps = backbone.model([ref["x"], ref["t_float"], ref["mel"][None]]).numpy()
         assert relative_error(eps, ref["eps_float"]) < 1e-5

@@ -1,14 +1,22 @@
 """The denoising networks a config can name (`model.backbone`); each meets the contract in family.py."""
 
 from tf_diffwave.sashimi import SashimiBackbone
+from tf_diffwave.wavegrad import WaveGradBackbone
 from tf_diffwave.wavenet import WaveNetBackbone
 
-BACKBONES = {"wavenet": WaveNetBackbone, "sashimi": SashimiBackbone}
+BACKBONES = {"wavenet": WaveNetBackbone, "sashimi": SashimiBackbone, "wavegrad": WaveGradBackbone}
+
+
+def backbone_config(config):
+    """The model keys the configured backbone reads: the common `model.*` keys and its own `model.<name>.*`."""
+    model = config["model"]
+    common = {key: value for key, value in model.items() if not isinstance(value, dict)}
+    return {**common, **model[model["backbone"]]}
 
 
 def build_backbone(config):
     """The backbone named by config key 'model.backbone'."""
-    return BACKBONES[config["model"]["backbone"]](config["model"], config["audio"])
+    return BACKBONES[config["model"]["backbone"]](backbone_config(config), config["audio"])
 
 
 def tf32_allowed(config):

@@ -25,7 +25,7 @@ import tensorflow as tf  # noqa: E402
 from tf_diffwave.bundled import bundled  # noqa: E402
 from tf_diffwave.config import load_config  # noqa: E402
 from tf_diffwave.convert import LMNT_DEFAULTS, lmnt_config  # noqa: E402
-from tf_diffwave.diffusion import Sampler  # noqa: E402
+from tf_diffwave.diffusion import Sampler, SamplingOptions  # noqa: E402
 from tf_diffwave.s4 import woodbury_spectrum  # noqa: E402
 from tf_diffwave.synthesis import Synthesizer  # noqa: E402
 from tf_diffwave.trainer import Trainer  # noqa: E402
@@ -50,12 +50,12 @@ def time_call(fn, repeats):
     return best
 
 
-def bench_vocoder(backbone, sampler, sample_rate, seconds, schedule, repeats, clip_each_step=False):
+def bench_vocoder(backbone, sampler, sample_rate, seconds, schedule, repeats, options=SamplingOptions()):
     """Real-time factor of vocoding `seconds` of audio (batch 1)."""
     hop = backbone.hop_length
     mel = tf.random.normal([1, int(seconds * sample_rate) // hop, backbone.n_mels], -5.0, 2.0)
     betas, steps = sampler.betas_and_steps(schedule)
-    synth = Synthesizer(backbone, clip_each_step=clip_each_step)
+    synth = Synthesizer(backbone, options=options)
     seeds = tf.zeros([1], tf.int64)
     elapsed = time_call(lambda: synth.vocode(mel, betas, steps, seeds).numpy(), repeats)
     return elapsed / (mel.shape[1] * hop / sample_rate)
@@ -128,7 +128,7 @@ def long_input_run(config_path, seconds):
     """RTF and peak resident memory (GiB) of vocoding `seconds` of audio with the fast schedule, in this process."""
     config = load_config(config_path)
     backbone = build_backbone(config)
-    rtf = bench_vocoder(backbone, Sampler.from_config(config["diffusion"]), config["audio"]["sample_rate"],
+    rtf = bench_vocoder(backbone, Sampler.from_config(config["diffusion"], backbone), config["audio"]["sample_rate"],
                         seconds, "fast", repeats=0)
     return rtf, peak_memory() / 2 ** 30
 
@@ -212,7 +212,7 @@ def bench_vocoder_table(args):
     """The vocoder table: RTFs, the long input, training speed."""
     config = load_config(args.config)
     backbone = build_backbone(config)
-    sampler = Sampler.from_config(config["diffusion"])
+    sampler = Sampler.from_config(config["diffusion"], backbone)
     rate = config["audio"]["sample_rate"]
     print(f"config {args.config}: {backbone.model.count_params():,} parameters, "
           f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}\n")
@@ -239,14 +239,16 @@ def bench_converted(rounds, repeats):
     best of `rounds`."""
     models = {"native": load_config(bundled("configs/ljspeech.json")),
               "converted": lmnt_config(LMNT_DEFAULTS, "lmnt-com/diffwave BASE")}
-    built = {name: (build_backbone(c), Sampler.from_config(c["diffusion"]), c) for name, c in models.items()}
+    backbones = {name: build_backbone(c) for name, c in models.items()}
+    built = {name: (backbone, Sampler.from_config(models[name]["diffusion"], backbone), models[name])
+             for name, backbone in backbones.items()}
     measures = ((1, "fast"), (5, "fast"), (1, "full"))
     best = {(name, m): float("inf") for name in models for m in measures}
     for _ in range(rounds):
         for m in measures:
             for name, (backbone, sampler, config) in built.items():
                 rtf = bench_vocoder(backbone, sampler, config["audio"]["sample_rate"], *m, repeats,
-                                    config["diffusion"]["clip_each_step"])
+                                    SamplingOptions.from_config(config["diffusion"]))
                 best[name, m] = min(best[name, m], rtf)
     counts = {name: backbone.model.count_params() for name, (backbone, _, _) in built.items()}
     print(f"\nBASE converted from an lmnt-com/diffwave checkpoint against native BASE ({counts['converted']:,} and "
@@ -274,7 +276,7 @@ def bench_sc09(config_path, repeats):
     """The SC09 table: seconds of audio generated per compute second, fast and full schedules, batch 1 and 16."""
     config = load_config(config_path)
     backbone = build_backbone(config)
-    sampler = Sampler.from_config(config["diffusion"])
+    sampler = Sampler.from_config(config["diffusion"], backbone)
     length, rate = config["model"]["audio_length"], config["audio"]["sample_rate"]
     print(f"\nconfig {config_path}: {backbone.model.count_params():,} parameters, {length / rate:g} s clips\n")
     print("| batch | seconds per denoising step | generated audio s / compute s, fast schedule "

@@ -1,6 +1,7 @@
 """The `tf-diffwave train`, `infer` and `preprocess` commands (also train.py, infer.py and preprocess.py)."""
 
 import argparse
+import json
 import os
 
 import numpy as np
@@ -97,6 +98,19 @@ def resolve_mel(spec, model):
                     f"'{data['mel_dir']}' and wavs/{spec}.wav in data.path '{data['path']}')")
 
 
+def parse_steps(text, names):
+    """A schedule named in `names` ('fast', 'full', a family's named ones), or a JSON list of betas."""
+    if text in names:
+        return text
+    try:
+        betas = json.loads(text)
+    except json.JSONDecodeError:
+        betas = None
+    if not isinstance(betas, list) or not all(isinstance(b, (int, float)) for b in betas):
+        raise UserError(f"--steps must be {', '.join(names)} or a JSON list of betas, got {text!r}")
+    return betas
+
+
 def check_outputs(args):
     """Raise UserError, before any computing, when infer's outputs cannot be written where the arguments say."""
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
@@ -116,7 +130,7 @@ def output_name(spec, model):
 
 
 def infer_main(argv=None, prog=None):
-    """tf-diffwave infer --mel ID|FILE.npy|FILE.wav [...] [--model-dir DIR] [--out FILE] [--steps fast|full] (vocoders)
+    """tf-diffwave infer --mel ID|FILE.npy|FILE.wav [...] [--model-dir DIR] [--out FILE] [--steps NAME] (vocoders)
     tf-diffwave infer --model-dir DIR --n-samples N [--batch-size B] [--seed S] [--out-dir OUT] (unconditional)"""
     parser = argparse.ArgumentParser(prog=prog, description="Vocode mel spectrograms with a trained DiffWave "
                                                             "vocoder, or generate clips with an unconditional one.")
@@ -124,7 +138,9 @@ def infer_main(argv=None, prog=None):
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="run folder (default: bundled demo)")
     parser.add_argument("--out", help="output WAV (one --mel only); default: <id>_<model>-<step>.wav in --out-dir")
     parser.add_argument("--out-dir", default=".", help="folder for the outputs (default: current folder)")
-    parser.add_argument("--steps", choices=("fast", "full"), default="fast", help="inference schedule")
+    parser.add_argument("--steps", default="fast",
+                        help="inference schedule: fast (default), full, one the model's family ships (WaveGrad: 6, "
+                             "12, 25, 50, 100, 1000), or a JSON list of betas")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first example; example i uses seed + i")
     parser.add_argument("--n-samples", type=int, default=16, help="unconditional models: clips to generate")
     parser.add_argument("--batch-size", type=int, default=16, help="unconditional models: clips per batch")
@@ -132,6 +148,7 @@ def infer_main(argv=None, prog=None):
     check_outputs(args)
     model = load(args.model_dir)
     start_run(model.config)
+    args.steps = parse_steps(args.steps, model.sampler.names)
     if model.unconditional:
         generate_clips(model, args)
         return

@@ -27,33 +27,51 @@ DEFAULTS = {
         "fmin": 0.0,
         "fmax": 8000.0,
         "log_floor": 1e-5,
-        "features": "hifigan",        # mel convention: "hifigan" (ln of Slaney mels) or "lmnt" (lmnt-com/diffwave's
-                                      # HTK mels in dB scaled to [0, 1]; see features.py)
+        "features": "hifigan",        # mel convention: "hifigan" (ln of Slaney mels), "lmnt" (lmnt-com/diffwave's
+                                      # HTK mels in dB scaled to [0, 1]) or "ivanvovk" (ivanvovk/WaveGrad's log10
+                                      # of HTK mel power); see features.py
     },
-    "model": {
-        "backbone": "wavenet",
-        "residual_channels": 64,
-        "residual_layers": 30,
-        "dilation_cycle": 10,
-        "embed_dim": 512,             # width of the diffusion-step MLP
-        "step_embedding": "float64",  # sinusoidal step table: "float64" (exact) or "float32" (lmnt-com/diffwave's
-                                      # float32 arithmetic, which models imported from it learned on)
-        "d_model": 64,                # sashimi: channels of the first tier (times model.expand per tier down)
-        "n_layers": 8,                # sashimi: residual blocks (S4 + feed-forward) per tier
-        "pool": [4, 4],               # sashimi: pooling factor of each tier
-        "expand": 2,                  # sashimi: channel multiplier per tier
-        "ff": 2,                      # sashimi: feed-forward width multiplier
-        "unet": True,                 # sashimi: blocks on the way down too, with a skip around every layer
-        "bidirectional": True,        # sashimi: S4 kernels in both directions (diffusion sees the whole clip)
-        "ssm": "s4",                  # sashimi: "s4" (DPLR, Cauchy kernel) or "s4d" (diagonal, Vandermonde)
-        "state_size": 64,             # sashimi: S4 state size N
-        "ssm_trainable": True,        # sashimi: False freezes Lambda, P, B and dt (the paper's checkpoints)
-        "s4_variant": "glu",          # sashimi: "glu" (directions summed, linear to 2H, GLU) or "jan2022" (the
-                                      # paper's S4: a Q per direction, directions kept apart, linear 2H -> H)
-        "weight_norm": False,         # sashimi: weight normalisation on the feed-forward, pooling, in/out layers
+    "model": {                        # keys every backbone reads; then one section per backbone (model.<backbone>)
+        "backbone": "wavenet",        # "wavenet" (DiffWave), "sashimi" (DiffWave+SaShiMi) or "wavegrad" (WaveGrad)
         "tf32": "auto",               # GPU TF32 matmuls: "on", "off", or "auto" (off for backbones that lose accuracy)
         "unconditional": False,       # True: no mel conditioner (generation from noise)
         "audio_length": 16000,        # unconditional models: samples per clip, trained and generated
+        "wavenet": {
+            "residual_channels": 64,
+            "residual_layers": 30,
+            "dilation_cycle": 10,
+            "embed_dim": 512,             # width of the diffusion-step MLP
+            "step_embedding": "float64",  # sinusoidal step table: "float64" (exact) or "float32" (lmnt-com/diffwave's
+                                          # float32 arithmetic, which models imported from it learned on)
+        },
+        "sashimi": {
+            "d_model": 64,                # channels of the first tier (times sashimi.expand per tier down)
+            "n_layers": 8,                # residual blocks (S4 + feed-forward) per tier
+            "pool": [4, 4],               # pooling factor of each tier
+            "expand": 2,                  # channel multiplier per tier
+            "ff": 2,                      # feed-forward width multiplier
+            "unet": True,                 # blocks on the way down too, with a skip around every layer
+            "bidirectional": True,        # S4 kernels in both directions (diffusion sees the whole clip)
+            "ssm": "s4",                  # "s4" (DPLR, Cauchy kernel) or "s4d" (diagonal, Vandermonde)
+            "state_size": 64,             # S4 state size N
+            "ssm_trainable": True,        # False freezes Lambda, P, B and dt (the paper's checkpoints)
+            "ssm_learning_rate": 1e-3,    # Adam for the S4 state-space parameters (Lambda, P, B, dt)
+            "s4_variant": "glu",          # "glu" (directions summed, linear to 2H, GLU) or "jan2022" (the paper's
+                                          # S4: a Q per direction, directions kept apart, linear 2H -> H)
+            "weight_norm": False,         # weight normalisation on the feed-forward, pooling, in/out layers
+            "embed_dim": 512,             # width of the diffusion-step MLP
+            "step_embedding": "float64",  # as model.wavenet.step_embedding
+        },
+        "wavegrad": {                     # WaveGrad base (Chen et al. 2021; ivanvovk/WaveGrad's configs/default.json)
+            "factors": [5, 5, 3, 2, 2],   # upsampling factor of each UBlock; their product is audio.hop_length
+            "upsampling_preconv_out_channels": 768,
+            "upsampling_out_channels": [512, 512, 256, 128, 128],
+            "upsampling_dilations": [[1, 2, 1, 2], [1, 2, 1, 2], [1, 2, 4, 8], [1, 2, 4, 8], [1, 2, 4, 8]],
+            "downsampling_preconv_out_channels": 32,
+            "downsampling_out_channels": [128, 128, 256, 512],
+            "downsampling_dilations": [[1, 2, 4], [1, 2, 4], [1, 2, 4], [1, 2, 4]],
+            "noise_level_scale": 5000.0,  # the noise level is multiplied by this before its sinusoidal encoding
+        },
     },
     "diffusion": {
         "num_steps": 50,
@@ -63,6 +81,10 @@ DEFAULTS = {
         "fast_schedule": [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5],  # DiffWave appendix B, BASE
         "clip_each_step": False,      # clip the audio to [-1, 1] after every reverse step (lmnt-com/diffwave), not
                                       # only at the end
+        "clip_x0": False,             # take each reverse step from the estimate of the clean audio clipped to [-1, 1]
+                                      # (ivanvovk/WaveGrad's sampler), not from the noise estimate (DiffWave eq. 5)
+        "schedule_precision": "float64",  # reverse-step coefficients: "float64" (exact, rounded once) or "float32"
+                                          # (computed in float32, as ivanvovk/WaveGrad does)
     },
     "classifier": {                   # the SC09 digit classifier used by the quality metrics
         "channels": 32,               # convolution channels of the first block (doubled in each of 3 blocks)
@@ -81,7 +103,6 @@ DEFAULTS = {
         "batch_size": 16,
         "micro_batches": 1,           # split each replica's batch into sequential parts to save memory
         "learning_rate": 2e-4,
-        "ssm_learning_rate": 1e-3,    # sashimi: Adam for the S4 state-space parameters (Lambda, P, B, dt)
         "grad_clip_norm": 1e9,
         "ema_decay": 0.9999,
         "sample_every": 5000,
@@ -98,20 +119,31 @@ SEARCHED_SCHEDULE = "fast_schedule.json"  # in a run folder: written by `evaluat
 
 _CHOICES = {
     "data.kind": ("ljspeech", "sc09"),
-    "audio.features": ("hifigan", "lmnt"),
-    "model.step_embedding": ("float64", "float32"),
-    "model.backbone": ("wavenet", "sashimi"),
+    "audio.features": ("hifigan", "lmnt", "ivanvovk"),
+    "model.wavenet.step_embedding": ("float64", "float32"),
+    "model.sashimi.step_embedding": ("float64", "float32"),
+    "model.backbone": ("wavenet", "sashimi", "wavegrad"),
     "model.tf32": ("auto", "on", "off"),
-    "model.ssm": ("s4", "s4d"),
-    "model.s4_variant": ("glu", "jan2022"),
+    "model.sashimi.ssm": ("s4", "s4d"),
+    "model.sashimi.s4_variant": ("glu", "jan2022"),
+    "diffusion.schedule_precision": ("float64", "float32"),
     "diffusion.loss": ("l1", "l2"),
     "train.strategy": ("mirrored", "multi_worker", "one_device"),
 }
 
 
 def _type_name(value):
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return "a list of lists of numbers"
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a section"}[type(value)]
+            list: "a list of numbers", dict: "a section"}[type(value)]
+
+
+def _is_number_or_list(value, nested):
+    """A number, or (nested) a non-empty list of numbers."""
+    if nested:
+        return isinstance(value, list) and len(value) > 0 and all(_is_number_or_list(v, False) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check_value(key, value, default):
@@ -124,8 +156,7 @@ def _check_value(key, value, default):
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, list):
-        ok = isinstance(value, list) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ok = isinstance(value, list) and all(_is_number_or_list(v, isinstance(default[0], list)) for v in value)
     else:
         ok = isinstance(value, type(default))
     if not ok:
@@ -162,36 +193,56 @@ def parse_override(text):
     return key.strip(), value
 
 
+BACKBONE_SECTIONS = [name for name, value in DEFAULTS["model"].items() if isinstance(value, dict)]
+MOVED_KEYS = {("train", "ssm_learning_rate"): ("sashimi", "ssm_learning_rate")}  # section, key -> model section, key
+
+
+def migrate(data, backbone):
+    """A config (a parsed JSON object) in the layout of earlier versions, where the keys of every backbone sat
+    directly in `model`, moved to this layout: each such key goes to the section of `backbone` when that backbone
+    reads it, else to the section of the backbone that does."""
+    data = copy.deepcopy(data)
+    for (section, key), (target, name) in MOVED_KEYS.items():
+        if isinstance(data.get(section), dict) and key in data[section]:
+            data.setdefault("model", {}).setdefault(target, {})[name] = data[section].pop(key)
+    model = data.get("model")
+    if not isinstance(model, dict):
+        return data
+    for key in [k for k in model if k not in DEFAULTS["model"]]:
+        owners = [s for s in BACKBONE_SECTIONS if key in DEFAULTS["model"][s]]
+        if owners and isinstance(model.get(owners[0], {}), dict):
+            owner = backbone if backbone in owners else owners[0]
+            model.setdefault(owner, {})[key] = model.pop(key)
+    return data
+
+
+def _backbone_of(data, default):
+    model = data.get("model") if isinstance(data, dict) else None
+    backbone = model.get("backbone", default) if isinstance(model, dict) else default
+    return backbone if isinstance(backbone, str) else default
+
+
 def apply_overrides(config, overrides):
-    """Apply dotted `key=value` strings to a config dict in place."""
+    """Apply dotted `key=value` strings to a config dict in place (`model.X` for a key X of the current backbone
+    means `model.<backbone>.X`)."""
     for text in overrides:
         key, value = parse_override(text)
         nested = value
         for part in reversed(key.split(".")):
             nested = {part: nested}
-        merge(config, nested, "", "override")
+        merge(config, migrate(nested, config["model"]["backbone"]), "", "override")
 
 
 def validate(config):
-    """Checks that span several keys."""
-    from tf_diffwave.wavenet import upsample_strides  # the model decides which hops it can upsample
+    """Checks that span several keys; the backbone checks its own (Backbone.check_config)."""
+    from tf_diffwave.backbones import BACKBONES  # imported here: the backbones import TensorFlow
 
     audio = config["audio"]
     if audio["win_length"] > audio["n_fft"]:
         raise UserError("config key 'audio.win_length' must not exceed 'audio.n_fft'")
     if audio["fmax"] > audio["sample_rate"] / 2:
         raise UserError("config key 'audio.fmax' must not exceed half of 'audio.sample_rate'")
-    model = config["model"]
-    if not model["unconditional"]:
-        upsample_strides(audio["hop_length"])
-        crop = config["data"]["crop_frames"] * audio["hop_length"]
-        if model["backbone"] == "sashimi" and crop > model["audio_length"]:
-            raise UserError(f"config key 'model.audio_length' = {model['audio_length']} must be at least the "
-                            f"training crop of {crop} samples ('data.crop_frames' x 'audio.hop_length'): a SaShiMi "
-                            f"network's S4 kernels have that length")
-    if model["s4_variant"] == "jan2022" and model["ssm"] != "s4":
-        raise UserError("config key 'model.s4_variant' = 'jan2022' needs 'model.ssm' = 's4' (its Q is the low-rank "
-                        "term of a DPLR state matrix)")
+    BACKBONES[config["model"]["backbone"]].check_config(config)
     d = config["diffusion"]
     if not 0 < d["beta_start"] < d["beta_end"] < 1:
         raise UserError("config keys 'diffusion.beta_start' < 'diffusion.beta_end' must lie in (0, 1)")
@@ -219,7 +270,7 @@ def load_config(path=None, overrides=()):
             raise UserError(f"{path}: not valid JSON ({err})") from None
         if not isinstance(data, dict):
             raise UserError(f"{path}: a config must be a JSON object")
-        merge(config, data, "", path)
+        merge(config, migrate(data, _backbone_of(data, config["model"]["backbone"])), "", path)
     apply_overrides(config, overrides)
     validate(config)
     return config
@@ -237,6 +288,28 @@ def with_model_of(config, overrides=()):
         config[section] = model[section]
     apply_overrides(config, overrides)
     validate(config)
+    return config
+
+
+def flatten(config, prefix=""):
+    """{dotted key: value} of a (nested) config."""
+    flat = {}
+    for name, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def used_keys(config):
+    """`config` without the sections of the backbones it does not use and, for a diffusion model, without the
+    classifier's section: what a run's config.json records."""
+    config = copy.deepcopy(config)
+    for name in BACKBONE_SECTIONS:
+        if name != config["model"]["backbone"]:
+            del config["model"][name]
+    config.pop("classifier")
     return config
 
 

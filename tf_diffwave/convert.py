@@ -1,6 +1,8 @@
 """Model folders from checkpoints of other DiffWave implementations.
 
 usage: python -m tf_diffwave.convert lmnt CHECKPOINT.pt OUT_DIR [key=value ...]
+       python -m tf_diffwave.convert wavegrad-ivanvovk CHECKPOINT.pt CONFIG.json OUT_DIR [key=value ...]
+(the second is described in wavegrad_import.py); the first
 turns a checkpoint of lmnt-com/diffwave (its learner's `torch.save`: `model`, `params`, `step`, plus `optimizer`
 and `scaler`, which are ignored; or a bare state dict) into a model folder: config.json (lmnt's `params` as this
 project's config, with lmnt's mel features, step-embedding arithmetic and per-step clipping), a checkpoint of the
@@ -14,13 +16,12 @@ import copy
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from tf_diffwave.backbones import build_backbone
-from tf_diffwave.config import DEFAULTS, apply_overrides, merge, save_config, validate
+from tf_diffwave.config import DEFAULTS, apply_overrides, merge, validate
 from tf_diffwave.errors import UserError, run_cli
-from tf_diffwave.model_io import load, save_ema
+from tf_diffwave.imported import StateDict, write_model_folder
 from tf_diffwave.torch_checkpoint import read_torch_checkpoint
+from tf_diffwave.wavegrad_import import convert_ivanvovk
 
 # lmnt-com/diffwave's params.py where a checkpoint does not say (its LJSpeech model's values)
 LMNT_DEFAULTS = {"sample_rate": 22050, "n_mels": 80, "n_fft": 1024, "hop_samples": 256, "crop_mel_frames": 62,
@@ -60,11 +61,12 @@ def lmnt_config(params, path):
         "audio": {"sample_rate": rate, "n_fft": n_fft, "win_length": n_fft, "hop_length": LMNT_HOP,
                   "n_mels": param("n_mels", int), "fmin": 20.0, "fmax": rate / 2, "log_floor": 1e-5,
                   "features": "lmnt"},
-        "model": {"backbone": "wavenet", "residual_channels": param("residual_channels", int),
-                  "residual_layers": param("residual_layers", int),
-                  "dilation_cycle": param("dilation_cycle_length", int), "embed_dim": LMNT_EMBED_DIM,
-                  "step_embedding": "float32", "unconditional": param("unconditional", bool),
-                  "audio_length": param("audio_len", int)},
+        "model": {"backbone": "wavenet", "unconditional": param("unconditional", bool),
+                  "audio_length": param("audio_len", int),
+                  "wavenet": {"residual_channels": param("residual_channels", int),
+                              "residual_layers": param("residual_layers", int),
+                              "dilation_cycle": param("dilation_cycle_length", int), "embed_dim": LMNT_EMBED_DIM,
+                              "step_embedding": "float32"}},
         "diffusion": {"num_steps": len(betas), "beta_start": float(betas[0]), "beta_end": float(betas[-1]),
                       "loss": "l1", "fast_schedule": [float(b) for b in param("inference_noise_schedule", list)],
                       "clip_each_step": True},
@@ -79,63 +81,34 @@ def lmnt_config(params, path):
 
 
 def lmnt_weights(state, config, path):
-    """Keras weights {variable path: array} of the WaveNet backbone from lmnt's state dict (PyTorch layouts:
+    """Keras weights {layer: {weight: array}} of the WaveNet backbone from lmnt's state dict (PyTorch layouts:
     Conv1d [out, in, k], Linear [out, in], ConvTranspose2d [in, out, mel, time]); every key must be used once."""
-    m, layers = config["model"], config["model"]["residual_layers"]
-    c, n_mels = m["residual_channels"], config["audio"]["n_mels"]
-    unused = dict(state)
-    unused.pop("diffusion_embedding.embedding", None)  # the step table, a buffer older lmnt versions saved
-
-    def take(key, shape):
-        if key not in unused:
-            raise UserError(f"{path}: the state dict has no key '{key}' (or it was used twice)")
-        value = np.asarray(unused.pop(key))
-        if value.shape != tuple(shape):
-            raise UserError(f"{path}: '{key}' has shape {value.shape}, expected {tuple(shape)} for the model its "
-                            f"params describe")
-        return value.astype(np.float32)
-
-    def conv1d(key, out, inp, k=1):  # [out, in, k] -> Keras [k, in, out]
-        return {"kernel": take(f"{key}.weight", (out, inp, k)).transpose(2, 1, 0), "bias": take(f"{key}.bias", (out,))}
-
-    def linear(key, out, inp):  # [out, in] -> Keras [in, out]
-        return {"kernel": take(f"{key}.weight", (out, inp)).T, "bias": take(f"{key}.bias", (out,))}
-
+    m = config["model"]["wavenet"]
+    layers, c, n_mels = m["residual_layers"], m["residual_channels"], config["audio"]["n_mels"]
+    state = StateDict({k: v for k, v in state.items() if k != "diffusion_embedding.embedding"}, path)  # the step
+    # table: a buffer older lmnt versions saved
     d = LMNT_EMBED_DIM
-    layers_weights = {"input_projection": conv1d("input_projection", c, 1),
-                      "step_mlp_1": linear("diffusion_embedding.projection1", d, 128),
-                      "step_mlp_2": linear("diffusion_embedding.projection2", d, d),
-                      "skip_projection": conv1d("skip_projection", c, c),
-                      "output": conv1d("output_projection", 1, c)}
+    weights = {"input_projection": state.conv1d("input_projection", c, 1),
+               "step_mlp_1": state.linear("diffusion_embedding.projection1", d, 128),
+               "step_mlp_2": state.linear("diffusion_embedding.projection2", d, d),
+               "skip_projection": state.conv1d("skip_projection", c, c),
+               "output": state.conv1d("output_projection", 1, c)}
     for i in range(layers):
         key = f"residual_layers.{i}"
-        layers_weights[f"step_projection_{i}"] = linear(f"{key}.diffusion_projection", c, d)
-        layers_weights[f"dilated_conv_{i}"] = conv1d(f"{key}.dilated_conv", 2 * c, c, 3)
-        layers_weights[f"output_projection_{i}"] = conv1d(f"{key}.output_projection", 2 * c, c)
-    if not m["unconditional"]:
+        weights[f"step_projection_{i}"] = state.linear(f"{key}.diffusion_projection", c, d)
+        weights[f"dilated_conv_{i}"] = state.conv1d(f"{key}.dilated_conv", 2 * c, c, 3)
+        weights[f"output_projection_{i}"] = state.conv1d(f"{key}.output_projection", 2 * c, c)
+    if not config["model"]["unconditional"]:
         for n in (1, 2):  # [1, 1, mel 3, time 32] -> Keras [time, mel, out, in]
-            layers_weights[f"mel_upsampler_{n}"] = {
-                "kernel": take(f"spectrogram_upsampler.conv{n}.weight", (1, 1, 3, 32))[0, 0].T[:, :, None, None],
-                "bias": take(f"spectrogram_upsampler.conv{n}.bias", (1,))}
+            weights[f"mel_upsampler_{n}"] = {
+                "kernel": state.take(f"spectrogram_upsampler.conv{n}.weight", (1, 1, 3, 32))[0, 0].T[:, :, None, None],
+                "bias": state.take(f"spectrogram_upsampler.conv{n}.bias", (1,))}
         # every layer's 2C projection side by side, gate half first (wavenet.LayerwiseProjection's layout)
-        parts = [conv1d(f"residual_layers.{i}.conditioner_projection", 2 * c, n_mels) for i in range(layers)]
-        layers_weights["conditioner_projection"] = {
-            "kernel": np.concatenate([p["kernel"][0] for p in parts], axis=1),
-            "bias": np.concatenate([p["bias"] for p in parts])}
-    if unused:
-        raise UserError(f"{path}: the state dict has keys the model its params describe does not use: "
-                        f"{', '.join(sorted(unused)[:5])}{' ...' if len(unused) > 5 else ''}")
-    return {f"{layer}/{name}": value for layer, weights in layers_weights.items() for name, value in weights.items()}
-
-
-def assign_weights(model, weights, path):
-    """Set every variable of `model` from `weights` {variable path: array}."""
-    for variable in model.weights:
-        if variable.path not in weights:
-            raise UserError(f"{path}: nothing in the checkpoint for the model's variable '{variable.path}'")
-        variable.assign(weights.pop(variable.path))
-    if weights:
-        raise UserError(f"{path}: converted weights without a place in the model: {', '.join(sorted(weights))}")
+        parts = [state.conv1d(f"residual_layers.{i}.conditioner_projection", 2 * c, n_mels) for i in range(layers)]
+        weights["conditioner_projection"] = {"kernel": np.concatenate([p["kernel"][0] for p in parts], axis=1),
+                                             "bias": np.concatenate([p["bias"] for p in parts])}
+    state.check_all_used()
+    return weights
 
 
 def split_lmnt_checkpoint(checkpoint, path):
@@ -167,8 +140,6 @@ def infer_params(state, params):
 
 def convert_lmnt(checkpoint_path, out_dir, overrides=(), export=True):
     """Write a model folder for an lmnt-com/diffwave checkpoint; return the loaded model (tf_diffwave.load)."""
-    if os.path.exists(os.path.join(out_dir, "config.json")) or tf.train.latest_checkpoint(out_dir) is not None:
-        raise UserError(f"{out_dir}: already holds a model; convert into a new folder")
     state, params, step = split_lmnt_checkpoint(read_torch_checkpoint(checkpoint_path), checkpoint_path)
     params = infer_params(state, params)
     unused = {"batch_size", "learning_rate", "max_grad_norm"} | (set() if params["unconditional"] else {"audio_len"})
@@ -181,28 +152,35 @@ def convert_lmnt(checkpoint_path, out_dir, overrides=(), export=True):
     config = lmnt_config(params, checkpoint_path)
     apply_overrides(config, overrides)
     validate(config)
-    backbone = build_backbone(config)
-    assign_weights(backbone.model, lmnt_weights(state, config, checkpoint_path), checkpoint_path)
-    save_config(config, out_dir)
-    save_ema(backbone.model, step, out_dir)
-    model = load(out_dir)
-    if export:
-        model.export(os.path.join(out_dir, "export"))
-    return model
+    return write_model_folder(config, lmnt_weights(state, config, checkpoint_path), step, out_dir, checkpoint_path,
+                              export)
 
 
 def main(argv=None, prog=None):
     parser = argparse.ArgumentParser(prog=prog, description="Convert a checkpoint of another DiffWave implementation "
                                                             "into a tf-diffwave model folder (no PyTorch needed).")
-    parser.add_argument("format", choices=["lmnt"], help="lmnt: lmnt-com/diffwave (its .pt checkpoints)")
+    parser.add_argument("format", choices=["lmnt", "wavegrad-ivanvovk"],
+                        help="lmnt: lmnt-com/diffwave (its .pt checkpoints); wavegrad-ivanvovk: ivanvovk/WaveGrad "
+                             "(its .pt checkpoint and its JSON config)")
     parser.add_argument("checkpoint", help="the .pt file")
-    parser.add_argument("out_dir", help="the model folder to write (new or empty)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+    parser.add_argument("arguments", nargs="+", metavar="[CONFIG.json] OUT_DIR [key=value ...]",
+                        help="wavegrad-ivanvovk: the model's JSON config first; then the model folder to write (new "
+                             "or empty), then dotted config overrides")
     parser.add_argument("--no-export", action="store_true", help="skip the TF Serving export")
     args = parser.parse_args(argv)
-    model = convert_lmnt(args.checkpoint, args.out_dir, args.overrides, export=not args.no_export)
-    kind = "unconditional generator" if model.unconditional else "vocoder"
-    print(f"wrote {args.out_dir}: an lmnt {kind} at step {model.step}, "
+    rest = list(args.arguments)
+    if args.format == "wavegrad-ivanvovk":
+        if len(rest) < 2:
+            parser.error("wavegrad-ivanvovk needs CHECKPOINT CONFIG.json OUT_DIR")
+        source, out_dir, overrides = rest[0], rest[1], rest[2:]
+        model = convert_ivanvovk(args.checkpoint, source, out_dir, overrides, export=not args.no_export)
+        kind = "ivanvovk WaveGrad vocoder"
+    else:
+        out_dir, overrides = rest[0], rest[1:]
+        model = convert_lmnt(args.checkpoint, out_dir, overrides, export=not args.no_export)
+        kind = "lmnt " + ("unconditional generator" if model.unconditional else "vocoder")
+    args.out_dir = out_dir
+    print(f"wrote {args.out_dir}: an {kind} at step {model.step}, "
           f"{model.backbone.model.count_params():,} parameters" +
           ("" if args.no_export else f", exported to {os.path.join(args.out_dir, 'export', str(model.step))}"))
 

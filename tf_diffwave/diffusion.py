@@ -4,6 +4,8 @@ Nothing here knows which network predicts the noise: samplers take a function ep
 the network's prediction. Equations refer to Kong et al., "DiffWave" (ICLR 2021).
 """
 
+import collections
+
 import numpy as np
 import tensorflow as tf
 
@@ -40,8 +42,13 @@ class Schedule:
 def q_sample(alpha_bars, x0, t, noise):
     """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps (DiffWave eq. 2 in closed form); t is an int tensor (B,)."""
     ab = tf.gather(tf.cast(alpha_bars, tf.float32), t)
-    ab = tf.reshape(ab, [-1] + [1] * (x0.shape.rank - 1))
-    return tf.sqrt(ab) * x0 + tf.sqrt(1.0 - ab) * noise
+    return noised(tf.sqrt(ab), x0, noise)
+
+
+def noised(level, x0, noise):
+    """level x_0 + sqrt(1 - level^2) eps for a noise level sqrt(alpha_bar) per example (B,) (WaveGrad eq. 6)."""
+    level = tf.reshape(level, [-1] + [1] * (len(x0.shape) - 1))
+    return level * x0 + tf.sqrt(1.0 - tf.square(level)) * noise
 
 
 def per_example_loss(noise, prediction, kind):
@@ -49,6 +56,37 @@ def per_example_loss(noise, prediction, kind):
     err = noise - tf.cast(prediction, noise.dtype)
     err = tf.abs(err) if kind == "l1" else tf.square(err)
     return tf.reduce_mean(tf.reshape(err, [tf.shape(err)[0], -1]), axis=1)
+
+
+class TrainingObjective:
+    """How a training example becomes a loss, for a network conditioned on the diffusion step or on the noise
+    level (Backbone.noise_input).
+
+    - "step" (DiffWave algorithm 1): t uniform on the training steps, x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps,
+      and the network is given t;
+    - "level" (WaveGrad algorithm 1): s uniform on 1 .. T, the level l uniform between sqrt(abar_{s-1}) and
+      sqrt(abar_s) (abar_0 = 1), x = l x_0 + sqrt(1 - l^2) eps, and the network is given l.
+
+    Either way the loss compares the network's prediction with eps (`diffusion.loss`).
+    """
+
+    def __init__(self, schedule, noise_input, loss):
+        self.num_steps, self.noise_input, self.loss = schedule.num_steps, noise_input, loss
+        self.alpha_bars = tf.constant(schedule.alpha_bars, tf.float32)
+        self.levels = tf.constant(np.sqrt(np.concatenate([[1.0], schedule.alpha_bars])), tf.float32)
+
+    def noisy_input(self, x0, noise, u, v):
+        """(the noisy audio, what the network is given) for uniform draws u and v in [0, 1) per example."""
+        index = tf.minimum(tf.cast(u * self.num_steps, tf.int32), self.num_steps - 1)
+        if self.noise_input == "step":
+            return q_sample(self.alpha_bars, x0, index, noise), tf.cast(index, tf.float32)
+        low, high = tf.gather(self.levels, index), tf.gather(self.levels, index + 1)
+        level = low + v * (high - low)
+        return noised(level, x0, noise), level
+
+    def per_example_loss(self, noise, prediction):
+        """The loss of each example of the batch."""
+        return per_example_loss(noise, prediction, self.loss)
 
 
 def align_steps(schedule, inference_betas):
@@ -87,72 +125,145 @@ def per_example_normal(seeds, length, stream):
                      tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
 
 
-def reverse_process(eps_fn, betas, steps, seeds, length, clip_each_step=False):
-    """Ancestral sampling x_T -> x_0 (DiffWave algorithm 2, appendix B for short schedules) from seeded noise.
+class SamplingOptions(collections.namedtuple("SamplingOptions", "clip_each_step clip_x0 precision",
+                                             defaults=(False, False, "float64"))):
+    """How the reverse process steps (config keys `diffusion.clip_each_step`, `clip_x0`, `schedule_precision`):
 
-    eps_fn(x, t) predicts the noise in x (B, length) for a float step t of shape (B,). `betas` (S,) is the
-    inference schedule and `steps` (S,) the (possibly fractional) training steps fed to the network. Example b
-    starts from noise drawn from seeds[b] (stream -1) and gets fresh noise from seeds[b] at each step (stream n),
-    so a given seed always gives the same audio.
+    - clip_each_step: clip the audio to [-1, 1] after every step (lmnt-com/diffwave), not only at the end;
+    - clip_x0: step to the posterior mean given the clean-audio estimate clipped to [-1, 1] (ivanvovk/WaveGrad),
+      instead of DiffWave's eq. 5 (the same step without the clip);
+    - precision: "float64" computes the per-step coefficients exactly and rounds them once (lmnt-com/diffwave's
+      numpy); "float32" computes them in float32 throughout (ivanvovk/WaveGrad's torch buffers).
     """
-    return _reverse(eps_fn, betas, steps, per_example_normal(seeds, length, -1),
-                    lambda n: per_example_normal(seeds, length, n), clip_each_step)
+
+    @classmethod
+    def from_config(cls, diffusion_config):
+        """The options of the config's `diffusion` section."""
+        d = diffusion_config
+        return cls(d["clip_each_step"], d["clip_x0"], d["schedule_precision"])
 
 
-def reverse_process_from_noise(eps_fn, betas, steps, noise, clip_each_step=False):
+def noise_levels(betas, precision="float64"):
+    """The noise levels sqrt(alpha_bar_n) of a schedule, float32, computed in `precision`."""
+    dtype = np.float32 if precision == "float32" else np.float64
+    alphas = dtype(1) - np.asarray(betas, dtype)
+    return np.sqrt(np.cumprod(alphas, dtype=dtype)).astype(np.float32)
+
+
+def reverse_coefficients(betas, precision="float64"):
+    """The per-step coefficients of the reverse process (float32 tensors (S,)) for an inference schedule:
+    x_scale = 1 / sqrt(alpha), eps_scale = beta / sqrt(1 - abar) (DiffWave eq. 5); recip = sqrt(1 / abar),
+    recip_m1 = sqrt(1 - abar) recip (the clean-audio estimate recip x - recip_m1 eps), coef_x0 and coef_xt (the
+    posterior mean, DDPM eq. 7); sigma, the standard deviation of the added noise (DDPM eq. 7 and DiffWave eq. 5)."""
+    dtype = tf.float32 if precision == "float32" else tf.float64
+    betas = tf.cast(betas, dtype)
+    alphas = 1.0 - betas
+    alpha_bars = tf.math.cumprod(alphas)
+    prev = tf.concat([tf.ones([1], dtype), alpha_bars[:-1]], 0)
+    recip = tf.sqrt(1.0 / alpha_bars)
+    coefficients = {
+        "x_scale": 1.0 / tf.sqrt(alphas),
+        "eps_scale": betas / tf.sqrt(1.0 - alpha_bars),
+        "recip": recip,
+        "recip_m1": tf.sqrt(1.0 - alpha_bars) * recip,
+        "coef_x0": betas * tf.sqrt(prev) / (1.0 - alpha_bars),
+        "coef_xt": (1.0 - prev) * tf.sqrt(alphas) / (1.0 - alpha_bars),
+        "sigma": tf.sqrt((1.0 - prev) / (1.0 - alpha_bars) * betas),
+    }
+    return {name: tf.cast(value, tf.float32) for name, value in coefficients.items()}
+
+
+def reverse_process(eps_fn, betas, inputs, seeds, length, options=SamplingOptions()):
+    """Ancestral sampling x_T -> x_0 (DiffWave algorithm 2, WaveGrad algorithm 2) from seeded noise.
+
+    eps_fn(x, c) predicts the noise in x (B, length) given the network's noise input c (B,). `betas` (S,) is the
+    inference schedule and `inputs` (S,) what the network is given at each step (the possibly fractional
+    training step, or the noise level). Example b starts from noise drawn from seeds[b] (stream -1) and gets
+    fresh noise from seeds[b] at each step (stream n), so a given seed always gives the same audio.
+    """
+    return reverse_loop(eps_fn, reverse_coefficients(betas, options.precision), inputs,
+                        per_example_normal(seeds, length, -1), lambda n: per_example_normal(seeds, length, n), options)
+
+
+def reverse_process_from_noise(eps_fn, betas, inputs, noise, options=SamplingOptions()):
     """Ancestral sampling as `reverse_process`, with every noise draw given: `noise` (S, B, length) holds the start
     x_T in noise[S - 1] and the draw added after step n >= 1 in noise[n - 1] (the order of lmnt-com/diffwave)."""
     noise = tf.convert_to_tensor(noise, tf.float32)
-    return _reverse(eps_fn, betas, steps, noise[-1], lambda n: noise[n - 1], clip_each_step)
+    return reverse_loop(eps_fn, reverse_coefficients(betas, options.precision), inputs, noise[-1],
+                        lambda n: noise[n - 1], options)
 
 
-def _reverse(eps_fn, betas, steps, x_T, noise_at, clip_each_step):
-    """The reverse loop in one tf.while_loop; noise_at(n) is the draw added after step n. The coefficients are
-    computed in float64 and rounded once, as lmnt-com/diffwave computes them in numpy."""
-    betas = tf.cast(betas, tf.float64)
-    steps = tf.cast(steps, tf.float32)
-    alphas = 1.0 - betas
-    alpha_bars = tf.math.cumprod(alphas)
-    prev_alpha_bars = tf.concat([[1.0], alpha_bars[:-1]], 0)
-    x_scale = tf.cast(1.0 / tf.sqrt(alphas), tf.float32)
-    eps_scale = tf.cast(betas / tf.sqrt(1.0 - alpha_bars), tf.float32)
-    sigmas = tf.cast(tf.sqrt((1.0 - prev_alpha_bars) / (1.0 - alpha_bars) * betas), tf.float32)
+def reverse_loop(eps_fn, coefficients, inputs, x_T, noise_at, options=SamplingOptions()):
+    """The reverse loop in one tf.while_loop, from x_T, with the coefficients of `reverse_coefficients` (or
+    recorded ones); noise_at(n) is the draw added after step n."""
+    c = {name: tf.convert_to_tensor(value, tf.float32) for name, value in coefficients.items()}
+    inputs = tf.cast(inputs, tf.float32)
     batch = tf.shape(x_T)[0]
 
     def body(n, x):
-        t = tf.fill([batch], steps[n])
-        x = x_scale[n] * (x - eps_scale[n] * eps_fn(x, t))
-        x = tf.cond(n > 0, lambda: x + sigmas[n] * noise_at(n), lambda: x)
-        if clip_each_step:
+        eps = eps_fn(x, tf.fill([batch], inputs[n]))
+        if options.clip_x0:
+            x0 = tf.clip_by_value(c["recip"][n] * x - c["recip_m1"][n] * eps, -1.0, 1.0)
+            x = c["coef_x0"][n] * x0 + c["coef_xt"][n] * x
+        else:
+            x = c["x_scale"][n] * (x - c["eps_scale"][n] * eps)
+        x = tf.cond(n > 0, lambda: x + c["sigma"][n] * noise_at(n), lambda: x)
+        if options.clip_each_step:
             x = tf.clip_by_value(x, -1.0, 1.0)
         return n - 1, x
 
-    n0 = tf.shape(betas)[0] - 1
-    _, x0 = tf.while_loop(lambda n, x: n >= 0, body, (n0, x_T), maximum_iterations=tf.shape(betas)[0],
+    n0 = tf.shape(inputs)[0] - 1
+    _, x0 = tf.while_loop(lambda n, x: n >= 0, body, (n0, x_T), maximum_iterations=tf.shape(inputs)[0],
                           shape_invariants=(n0.shape, tf.TensorShape([None, None])))
     return tf.clip_by_value(x0, -1.0, 1.0)
 
 
 class Sampler:
-    """The two inference schedules of a trained model: 'full' (every training step) and 'fast' (aligned)."""
+    """The inference schedules of a trained model: 'full' (every training step), 'fast' (the config's), the
+    schedules its family ships by name, or any list of betas; with what the network is given at each step.
 
-    def __init__(self, schedule, fast_betas):
+    A network conditioned on the step (DiffWave) is given, for a schedule other than the training one, the
+    fractional steps aligned with its noise levels (appendix B); one conditioned on the noise level (WaveGrad) is
+    given the levels themselves, so that it takes any schedule."""
+
+    def __init__(self, schedule, fast_betas, noise_input="step", named=None, precision="float64"):
         self.schedule = schedule
         self.fast_betas = np.asarray(fast_betas, dtype=np.float64)
-        self.fast_steps = align_steps(schedule, fast_betas)
+        self.noise_input, self.named, self.precision = noise_input, dict(named or {}), precision
+        self.fast_steps = self._inputs(self.fast_betas)  # checks the fast schedule when the model is loaded
 
     @classmethod
-    def from_config(cls, diffusion_config):
-        """Schedules from the config's `diffusion` section."""
-        return cls(Schedule.from_config(diffusion_config), diffusion_config["fast_schedule"])
+    def from_config(cls, diffusion_config, backbone=None):
+        """Schedules from the config's `diffusion` section, for the backbone (class or instance) they drive."""
+        d = diffusion_config
+        noise_input = "step" if backbone is None else backbone.noise_input
+        named = {} if backbone is None else backbone.named_schedules
+        return cls(Schedule.from_config(d), d["fast_schedule"], noise_input, named, d["schedule_precision"])
+
+    @property
+    def names(self):
+        """The schedules that can be asked for by name."""
+        return ["fast", "full", *self.named]
+
+    def _inputs(self, betas):
+        if self.noise_input == "level":
+            return noise_levels(betas, self.precision)
+        return align_steps(self.schedule, betas).astype(np.float32)
 
     def betas_and_steps(self, which):
-        """(betas float64, steps float32) for `which` in {'fast', 'full'} or a list of betas (aligned)."""
+        """(betas float64, the network's inputs float32) for `which`: a name (see `names`) or a list of betas."""
         if not isinstance(which, str):
-            return np.asarray(which, np.float64), align_steps(self.schedule, which).astype(np.float32)
+            betas = np.asarray(which, np.float64)
+            if betas.ndim != 1 or len(betas) == 0 or np.any(betas <= 0) or np.any(betas >= 1):
+                raise UserError(f"inference schedule {list(which)} must be a non-empty list of betas in (0, 1)")
+            return betas, self._inputs(betas)
         if which == "fast":
-            return self.fast_betas, self.fast_steps.astype(np.float32)
+            return self.fast_betas, self.fast_steps
         if which == "full":
             s = self.schedule
+            if self.noise_input == "level":
+                return s.betas, self._inputs(s.betas)
             return s.betas, np.arange(s.num_steps, dtype=np.float32)
-        raise UserError(f"unknown schedule '{which}': use 'fast' or 'full'")
+        if which in self.named:
+            return self.betas_and_steps(self.named[which])
+        raise UserError(f"unknown schedule '{which}': use one of {', '.join(self.names)}")

@@ -25,7 +25,7 @@ import numpy as np
 
 from tf_diffwave.audio import fit_length, read_audio
 from tf_diffwave.classifier import DigitClassifier, read_clips
-from tf_diffwave.cli import start_run
+from tf_diffwave.cli import parse_steps, start_run
 from tf_diffwave.config import load_config
 from tf_diffwave.corpora import DIGITS, read_corpus, read_sc09
 from tf_diffwave.errors import UserError, run_cli
@@ -166,25 +166,12 @@ def print_vocoder_report(report):
             print(f"| {utterance} {system} | " + " | ".join(_cell(row[system][k], d) for k, _, d in METRICS) + " |")
 
 
-def parse_steps(text):
-    """'fast', 'full', or a JSON list of betas."""
-    if text in ("fast", "full"):
-        return text
-    try:
-        betas = json.loads(text)
-    except json.JSONDecodeError:
-        betas = None
-    if not isinstance(betas, list) or not all(isinstance(b, (int, float)) for b in betas):
-        raise UserError(f"--steps must be fast, full or a JSON list of betas, got {text!r}")
-    return betas
-
-
 def vocoder_main(args):
     model = load(args.model_dir)
     start_run(model.config)
     if model.unconditional:
         raise UserError(f"{args.model_dir}: an unconditional model; use 'evaluate sc09'")
-    steps = parse_steps(args.steps)
+    steps = parse_steps(args.steps, model.sampler.names)
     corpus, ids = held_out_utterances(model, args.data, args.limit)
     report = vocoder_report(model, corpus, ids, steps, progress_bar(len(ids), "utterance"))
     print_vocoder_report(report)
@@ -242,7 +229,9 @@ def main(argv=None, prog=None):
     vocoder = commands.add_parser("vocoder", help="objective quality of a vocoder against Griffin-Lim")
     vocoder.add_argument("--model-dir", help="run folder (default: the bundled demo checkpoint)")
     vocoder.add_argument("--data", help="corpus folder (default: the run's data.path)")
-    vocoder.add_argument("--steps", default="fast", help="fast, full, or a JSON list of betas")
+    vocoder.add_argument("--steps", default="fast", help="fast, full, a schedule the model's family ships by name "
+                                                         "(WaveGrad: 6, 12, 25, 50, 100, 1000), or a JSON list of "
+                                                         "betas")
     vocoder.add_argument("--limit", type=int, default=0, help="at most this many utterances (0: all)")
     vocoder.add_argument("--report", help="the JSON report to write (default: evaluation-vocoder-<steps>.json in "
                                           "the current folder)")

@@ -9,15 +9,28 @@ import contextlib
 
 
 class Backbone:
-    """What a denoising network offers. A subclass sets, in its constructor:
+    """What a denoising network offers. A subclass is built from `(model_config, audio_config)`, where
+    model_config holds the keys common to every backbone (`model.*`) and those of its own section
+    (`model.<name>.*`), and sets, in its constructor:
 
-    - `denoiser`: Keras model (audio [B, L], step [B], and for vocoders the conditioner's output) -> predicted
-      noise [B, L] (DiffWave, eq. 7: the step may be fractional, for aligned fast schedules);
+    - `denoiser`: Keras model (audio [B, L], noise input [B], and for vocoders the conditioner's output) ->
+      predicted noise [B, L]. The noise input is what `noise_input` names: "step", the 0-based diffusion step
+      (DiffWave eq. 7; fractional for aligned fast schedules), or "level", the continuous noise level
+      sqrt(alpha_bar) (WaveGrad eq. 8-9). The diffusion core draws it in training and computes it when sampling;
     - `conditioner`: Keras model mel [B, frames, n_mels] -> what the denoiser takes, computed once per utterance
-      when sampling; None for unconditional models;
-    - `model`: the training model chaining them, (audio, step[, mel]) -> predicted noise;
+      (or per chunk) when sampling; None for unconditional models;
+    - `model`: the training model chaining them, (audio, noise input[, mel]) -> predicted noise;
     - `hop_length`, `n_mels`, `unconditional`: from the config.
+
+    The training loss is the diffusion core's (diffusion.TrainingObjective): the network only predicts noise.
     """
+
+    noise_input = "step"  # what the denoiser is conditioned on: "step" or "level" (see above)
+    named_schedules = {}  # inference schedules the family ships, by name (`infer --steps NAME`): lists of betas
+
+    @classmethod
+    def check_config(cls, config):
+        """Raise UserError, naming the key, when the config asks for a network this backbone cannot build."""
 
     max_frames = None  # the most mel frames one pass takes (None: any); a chunk of a long input must fit it
 
@@ -28,8 +41,8 @@ class Backbone:
         raise NotImplementedError
 
     def own_learning_rate_variables(self):
-        """(variables, config key of their learning rate) for the weights that train with an Adam of their own
-        (the trainer gives them a second optimizer), or None when every weight trains alike."""
+        """(variables, learning rate) for the weights that train with an Adam of their own (the trainer gives them
+        a second optimizer), or None when every weight trains alike."""
         return None
 
     def sampling(self):

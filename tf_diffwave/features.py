@@ -6,15 +6,24 @@ and evaluation, in the convention the config names (`audio.features`).
 - "lmnt" (lmnt-com/diffwave, what its published models expect): torchaudio's MelSpectrogram with power 1 and
   `normalized=True` (magnitudes divided by the window's L2 norm), HTK mel filters without normalisation, frames
   centred with reflect padding; then 20 log10(max(mel, floor)) - 20 dB, mapped from [-100, 0] dB to [0, 1].
+- "ivanvovk" (ivanvovk/WaveGrad): torchaudio's MelSpectrogram with power 2, HTK mel filters without
+  normalisation, frames centred with reflect padding; then log10 of the mel power, where a power of exactly 0 gives
+  0 (no floor); the last frame is dropped, so a clip of n samples has floor(n / hop) frames.
 """
 
 import librosa
 import numpy as np
 import tensorflow as tf
 
-# per convention: librosa mel-filter options, centre padding, whether the window is normalised to unit L2 norm
-CONVENTIONS = {"hifigan": {"htk": False, "norm": "slaney", "pad_mode": "CONSTANT", "unit_window": False},
-               "lmnt": {"htk": True, "norm": None, "pad_mode": "REFLECT", "unit_window": True}}
+# per convention: librosa mel-filter options, centre padding, whether the window is normalised to unit L2 norm,
+# the power of the STFT magnitude that is filtered, whether the last centred frame is dropped
+CONVENTIONS = {
+    "hifigan": {"htk": False, "norm": "slaney", "pad_mode": "CONSTANT", "unit_window": False, "power": 1,
+                "drop_last": False},
+    "lmnt": {"htk": True, "norm": None, "pad_mode": "REFLECT", "unit_window": True, "power": 1, "drop_last": False},
+    "ivanvovk": {"htk": True, "norm": None, "pad_mode": "REFLECT", "unit_window": False, "power": 2,
+                 "drop_last": True},
+}
 LMNT_REF_DB, LMNT_RANGE_DB = 20.0, 100.0  # lmnt-com/diffwave's preprocess.py: dB - 20, then (dB + 100) / 100
 
 
@@ -28,6 +37,7 @@ class LogMel:
         self.log_floor, self.convention = log_floor, features
         convention = CONVENTIONS[features]
         self.htk, self.norm, self.pad_mode = convention["htk"], convention["norm"], convention["pad_mode"]
+        self.power, self.drop_last = convention["power"], convention["drop_last"]
         filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
                                       htk=self.htk, norm=self.norm, dtype=np.float64)
         # the window's L2 norm folded into the filters (tf.signal.stft takes the window unscaled)
@@ -46,28 +56,33 @@ class LogMel:
 
     @property
     def silence(self):
-        """The feature value of digital silence (every mel bin at the floor)."""
-        return float(self._compress(tf.constant(self.log_floor, tf.float32)).numpy())
+        """The feature value of digital silence (every mel bin zero)."""
+        return float(self._compress(tf.constant(0.0, tf.float32)).numpy())
 
     def _compress(self, mel):
         """Mel magnitudes -> features."""
         if self.convention == "lmnt":
             db = (20.0 / np.log(10.0)) * tf.math.log(tf.maximum(mel, self.log_floor)) - LMNT_REF_DB
             return tf.clip_by_value((db + LMNT_RANGE_DB) / LMNT_RANGE_DB, 0.0, 1.0)
+        if self.convention == "ivanvovk":
+            return tf.where(mel > 0.0, tf.math.log(mel) / np.log(10.0), 0.0)
         return tf.math.log(tf.maximum(mel, self.log_floor))
 
     def magnitude(self, features):
-        """Features (frames, n_mels) -> the mel magnitudes librosa's filters give (n_mels, frames), float64 numpy:
-        the inverse of the compression (exact above the floor), for Griffin-Lim."""
+        """Features (frames, n_mels) -> what librosa's filters give for the STFT magnitude to `power`
+        (n_mels, frames), float64 numpy: the inverse of the compression (exact above the floor), for Griffin-Lim."""
         features = np.asarray(features, np.float64)
         if self.convention == "lmnt":
             mel = 10.0 ** ((features * LMNT_RANGE_DB - LMNT_RANGE_DB + LMNT_REF_DB) / 20.0)
+        elif self.convention == "ivanvovk":
+            mel = 10.0 ** features
         else:
             mel = np.exp(features)
         return (mel * self.window_norm).T
 
     def __call__(self, audio, center=True):
-        """Features of `audio`; with center=False the caller has already padded n_fft // 2 on each side."""
+        """Features of `audio`; with center=False the caller has already padded n_fft // 2 on each side (and the
+        convention's last frame is not dropped)."""
         audio = tf.convert_to_tensor(audio, tf.float32)
         if center:
             pad = self.n_fft // 2
@@ -75,7 +90,9 @@ class LogMel:
             audio = tf.pad(audio, paddings, mode=self.pad_mode)
         stft = tf.signal.stft(audio, frame_length=self.n_fft, frame_step=self.hop_length,
                               fft_length=self.n_fft, window_fn=self._window, pad_end=False)
-        return self._compress(tf.tensordot(tf.abs(stft), self.basis, axes=1))
+        spectrum = tf.abs(stft) if self.power == 1 else tf.square(tf.abs(stft))
+        features = self._compress(tf.tensordot(spectrum, self.basis, axes=1))
+        return features[..., :-1, :] if center and self.drop_last else features
 
     def _window(self, frame_length, dtype):
         # librosa centres a window shorter than n_fft inside the n_fft-sample frame, zeros around it

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_diffwave.config import load_run_config
-from tf_diffwave.diffusion import Sampler
+from tf_diffwave.diffusion import Sampler, SamplingOptions
 from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
 from tf_diffwave.features import LogMel
@@ -49,8 +49,8 @@ class DiffWave:
         self.config = load_run_config(model_dir)
         self.backbone = build_backbone(self.config)
         self.step = restore_ema(self.backbone.model, model_dir)
-        self.sampler = Sampler.from_config(self.config["diffusion"])
-        self.synthesizer = Synthesizer(self.backbone, clip_each_step=self.config["diffusion"]["clip_each_step"])
+        self.sampler = Sampler.from_config(self.config["diffusion"], self.backbone)
+        self.synthesizer = Synthesizer(self.backbone, options=SamplingOptions.from_config(self.config["diffusion"]))
         self.log_mel = LogMel.from_config(self.config["audio"])
         self._features = self.log_mel.traced()
 
@@ -65,6 +65,11 @@ class DiffWave:
     @property
     def unconditional(self):
         return self.backbone.unconditional
+
+    @property
+    def noise_input(self):
+        """What the network is conditioned on: "step" (DiffWave) or "level" (WaveGrad)."""
+        return self.backbone.noise_input
 
     def features(self, audio, name="audio"):
         """The model's own mel features (frames, n_mels) of float audio (samples,) at its sample rate; errors name
@@ -118,12 +123,16 @@ class DiffWave:
         return audio, mel
 
     def denoise(self, audio, step, mel=None):
-        """The network's noise estimate (float32 [batch, samples]) for noisy `audio` [batch, samples] at diffusion
-        step `step` (0-based training step: a number or an array [batch]; fractional steps interpolate the step
-        embedding), given `mel` [batch, frames, n_mels] for a vocoder."""
+        """The network's noise estimate (float32 [batch, samples]) for noisy `audio` [batch, samples], given `mel`
+        [batch, frames, n_mels] for a vocoder, at `step`: a number or an array [batch] of what the network is
+        conditioned on (`noise_input`): the 0-based training step (fractional steps interpolate the step
+        embedding), or for WaveGrad the noise level sqrt(alpha_bar) in (0, 1]."""
         audio, mel = self._check_audio(audio, "audio", mel)
         step = np.broadcast_to(np.asarray(step, np.float32), audio.shape[:1])
-        if np.any(step < 0) or np.any(step > self.sampler.schedule.num_steps - 1):
+        if self.noise_input == "level":
+            if np.any(step <= 0) or np.any(step > 1):
+                raise UserError(f"noise level {step.tolist()} out of range: levels sqrt(alpha_bar) lie in (0, 1]")
+        elif np.any(step < 0) or np.any(step > self.sampler.schedule.num_steps - 1):
             raise UserError(f"step {step.tolist()} out of range: the training steps are 0 to "
                             f"{self.sampler.schedule.num_steps - 1}")
         return self.synthesizer.denoise(audio, step, mel).numpy()

@@ -77,7 +77,7 @@ def griffin_lim(log_mel_frames, log_mel, iterations=32, length=None):
     filters, then Griffin-Lim phase recovery from a fixed random start. `log_mel` is the features.LogMel."""
     f = log_mel
     magnitude = librosa.feature.inverse.mel_to_stft(
-        f.magnitude(log_mel_frames), sr=f.sample_rate, n_fft=f.n_fft, power=1.0, fmin=f.fmin, fmax=f.fmax,
+        f.magnitude(log_mel_frames), sr=f.sample_rate, n_fft=f.n_fft, power=float(f.power), fmin=f.fmin, fmax=f.fmax,
         htk=f.htk, norm=f.norm)
     return librosa.griffinlim(magnitude, n_iter=iterations, hop_length=f.hop_length, win_length=f.win_length,
                               window="hann", center=True, length=length, random_state=0).astype(np.float32)

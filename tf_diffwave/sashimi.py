@@ -15,7 +15,7 @@ from keras import layers, ops
 from tf_diffwave.errors import UserError
 from tf_diffwave.family import Backbone
 from tf_diffwave.s4 import S4Layer, kernels_computed_once, s4_layers
-from tf_diffwave.wavenet import StepEmbedding, upsample_mel
+from tf_diffwave.wavenet import StepEmbedding, upsample_mel, upsample_strides
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
@@ -60,6 +60,7 @@ class SashimiBackbone(Backbone):
         m = model_config
         self.config = m
         self.unconditional = m["unconditional"]
+        self.ssm_learning_rate = m["ssm_learning_rate"]
         self.hop_length, self.n_mels = audio_config["hop_length"], audio_config["n_mels"]
         self.dense = WeightNormDense if m["weight_norm"] else layers.Dense  # the feed-forward and pooling layers
         self.length = m["audio_length"]
@@ -67,13 +68,28 @@ class SashimiBackbone(Backbone):
         total = math.prod(self.pool)
         if self.length % total:
             raise UserError(f"config key 'model.audio_length' = {self.length} must be a multiple of the product "
-                            f"of 'model.pool' ({total})")
+                            f"of 'model.sashimi.pool' ({total})")
         if not self.unconditional and self.hop_length % total:
             raise UserError(f"config key 'audio.hop_length' = {self.hop_length} must be a multiple of the product "
-                            f"of 'model.pool' ({total}) for a SaShiMi vocoder")
+                            f"of 'model.sashimi.pool' ({total}) for a SaShiMi vocoder")
         self.conditioner = None if self.unconditional else self._build_conditioner()
         self.denoiser = self._build_denoiser()
         self.model = self.denoiser if self.unconditional else self._build_training_model()
+
+    @classmethod
+    def check_config(cls, config):
+        """A vocoder's S4 kernels must cover the training crop; the jan2022 variant needs DPLR S4."""
+        model, sashimi, audio = config["model"], config["model"]["sashimi"], config["audio"]
+        if not model["unconditional"]:
+            upsample_strides(audio["hop_length"])
+            crop = config["data"]["crop_frames"] * audio["hop_length"]
+            if crop > model["audio_length"]:
+                raise UserError(f"config key 'model.audio_length' = {model['audio_length']} must be at least the "
+                                f"training crop of {crop} samples ('data.crop_frames' x 'audio.hop_length'): a "
+                                f"SaShiMi network's S4 kernels have that length")
+        if sashimi["s4_variant"] == "jan2022" and sashimi["ssm"] != "s4":
+            raise UserError("config key 'model.sashimi.s4_variant' = 'jan2022' needs 'model.sashimi.ssm' = 's4' (its "
+                            "Q is the low-rank term of a DPLR state matrix)")
 
     @property
     def max_frames(self):
@@ -87,10 +103,10 @@ class SashimiBackbone(Backbone):
         return max(self.max_frames // 4, 1)
 
     def own_learning_rate_variables(self):
-        """The S4 state-space parameters (Lambda, P, B, dt) train with Adam at `train.ssm_learning_rate` (S4
+        """The S4 state-space parameters (Lambda, P, B, dt) train with Adam at `model.sashimi.ssm_learning_rate` (S4
         paper); None when they are frozen."""
         ssm = [v for layer in s4_layers(self.model) for v in layer.ssm_variables]
-        return (ssm, "ssm_learning_rate") if ssm else None
+        return (ssm, self.ssm_learning_rate) if ssm else None
 
     def sampling(self):
         """Each S4 kernel computed once per sampling call, not at every denoising step."""

@@ -9,16 +9,16 @@ sample, about 3.9 MB per mel frame for the BASE model) is what would otherwise g
 
 import tensorflow as tf
 
-from tf_diffwave.diffusion import reverse_process, reverse_process_from_noise
+from tf_diffwave.diffusion import SamplingOptions, reverse_process, reverse_process_from_noise
 
 
 class Synthesizer(tf.Module):
     """Vocoding (mel -> audio) and unconditional generation with one backbone's networks."""
 
-    def __init__(self, backbone, chunk_frames=512, clip_each_step=False):
+    def __init__(self, backbone, chunk_frames=512, options=SamplingOptions()):
         super().__init__()
         self.backbone = backbone
-        self.clip_each_step = clip_each_step
+        self.options = options
         self.networks = [net for net in (backbone.conditioner, backbone.denoiser) if net is not None]  # tracked
         self.chunk_frames = chunk_frames
         self.hop = backbone.hop_length
@@ -49,21 +49,22 @@ class Synthesizer(tf.Module):
 
     @tf.function(reduce_retracing=True)  # one graph for all mel lengths, after the second
     def vocode(self, mel, betas, steps, seeds):
-        """Audio (B, frames * hop) from mels (B, frames, n_mels) with the given schedule, one seed per example.
+        """Audio (B, frames * hop) from mels (B, frames, n_mels) with the given schedule (betas, and the network's
+        noise input at each step: see diffusion.Sampler), one seed per example.
 
         Batches of up to `chunk_frames` frames in all (and no longer than the backbone's `max_frames`, if it has
         one) are vocoded whole, larger ones chunk by chunk."""
         mel = tf.convert_to_tensor(mel, tf.float32)
         length = tf.shape(mel)[1] * self.hop
         return self._vocode(mel, lambda eps_fn: reverse_process(eps_fn, betas, steps, seeds, length,
-                                                                self.clip_each_step))
+                                                                self.options))
 
     @tf.function(reduce_retracing=True)
     def vocode_from_noise(self, mel, betas, steps, noise):
         """`vocode` with every noise draw given (see diffusion.reverse_process_from_noise)."""
         mel = tf.convert_to_tensor(mel, tf.float32)
         return self._vocode(mel, lambda eps_fn: reverse_process_from_noise(eps_fn, betas, steps, noise,
-                                                                           self.clip_each_step))
+                                                                           self.options))
 
     def _vocode(self, mel, sample):
         """sample(eps_fn) runs the reverse process with a noise estimate for the whole utterance."""
@@ -85,18 +86,19 @@ class Synthesizer(tf.Module):
         """Unconditional audio (B, length) from noise, one clip per seed (B,)."""
         with self.backbone.sampling():
             return reverse_process(lambda x, t: self.backbone.denoiser([x, t], training=False),
-                                   betas, steps, seeds, length, self.clip_each_step)
+                                   betas, steps, seeds, length, self.options)
 
     @tf.function(reduce_retracing=True)
     def generate_from_noise(self, betas, steps, noise):
         """`generate` with every noise draw given (see diffusion.reverse_process_from_noise)."""
         with self.backbone.sampling():
             return reverse_process_from_noise(lambda x, t: self.backbone.denoiser([x, t], training=False),
-                                              betas, steps, noise, self.clip_each_step)
+                                              betas, steps, noise, self.options)
 
     @tf.function(reduce_retracing=True)
     def denoise(self, audio, step, mel=None):
-        """The network's noise estimate (B, L) for noisy audio (B, L) at float steps (B,), given mels for a vocoder."""
+        """The network's noise estimate (B, L) for noisy audio (B, L) at noise inputs (B,) (steps or levels), given
+        mels for a vocoder."""
         if mel is None:
             return self.backbone.denoiser([audio, step], training=False)
         return self.backbone.model([audio, step, mel], training=False)

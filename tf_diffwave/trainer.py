@@ -12,10 +12,10 @@ import time
 import keras
 import tensorflow as tf
 
-from tf_diffwave.config import load_run_config, save_config, with_searched_schedule
+from tf_diffwave.config import flatten, load_run_config, save_config, used_keys, with_searched_schedule
 from tf_diffwave.corpora import read_corpus
 from tf_diffwave.dataset import UnreadableFiles, training_examples
-from tf_diffwave.diffusion import Sampler, per_example_loss, q_sample
+from tf_diffwave.diffusion import Sampler, SamplingOptions, TrainingObjective
 from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
 from tf_diffwave.model_io import restore_ema
@@ -27,11 +27,13 @@ from tf_diffwave.backbones import build_backbone
 
 
 def add_training_noise(index, example, seed):
-    """Give each example its own noise and uniform draw for the diffusion step, from a per-example seed, so the
-    result does not depend on how the global batch is split across replicas."""
+    """Give each example its own noise and two uniform draws (the diffusion step, and the noise level within it;
+    see diffusion.TrainingObjective), from a per-example seed, so the result does not depend on how the global
+    batch is split across replicas."""
     noise_seed = tf.stack([tf.cast(seed, tf.int64), index])
     example["noise"] = tf.random.stateless_normal(tf.shape(example["audio"]), seed=noise_seed)
     example["u"] = tf.random.stateless_uniform([], seed=noise_seed + [0, 1 << 40])
+    example["v"] = tf.random.stateless_uniform([], seed=noise_seed + [0, 2 << 40])
     return example
 
 
@@ -39,13 +41,12 @@ def _check_resumable(config, model_dir):
     saved = os.path.join(model_dir, "config.json")
     if not os.path.isfile(saved) or tf.train.latest_checkpoint(model_dir) is None:
         return
-    previous = load_run_config(model_dir)
-    for section in ("audio", "model", "diffusion"):
-        for key, value in config[section].items():
-            if previous[section][key] != value and f"{section}.{key}" != "diffusion.fast_schedule":  # sampling only
-                raise UserError(
-                    f"{saved}: config key '{section}.{key}' was {previous[section][key]!r} when this run started, "
-                    f"now {value!r}; use a new train.model_dir or the original value")
+    previous, now = flatten(used_keys(load_run_config(model_dir))), flatten(used_keys(config))
+    for key, value in now.items():
+        if key.split(".")[0] in ("audio", "model", "diffusion") and previous.get(key) != value \
+                and key != "diffusion.fast_schedule":  # sampling only
+            raise UserError(f"{saved}: config key '{key}' was {previous.get(key)!r} when this run started, now "
+                            f"{value!r}; use a new train.model_dir or the original value")
 
 
 class Trainer:
@@ -65,7 +66,6 @@ class Trainer:
         if self.global_batch % (replicas * t["micro_batches"]):
             raise UserError(f"config key 'train.batch_size' = {self.global_batch} must be a multiple of the "
                             f"{replicas} replicas x {t['micro_batches']} train.micro_batches")
-        self.sampler = Sampler.from_config(config["diffusion"])
         keras.utils.set_random_seed(t["seed"])  # the same initial weights on every run and replica count
         policy = mixed_precision_policy() if t["mixed_precision"] else "float32"
         self.loss_scaling = policy == "mixed_float16"
@@ -78,6 +78,9 @@ class Trainer:
             finally:
                 keras.config.set_dtype_policy(default_policy)
             self.ema_backbone = build_backbone(config)
+            self.sampler = Sampler.from_config(config["diffusion"], self.backbone)
+            self.objective = TrainingObjective(self.sampler.schedule, self.backbone.noise_input,
+                                               config["diffusion"]["loss"])
             if t["init_from"] and tf.train.latest_checkpoint(self.model_dir) is None:  # fine-tuning, not resuming:
                 # the weights of another model folder (a run's EMA weights, or a conversion)
                 step = restore_ema(self.backbone.model, t["init_from"])
@@ -91,7 +94,7 @@ class Trainer:
             if self.loss_scaling:  # float16 gradients underflow without it; it also skips overflowing steps
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(self._group(variables, False))
-            self.own_optimizer = keras.optimizers.Adam(t[own[1]]) if any(self._own_rate) else None
+            self.own_optimizer = keras.optimizers.Adam(own[1]) if any(self._own_rate) else None
             if self.own_optimizer is not None:
                 self.own_optimizer.build(self._group(variables, True))
             self.step = tf.Variable(0, dtype=tf.int64, name="step")
@@ -101,7 +104,6 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(step=self.step, model=self.backbone.model,
                                               ema=self.ema_backbone.model, **optimizers)
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir, max_to_keep=t["keep_checkpoints"])
-        self._alpha_bars = tf.constant(self.sampler.schedule.alpha_bars, tf.float32)
         self._stop_signal = None
         self._grads = tf.function(self.replica_grads, jit_compile=True) if t["jit_compile"] else \
             self.replica_grads
@@ -109,17 +111,15 @@ class Trainer:
     # ---- the graph-mode step -------------------------------------------------------------------------------------
 
     def micro_batch_grads(self, batch):
-        """Loss and gradients of one micro-batch (DiffWave algorithm 1), scaled for the global batch."""
-        num_steps = self.sampler.schedule.num_steps
-        t = tf.minimum(tf.cast(batch["u"] * num_steps, tf.int32), num_steps - 1)
-        x_t = q_sample(self._alpha_bars, batch["audio"], t, batch["noise"])
+        """Loss and gradients of one micro-batch (see diffusion.TrainingObjective), scaled for the global batch."""
+        noisy, noise_input = self.objective.noisy_input(batch["audio"], batch["noise"], batch["u"], batch["v"])
         model = self.backbone.model
-        inputs = [x_t, tf.cast(t, tf.float32)]
+        inputs = [noisy, noise_input]
         if not self.backbone.unconditional:
             inputs.append(batch["mel"])
         with tf.GradientTape() as tape:
             prediction = model(inputs, training=True)
-            per_example = per_example_loss(batch["noise"], prediction, self.config["diffusion"]["loss"])
+            per_example = self.objective.per_example_loss(batch["noise"], prediction)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
             scaled = self.optimizer.scale_loss(loss) if self.loss_scaling else loss
         return loss, tape.gradient(scaled, model.trainable_variables)
@@ -214,7 +214,7 @@ class Trainer:
 
     def synthesizer(self):
         """A Synthesizer of the EMA weights, sampling as the config says."""
-        return Synthesizer(self.ema_backbone, clip_each_step=self.config["diffusion"]["clip_each_step"])
+        return Synthesizer(self.ema_backbone, options=SamplingOptions.from_config(self.config["diffusion"]))
 
     def _on_signal(self, signum, frame):
         self._stop_signal = signum
@@ -257,7 +257,7 @@ class Trainer:
         of them in a row stop the run without saving."""
         t = self.config["train"]
         if self.chief:
-            save_config(self.config, self.model_dir)
+            save_config(used_keys(self.config), self.model_dir)
         resumed = self.restore()
         if resumed:
             print(f"resumed from {resumed} at step {int(self.step.numpy())}")

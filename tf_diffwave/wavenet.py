@@ -170,6 +170,12 @@ class WaveNetBackbone(Backbone):
         self.denoiser = self._build_denoiser(m["embed_dim"])
         self.model = self._build_training_model()
 
+    @classmethod
+    def check_config(cls, config):
+        """A vocoder's hop must be a product of two transposed-convolution strides."""
+        if not config["model"]["unconditional"]:
+            upsample_strides(config["audio"]["hop_length"])
+
     @property
     def context_frames(self):
         """Mel frames on each side that influence an output sample (receptive field of one network pass)."""
