@@ -57,7 +57,7 @@ def test_parameter_counts_match_the_reference_implementation_and_the_paper(confi
 def test_the_jan2022_variant_needs_a_dplr_ssm():
     from tf_diffwave.errors import UserError
 
-    with pytest.raises(UserError, match="'model.s4_variant' = 'jan2022' needs 'model.ssm' = 's4'"):
+    with pytest.raises(UserError, match="'model.sashimi.s4_variant' = 'jan2022' needs 'model.sashimi.ssm' = 's4'"):
         load_config(SASHIMI, ["model.ssm=s4d"])
 
 

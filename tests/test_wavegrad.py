@@ -229,7 +229,8 @@ def tiny_wavegrad(tmp_path_factory):
     corpus = make_corpus(str(tmp_path_factory.mktemp("corpus")))
     model_dir = str(tmp_path_factory.mktemp("wavegrad"))
     overrides = tiny_wavegrad_overrides(corpus, model_dir)
-    train_main(["--config", WAVEGRAD_DEMO_CONFIG, *overrides, "train.max_steps=2", "train.export=true"])
+    train_main(["--config", WAVEGRAD_DEMO_CONFIG, *overrides, "train.max_steps=2", "train.export=true",
+                "train.sample_every=2"])
     return corpus, model_dir, overrides
 
 
@@ -254,6 +255,28 @@ def test_tiny_wavegrad_resumes_vocodes_and_infers(tiny_wavegrad, tmp_path, capsy
         infer_main(["--model-dir", model_dir, "--mel", "LJ001-0001", "--steps", "7"])
     with pytest.raises(UserError, match="noise level"):
         model.denoise(np.zeros((1, 300), np.float32), 1.5, mel[None, :1])
+
+
+@pytest.mark.slow
+def test_tiny_wavegrad_is_evaluated_and_its_schedule_searched(tiny_wavegrad, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from conftest import read_summaries
+    from tf_diffwave.evaluate import main as evaluate_main
+
+    found = read_summaries(os.path.join(tiny_wavegrad[1], "logs"))
+    assert set(found["valid/log_mel_l1"]) == {2} and np.isfinite(found["valid/log_mel_l1"][2])
+    run = str(tmp_path / "run")
+    shutil.copytree(tiny_wavegrad[1], run)
+    monkeypatch.chdir(tmp_path)
+    evaluate_main(["vocoder", "--model-dir", run, "--limit", "1", "--steps", "12"])
+    with open(tmp_path / "evaluation-vocoder-12.json") as f:
+        assert set(json.load(f)["mean"]) == {"model", "griffin_lim", "ground_truth"}
+    evaluate_main(["search-schedule", "--model-dir", run, "--candidates", "2", "--utterances", "1",
+                   "--max-seconds", "0.5"])
+    with open(os.path.join(run, "fast_schedule.json")) as f:
+        searched = json.load(f)["fast_schedule"]
+    np.testing.assert_allclose(load(run).sampler.fast_betas, searched)
 
 
 @pytest.mark.slow

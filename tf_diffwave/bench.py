@@ -163,6 +163,8 @@ def main(argv=None, prog=None):
     parser.add_argument("--skip-vocoder", action="store_true", help="only the SC09, S4 and SaShiMi tables")
     parser.add_argument("--converted-rounds", type=int, default=3,
                         help="rounds of the converted-lmnt against native BASE comparison (0: skip)")
+    parser.add_argument("--wavegrad-config", default=bundled("configs/wavegrad_ljspeech.json"),
+                        help="WaveGrad config for the WaveGrad table ('' to skip)")
     args = parser.parse_args(argv)
     if not args.skip_vocoder:
         bench_vocoder_table(args)
@@ -173,6 +175,8 @@ def main(argv=None, prog=None):
         bench_sashimi_training(args.sashimi_config, args.repeats)
     if args.converted_rounds:
         bench_converted(args.converted_rounds, args.repeats)
+    if args.wavegrad_config:
+        bench_wavegrad(args.wavegrad_config, args.repeats, args.micro_batches)
 
 
 def bench_s4(length=16000, widths=(64, 128, 256), broadcast_limit_mib=3100):
@@ -258,6 +262,24 @@ def bench_converted(rounds, repeats):
     for seconds, schedule in measures:
         print(f"| RTF, {seconds} s audio, {schedule} schedule | {best['native', (seconds, schedule)]:.3f} "
               f"| {best['converted', (seconds, schedule)]:.3f} |")
+
+
+def bench_wavegrad(config_path, repeats, micro_batches):
+    """The WaveGrad table: RTF of vocoding 1 s with its 6- and 50-iteration schedules (batch 1), and training
+    steps/s at batch 16 on the demo corpus."""
+    config = load_config(config_path)
+    backbone = build_backbone(config)
+    sampler = Sampler.from_config(config["diffusion"], backbone)
+    options = SamplingOptions.from_config(config["diffusion"])
+    print(f"\nWaveGrad, config {config_path}: {backbone.model.count_params():,} parameters\n")
+    print("| measure | tf-diffwave |")
+    print("| --- | --- |")
+    for schedule in ("6", "50"):
+        rtf = bench_vocoder(backbone, sampler, config["audio"]["sample_rate"], 1, schedule, repeats, options)
+        print(f"| RTF, 1 s audio, {schedule} iterations | {rtf:.2f} |")
+    samples = config["data"]["crop_frames"] * config["audio"]["hop_length"]
+    seconds = in_fresh_process("training_step_run", config_path, vocoder_training_overrides(micro_batches), 1)[0]
+    print(f"| training steps/s, batch 16 x {samples} ({micro_batches} micro-batches) | {1.0 / seconds:.4f} |")
 
 
 def bench_training_options(config_path, micro_batches):
