@@ -167,3 +167,65 @@ def test_get_config_round_trips(ssm, variant):
     clone = S4Layer.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert clone(tf.zeros([1, 256, 8])).shape == (1, 256, 8)
+
+
+def trained_looking(layer, seed):
+    """Move every weight of a built layer away from its initial value, by amounts a training run could."""
+    rng = np.random.default_rng(seed)
+    for v in layer.weights:
+        x = v.numpy()
+        name = v.path.rsplit("/", 1)[-1]
+        if name == "log_dt":
+            x = rng.uniform(np.log(1e-3), np.log(1e-1), x.shape)
+        elif name == "lambda_log_re":
+            x = x + rng.normal(0, 0.3, x.shape)
+        elif name in ("lambda_im", "b", "p", "q"):
+            x = x * (1 + rng.normal(0, 0.1, x.shape))
+        else:
+            x = x + rng.normal(0, 0.1, x.shape)
+        v.assign(x.astype(np.float32))
+
+
+def stepped(layer, u, mode):
+    """The layer's output for u (B, L, H), one step at a time from its initial state."""
+    length = u.shape[1]
+
+    def body(t, state, outputs):
+        y, state = layer.step(u[:, t], state)
+        return t + 1, state, outputs.write(t, y)
+
+    run = tf.function(lambda u, state: tf.while_loop(
+        lambda t, *_: t < length, body, (0, state, tf.TensorArray(tf.float32, length)))[2].stack(), autograph=False)
+    return np.transpose(run(u, layer.initial_state(u.shape[0], mode)).numpy(), (1, 0, 2))
+
+
+@pytest.mark.parametrize("ssm,variant", [("s4", "glu"), ("s4", "jan2022"), ("s4d", "glu")])
+@pytest.mark.parametrize("mode", ["dense", "diagonal"])
+def test_stepping_through_a_sequence_equals_the_convolution(ssm, variant, mode):
+    """The recurrent mode (bilinear system, C corrected for the kernel's length) against `call`, float32, 2048
+    samples, weights moved away from their initialisation."""
+    layer = S4Layer(16, 2048, ssm=ssm, variant=variant)
+    layer.build((None, None, 16))
+    trained_looking(layer, 1)
+    u = tf.constant(np.random.default_rng(0).normal(size=(2, 2048, 16)), tf.float32)
+    reference = layer(u).numpy()
+    assert np.max(np.abs(stepped(layer, u, mode) - reference)) / np.max(np.abs(reference)) < 1e-4
+
+
+def test_the_diagonal_step_is_unusable_at_the_legs_initialisation_and_the_dense_one_is_not():
+    """HiPPO-LegS is far from normal: the eigenbasis of its discretisation is ill-conditioned (why "dense" is the
+    default)."""
+    layer = S4Layer(16, 2048)
+    layer.build((None, None, 16))
+    u = tf.constant(np.random.default_rng(0).normal(size=(1, 2048, 16)), tf.float32)
+    reference = layer(u).numpy()
+    errors = {mode: np.max(np.abs(stepped(layer, u, mode) - reference)) / np.max(np.abs(reference))
+              for mode in ("dense", "diagonal")}
+    assert errors["dense"] < 1e-4 and errors["diagonal"] > 1e-2
+
+
+def test_bidirectional_layers_have_no_recurrent_mode():
+    layer = S4Layer(4, 64, bidirectional=True)
+    layer.build((None, None, 4))
+    with pytest.raises(ValueError, match="causal"):
+        layer.initial_state(1)

@@ -20,6 +20,7 @@ from keras import layers
 
 CAUCHY_CHUNK = 256  # frequencies per chunk: the Cauchy matrix of one chunk is H x N x 256 complex64
 VARIANTS = ("glu", "jan2022")
+STEP_MODES = ("dense", "diagonal")
 
 
 def hippo_legs_dplr(state_size):
@@ -202,7 +203,8 @@ class S4Layer(layers.Layer):
         dt_c = tf.complex(dt, tf.zeros_like(dt))[:, None]  # a cast would warn in the backward pass
         w = dt_c * lam                                              # (H, N2) poles dt * Lambda
         if self.ssm == "s4d":
-            return self._vandermonde_kernel(w, dt_c * b, c, length)
+            wide = [tf.cast(t, tf.complex128) for t in (dt_c, lam, b, c)]
+            return self._vandermonde_kernel(wide[0] * wide[1], wide[0] * wide[2], wide[3], length)
         omega = roots_of_unity(self.max_length, CAUCHY_CHUNK)      # (chunks, CAUCHY_CHUNK)
         # v[h, (i, j), n] = Bs[i] Cs[j] dt with Bs = (B, P), Cs = (C~_0, [C~_1], conj(Q)) (S4 eq. 4 and 5), Q = P
         bs = tf.stack([b, p], axis=1)                               # (H, 2, N2)
@@ -221,22 +223,21 @@ class S4Layer(layers.Layer):
         k = tf.signal.irfft(k_f[..., : self.max_length // 2 + 1], fft_length=[self.max_length])
         return k[..., :length]
 
-    def _vandermonde_kernel(self, w, b_dt, c, length):
+    def _vandermonde_kernel(self, w, b_dt, c, length):  # complex128 arguments
         """S4D with bilinear discretisation: K_l = 2 Re sum_n C_n Bbar_n Abar_n^l, Abar^l = Abar^(j c) Abar^i for
         l = j c + i, as one batched matmul over c-sample blocks (memory H N (L/c + c), not H N L)."""
         abar = (1.0 + w / 2.0) / (1.0 - w / 2.0)                    # (H, N2)
         coef = c * (b_dt / (1.0 - w / 2.0))[None]                    # (channels, H, N2)
         block = 64
         blocks = -(-length // block)
-        # the powers reach phases of thousands of radians: take them in complex128, then return to complex64
-        log_abar = tf.math.log(tf.cast(abar, tf.complex128))
-        inner = tf.cast(tf.exp(log_abar[:, :, None] * tf.cast(tf.range(block), tf.complex128)[None, None, :]),
-                        tf.complex64)                                # (H, N2, c)
-        outer = tf.cast(tf.exp(log_abar[:, None, :] * tf.cast(tf.range(blocks) * block, tf.complex128)[None, :, None]),
-                        tf.complex64)                                # (H, blocks, N2)
+        # the powers amplify any rounding of the poles and reach phases of thousands of radians, and the sum over the
+        # poles cancels: complex128 throughout (H N (L/c + c) values), back to float32 at the end
+        log_abar = tf.math.log(abar)
+        inner = tf.exp(log_abar[:, :, None] * tf.cast(tf.range(block), tf.complex128)[None, None, :])  # (H, N2, c)
+        outer = tf.exp(log_abar[:, None, :] * tf.cast(tf.range(blocks) * block, tf.complex128)[None, :, None])
         weighted = outer[None] * coef[:, :, None, :]                # (channels, H, blocks, N2)
         k = 2.0 * tf.math.real(tf.matmul(weighted, inner[None]))    # (channels, H, blocks, c)
-        return tf.reshape(k, [self.kernel_channels, self.d_model, -1])[..., :length]
+        return tf.cast(tf.reshape(k, [self.kernel_channels, self.d_model, -1])[..., :length], tf.float32)
 
     # ---- the layer -------------------------------------------------------------------------------------------------
 
@@ -260,11 +261,71 @@ class S4Layer(layers.Layer):
 
     def call(self, u):
         y = self.convolve(tf.transpose(tf.cast(u, tf.float32), [0, 2, 1]))
-        y = tf.nn.gelu(tf.transpose(y, [0, 2, 1]), approximate=False)
+        return self._output(tf.transpose(y, [0, 2, 1]))
+
+    def _output(self, y):
+        """GELU, then the position-wise linear layer (with a GLU, or the jan2022 variant's H outputs), on (..., H)."""
+        y = tf.nn.gelu(y, approximate=False)
         if self.own_q:
             return self.output_linear(y)
         gate, value = tf.split(self.output_linear(y), 2, axis=-1)
         return gate * tf.sigmoid(value)
+
+    # ---- the recurrent (step) mode -----------------------------------------------------------------------------------
+
+    def setup_step(self, mode="dense"):
+        """Precompute the recurrence that `step` runs, from the current weights (call again after they change).
+
+        The bilinear discretisation Abar, Bbar of the full-size system, with the trained C~ corrected for the
+        kernel's length L = `max_length` (C = C~ (I - Abar^L)^-1, S4 section 3.3), computed in float64:
+        - "dense": x <- Abar x + Bbar u, y = C x, in the real basis of the conjugate-symmetric state (r = T^-1 s,
+          T = [[I, iI], [I, -iI]]), as float32 (H, N, N) matrices;
+        - "diagonal": the same in the eigenbasis of Abar, complex64 (H, N): cheaper per step, but only as accurate
+          as that basis is well conditioned (HiPPO-LegS's is not).
+        Abar is stored as Abar - I and the step computes x + (Abar - I) x: Abar is within dt |A| of I, and float32
+        rounding of Abar itself, compounded over thousands of steps, would cost 1e-5 relative (S4D)."""
+        if self.bidirectional:
+            raise ValueError(f"{self.name}: only causal S4 layers have a recurrent mode (this one sees the future)")
+        if mode not in STEP_MODES:
+            raise ValueError(f"mode must be one of {STEP_MODES}, got {mode!r}")
+        ssm = self.dense_ssm()
+        a, b, c, dt = (ssm["A"][0] if self.own_q else ssm["A"]), ssm["B"], ssm["C"][0], ssm["dt"]
+        eye = np.eye(a.shape[-1])
+        left = eye - dt[:, None, None] / 2 * a
+        abar = np.linalg.solve(left, eye + dt[:, None, None] / 2 * a)
+        bbar = np.linalg.solve(left, (dt[:, None] * b)[..., None])[..., 0]
+        if mode == "dense":
+            half = np.eye(a.shape[-1] // 2)
+            basis = np.block([[half, 1j * half], [half, -1j * half]])
+            inverse = np.linalg.inv(basis)
+            system = ((inverse @ abar @ basis).real - eye, (bbar @ inverse.T).real, (c @ basis).real)
+            self._step_system = ("dense", *(tf.constant(m, tf.float32) for m in system))
+        else:
+            eigenvalues, vectors = np.linalg.eig(abar)
+            system = (eigenvalues - 1.0, np.linalg.solve(vectors, bbar[..., None])[..., 0],
+                      np.einsum("hn,hnm->hm", c, vectors))
+            self._step_system = ("diagonal", *(tf.constant(m, tf.complex64) for m in system))
+
+    def initial_state(self, batch, mode=None):
+        """The zero state of `batch` sequences (B, H, N) for `step`, in the step mode set up (or `mode`, which is
+        then set up; "dense" when nothing is)."""
+        if mode is not None or getattr(self, "_step_system", None) is None:
+            self.setup_step(mode or "dense")
+        dtype = tf.float32 if self._step_system[0] == "dense" else tf.complex64
+        return tf.zeros([batch, self.d_model, self.state_size], dtype)
+
+    def step(self, u, state):
+        """One time step of the causal layer: input u (B, H) and state (from `initial_state` or the previous step)
+        -> (output (B, H), new state); stepping through a sequence gives what `call` gives for it."""
+        mode, abar_minus_eye, bbar, c = self._step_system
+        u = tf.cast(u, tf.float32)
+        if mode == "dense":
+            state = state + tf.einsum("hij,bhj->bhi", abar_minus_eye, state) + bbar[None] * u[:, :, None]
+            y = tf.einsum("hn,bhn->bh", c, state)
+        else:
+            state = state + abar_minus_eye[None] * state + bbar[None] * tf.complex(u, tf.zeros_like(u))[:, :, None]
+            y = tf.math.real(tf.einsum("hn,bhn->bh", c, state))
+        return self._output(y + self.d[None] * u), state
 
     def compute_output_shape(self, input_shape):
         return input_shape
