@@ -1,10 +1,12 @@
 """The denoising networks a config can name (`model.backbone`); each meets the contract in family.py."""
 
+from tf_diffwave.ar_sashimi import ArSashimiBackbone
 from tf_diffwave.sashimi import SashimiBackbone
 from tf_diffwave.wavegrad import WaveGradBackbone
 from tf_diffwave.wavenet import WaveNetBackbone
 
-BACKBONES = {"wavenet": WaveNetBackbone, "sashimi": SashimiBackbone, "wavegrad": WaveGradBackbone}
+BACKBONES = {"wavenet": WaveNetBackbone, "sashimi": SashimiBackbone, "wavegrad": WaveGradBackbone,
+             "ar_sashimi": ArSashimiBackbone}
 
 
 def backbone_config(config):

@@ -144,6 +144,11 @@ def infer_main(argv=None, prog=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the first example; example i uses seed + i")
     parser.add_argument("--n-samples", type=int, default=16, help="unconditional models: clips to generate")
     parser.add_argument("--batch-size", type=int, default=16, help="unconditional models: clips per batch")
+    parser.add_argument("--temperature", type=float, help="autoregressive models: sampling temperature (default: "
+                                                          "the config's)")
+    parser.add_argument("--top-p", type=float, help="autoregressive models: nucleus sampling mass (default: the "
+                                                    "config's)")
+    parser.add_argument("--prompt", help="autoregressive models: an audio file whose beginning every clip continues")
     args = parser.parse_args(argv)
     check_outputs(args)
     model = load(args.model_dir)
@@ -172,9 +177,14 @@ def generate_clips(model, args):
     """Write --n-samples clips of an unconditional model as <out-dir>/seed_<seed>.wav, in batches."""
     if args.mel:
         raise UserError(f"{args.model_dir}: this model is unconditional; it takes no --mel (use --n-samples)")
+    own_sampling = model.backbone.own_sampler(model.config) is not None
+    if not own_sampling and (args.temperature is not None or args.top_p is not None or args.prompt):
+        raise UserError(f"{args.model_dir}: --temperature, --top-p and --prompt are for autoregressive models")
+    prompt = read_audio(args.prompt, model.sample_rate) if args.prompt else None
     progbar = progress_bar(args.n_samples, "clip")
     clips = model.unconditional_generate(args.n_samples, seed=args.seed, steps=args.steps,
-                                         batch_size=args.batch_size, on_batch=progbar.update)
+                                         batch_size=args.batch_size, on_batch=progbar.update,
+                                         temperature=args.temperature, top_p=args.top_p, prompt=prompt)
     for i, clip in enumerate(clips):
         write_wav(os.path.join(args.out_dir, f"seed_{args.seed + i}.wav"), clip, model.sample_rate)
     print(f"wrote {len(clips)} clips to {args.out_dir}")

@@ -32,7 +32,8 @@ DEFAULTS = {
                                       # of HTK mel power); see features.py
     },
     "model": {                        # keys every backbone reads; then one section per backbone (model.<backbone>)
-        "backbone": "wavenet",        # "wavenet" (DiffWave), "sashimi" (DiffWave+SaShiMi) or "wavegrad" (WaveGrad)
+        "backbone": "wavenet",        # "wavenet" (DiffWave), "sashimi" (DiffWave+SaShiMi), "wavegrad" (WaveGrad) or
+                                      # "ar_sashimi" (autoregressive SaShiMi)
         "tf32": "auto",               # GPU TF32 matmuls: "on", "off", or "auto" (off for backbones that lose accuracy)
         "unconditional": False,       # True: no mel conditioner (generation from noise)
         "audio_length": 16000,        # unconditional models: samples per clip, trained and generated
@@ -71,6 +72,21 @@ DEFAULTS = {
             "downsampling_out_channels": [128, 128, 256, 512],
             "downsampling_dilations": [[1, 2, 4], [1, 2, 4], [1, 2, 4], [1, 2, 4]],
             "noise_level_scale": 5000.0,  # the noise level is multiplied by this before its sinusoidal encoding
+        },
+        "ar_sashimi": {                   # autoregressive SaShiMi (Goel et al. 2022) over 8-bit mu-law samples
+            "d_model": 64,                # channels of the first tier (times ar_sashimi.expand per tier down)
+            "n_layers": 8,                # S4 + feed-forward blocks per tier
+            "pool": [4, 4],               # pooling factor of each tier
+            "expand": 2,                  # channel multiplier per tier
+            "ff": 2,                      # feed-forward width multiplier
+            "ssm": "s4",                  # "s4" (DPLR) or "s4d" (diagonal)
+            "state_size": 64,             # S4 state size N
+            "ssm_trainable": True,        # False freezes Lambda, P, B and dt
+            "ssm_learning_rate": 1e-3,    # Adam for the S4 state-space parameters
+            "s4_variant": "glu",          # "glu" or "jan2022" (as model.sashimi.s4_variant)
+            "step_mode": "dense",         # S4 recurrence when sampling: "dense" (exact) or "diagonal" (eigenbasis)
+            "temperature": 1.0,           # sampling: logits divided by this
+            "top_p": 1.0,                 # sampling: nucleus (top-p) mass; 1 samples from the whole distribution
         },
     },
     "diffusion": {
@@ -122,10 +138,13 @@ _CHOICES = {
     "audio.features": ("hifigan", "lmnt", "ivanvovk"),
     "model.wavenet.step_embedding": ("float64", "float32"),
     "model.sashimi.step_embedding": ("float64", "float32"),
-    "model.backbone": ("wavenet", "sashimi", "wavegrad"),
+    "model.backbone": ("wavenet", "sashimi", "wavegrad", "ar_sashimi"),
     "model.tf32": ("auto", "on", "off"),
     "model.sashimi.ssm": ("s4", "s4d"),
     "model.sashimi.s4_variant": ("glu", "jan2022"),
+    "model.ar_sashimi.ssm": ("s4", "s4d"),
+    "model.ar_sashimi.s4_variant": ("glu", "jan2022"),
+    "model.ar_sashimi.step_mode": ("dense", "diagonal"),
     "diffusion.schedule_precision": ("float64", "float32"),
     "diffusion.loss": ("l1", "l2"),
     "train.strategy": ("mirrored", "multi_worker", "one_device"),

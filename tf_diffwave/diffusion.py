@@ -75,6 +75,11 @@ class TrainingObjective:
         self.alpha_bars = tf.constant(schedule.alpha_bars, tf.float32)
         self.levels = tf.constant(np.sqrt(np.concatenate([[1.0], schedule.alpha_bars])), tf.float32)
 
+    def model_inputs(self, batch):
+        """The training model's inputs for a batch (audio, noise, draws u and v, and a mel for vocoders)."""
+        noisy, noise_input = self.noisy_input(batch["audio"], batch["noise"], batch["u"], batch["v"])
+        return [noisy, noise_input, batch["mel"]] if "mel" in batch else [noisy, noise_input]
+
     def noisy_input(self, x0, noise, u, v):
         """(the noisy audio, what the network is given) for uniform draws u and v in [0, 1) per example."""
         index = tf.minimum(tf.cast(u * self.num_steps, tf.int32), self.num_steps - 1)
@@ -84,9 +89,9 @@ class TrainingObjective:
         level = low + v * (high - low)
         return noised(level, x0, noise), level
 
-    def per_example_loss(self, noise, prediction):
-        """The loss of each example of the batch."""
-        return per_example_loss(noise, prediction, self.loss)
+    def per_example_loss(self, batch, prediction):
+        """The loss of each example of the batch, given the model's prediction of its noise."""
+        return per_example_loss(batch["noise"], prediction, self.loss)
 
 
 def align_steps(schedule, inference_betas):

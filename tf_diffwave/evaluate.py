@@ -13,6 +13,9 @@ the report is also written to F (default: evaluation-vocoder-<steps>.json in the
 usage: tf-diffwave evaluate search-schedule --model-dir DIR --steps 6 [--candidates N] [--utterances K]
 searches a schedule of that many steps (see schedule_search.py) and saves the best in DIR, where infer.py
 --steps fast and later exports pick it up.
+
+usage: tf-diffwave evaluate nll --model-dir DIR [--data DIR] [--split test|valid|train] [--limit N] [--json F]
+prints the negative log-likelihood, in bits per sample, of an autoregressive model on a split of its corpus.
 """
 
 import argparse
@@ -217,6 +220,27 @@ def search_schedule_main(args):
              else "") + f")\nwrote {path}")
 
 
+def nll_main(args):
+    model = load(args.model_dir)
+    start_run(model.config)
+    data = dict(model.config["data"], path=args.data or model.config["data"]["path"])
+    corpus = read_corpus(data)
+    ids = getattr(corpus, f"{args.split}_ids")[: args.limit or None]
+    if not ids:
+        raise UserError(f"{data['path']}: the {args.split} split is empty")
+    length = model.config["model"]["audio_length"]
+    clips = np.stack([fit_length(read_audio(corpus.wav_paths[i], model.sample_rate), length) for i in ids])
+    bits = model.nll(clips)
+    report = {"split": args.split, "clips": len(ids), "nll_bits_per_sample": float(np.mean(bits)),
+              "per_clip": dict(zip(ids, map(float, bits)))}
+    print(f"{args.split} split of {data['path']}: {len(ids)} clips, NLL {report['nll_bits_per_sample']:.4f} bits "
+          f"per sample")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.json}")
+
+
 def main(argv=None, prog=None):
     parser = argparse.ArgumentParser(prog=prog, description="Measure the quality of generated audio.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -243,8 +267,15 @@ def main(argv=None, prog=None):
     search.add_argument("--utterances", type=int, default=3, help="held-out utterances to score them on")
     search.add_argument("--max-seconds", type=float, default=3.0, help="the first seconds of each utterance")
     search.add_argument("--seed", type=int, default=0, help="seed of the candidate draw")
+    nll = commands.add_parser("nll", help="negative log-likelihood of held-out clips (autoregressive models)")
+    nll.add_argument("--model-dir", required=True, help="run folder")
+    nll.add_argument("--data", help="corpus folder (default: the run's data.path)")
+    nll.add_argument("--split", choices=("valid", "test", "train"), default="test", help="which split (default test)")
+    nll.add_argument("--limit", type=int, default=0, help="at most this many clips (0: all)")
+    nll.add_argument("--json", help="also write the report to this JSON file")
     args = parser.parse_args(argv)
-    {"sc09": sc09_main, "vocoder": vocoder_main, "search-schedule": search_schedule_main}[args.command](args)
+    {"sc09": sc09_main, "vocoder": vocoder_main, "search-schedule": search_schedule_main,
+     "nll": nll_main}[args.command](args)
 
 
 if __name__ == "__main__":

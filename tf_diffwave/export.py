@@ -26,17 +26,26 @@ class VocoderExport(tf.Module):
 class GeneratorExport(tf.Module):
     """`serving_default`: seed (int64 [batch]) -> audio (float32 [batch, length]), one clip per seed."""
 
-    def __init__(self, synthesizer, betas, steps, length):
+    def __init__(self, generate, length, tracked):
         super().__init__()
-        self.synthesizer = synthesizer
-        self.betas = tf.constant(betas, tf.float64)
-        self.steps = tf.constant(steps, tf.float32)
+        self.tracked = tracked  # the module whose variables `generate` reads
+        self.generate = generate
         self.length = int(length)
         self.serve = tf.function(self._serve, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
 
     def _serve(self, seed):
-        audio = self.synthesizer.generate(seed, tf.constant(self.length), self.betas, self.steps)
-        return {"audio": tf.ensure_shape(audio, [None, self.length])}
+        return {"audio": tf.ensure_shape(self.generate(seed, tf.constant(self.length)), [None, self.length])}
+
+
+def clip_generator(synthesizer, sampler, config):
+    """(generate(seeds, length) -> audio, the module holding its weights) for an unconditional model: its family's
+    own sampler (autoregressive families), or the reverse process with the sampler's fast schedule."""
+    own = synthesizer.backbone.own_sampler(config)
+    if own is not None:
+        return own.frozen(), own
+    betas, steps = (tf.constant(a, dtype) for a, dtype in zip(sampler.betas_and_steps("fast"),
+                                                                (tf.float64, tf.float32)))
+    return (lambda seeds, length: synthesizer.generate(seeds, length, betas, steps)), synthesizer
 
 
 def export_model(synthesizer, sampler, config, export_root, version):
@@ -44,7 +53,8 @@ def export_model(synthesizer, sampler, config, export_root, version):
     <export_root>/<version>/."""
     betas, steps = sampler.betas_and_steps("fast")
     if config["model"]["unconditional"]:
-        module = GeneratorExport(synthesizer, betas, steps, config["model"]["audio_length"])
+        generate, tracked = clip_generator(synthesizer, sampler, config)
+        module = GeneratorExport(generate, config["model"]["audio_length"], tracked)
     else:
         module = VocoderExport(synthesizer, betas, steps, config["audio"]["n_mels"])
     return write_export(module, export_root, version)

@@ -45,6 +45,20 @@ class Backbone:
         a second optimizer), or None when every weight trains alike."""
         return None
 
+    def training_objective(self, config):
+        """How a training example becomes a loss (see diffusion.TrainingObjective for the interface): by default
+        the diffusion core's, for a network conditioned as `noise_input` says."""
+        from tf_diffwave.diffusion import Schedule, TrainingObjective
+
+        return TrainingObjective(Schedule.from_config(config["diffusion"]), self.noise_input,
+                                 config["diffusion"]["loss"])
+
+    def own_sampler(self, config):
+        """None for the families the diffusion core samples; otherwise a tf.Module whose
+        `generate(seeds, length)` returns audio (B, length), clip b drawn from seeds[b] alone (autoregressive
+        families)."""
+        return None
+
     def sampling(self):
         """A context manager entered once per sampling call, around the reverse process: for work that depends on
         the weights only and would otherwise be repeated at every denoising step."""

@@ -151,22 +151,53 @@ class DiffWave:
             return self.synthesizer.generate_from_noise(betas, t, noise).numpy()
         return self.synthesizer.vocode_from_noise(mel, betas, t, noise).numpy()
 
-    def unconditional_generate(self, n, seed=0, steps="fast", batch_size=16, on_batch=None):
+    def unconditional_generate(self, n, seed=0, steps="fast", batch_size=16, on_batch=None, temperature=None,
+                               top_p=None, prompt=None):
         """Float32 audio (n, model.audio_length) generated from noise; clip i is drawn with seed `seed + i`, so
-        the clips do not depend on `batch_size`. `on_batch(done)` is called after each batch."""
+        the clips do not depend on `batch_size`. `on_batch(done)` is called after each batch. Autoregressive
+        models sample with `temperature` and nucleus mass `top_p` (default: the config's) and continue `prompt`
+        (float audio (samples,), the beginning of every clip) if given; diffusion models use `steps`."""
         if not self.unconditional:
             raise UserError(f"{self.model_dir}: this model is a vocoder; it needs a mel (use vocode)")
         if n < 1 or batch_size < 1:
             raise UserError(f"the number of clips ({n}) and the batch size ({batch_size}) must be at least 1")
-        betas, t = self.sampler.betas_and_steps(steps)
         length = self.config["model"]["audio_length"]
+        own = self.backbone.own_sampler(self.config)
+        if own is None:  # the diffusion core samples it
+            betas, t = self.sampler.betas_and_steps(steps)
+            generate = lambda seeds: self.synthesizer.generate(seeds, length, betas, t)  # noqa: E731
+        else:
+            if prompt is not None and not 0 < len(prompt) < length:
+                raise UserError(f"the prompt has {len(prompt)} samples; it must be shorter than a clip ({length})")
+            for name, value in (("temperature", temperature), ("top_p", top_p)):
+                if value is not None and not (0 < value and (name == "temperature" or value <= 1)):
+                    raise UserError(f"{name} = {value} must be positive{' and at most 1' if name == 'top_p' else ''}")
+            generate = lambda seeds: own.generate(  # noqa: E731
+                seeds, length, temperature, top_p, None if prompt is None else np.tile(
+                    np.asarray(prompt, np.float32)[None], (len(seeds), 1)))
         clips = []
         for start in range(0, n, batch_size):
             seeds = seed + np.arange(start, min(start + batch_size, n), dtype=np.int64)
-            clips.append(self.synthesizer.generate(seeds, length, betas, t).numpy())
+            clips.append(generate(seeds).numpy())
             if on_batch is not None:
                 on_batch(start + len(seeds))
         return np.concatenate(clips)
+
+    def nll(self, clips, batch_size=8):
+        """Negative log-likelihood in bits per sample of each clip (n, audio_length), for likelihood models (the
+        autoregressive ones): the training objective of the EMA weights, in convolution mode."""
+        if self.backbone.own_sampler(self.config) is None:
+            raise UserError(f"{self.model_dir}: a diffusion model has no exact likelihood; nll is for "
+                            f"autoregressive models")
+        clips = np.asarray(clips, np.float32)
+        if clips.ndim != 2 or clips.shape[1] != self.config["model"]["audio_length"]:
+            raise UserError(f"clips have shape {clips.shape}, expected (n, {self.config['model']['audio_length']})")
+        objective, results = self.backbone.training_objective(self.config), []
+        for start in range(0, len(clips), batch_size):
+            batch = {"audio": tf.constant(clips[start: start + batch_size])}
+            logits = self.backbone.model(objective.model_inputs(batch), training=False)
+            results.append(objective.per_example_loss(batch, logits).numpy())
+        return np.concatenate(results)
 
     def export(self, export_root, version=None):
         """Write a TF Serving version folder <export_root>/<version> (default: the checkpoint's step)."""

@@ -148,6 +148,7 @@ class S4Layer(layers.Layer):
         self.kernel_channels = 2 if bidirectional else 1
         self.own_q = variant == "jan2022"
         self.fixed_kernel = None  # set by kernels_computed_once
+        self._step_system = None  # set by setup_step
         width = d_model if self.own_q else 2 * d_model  # jan2022 mixes the channels linearly; glu gates
         self.output_linear = layers.Dense(width, dtype="float32", name="output_linear")
 
@@ -274,7 +275,12 @@ class S4Layer(layers.Layer):
     # ---- the recurrent (step) mode -----------------------------------------------------------------------------------
 
     def setup_step(self, mode="dense"):
-        """Precompute the recurrence that `step` runs, from the current weights (call again after they change).
+        """Precompute the recurrence that `step` runs (`step_system`), from the current weights (call again after
+        they change)."""
+        self._step_system = self.step_system(mode)
+
+    def step_system(self, mode="dense"):
+        """The recurrence of the current weights, (mode, Abar - I, Bbar, C), computed eagerly in float64 numpy.
 
         The bilinear discretisation Abar, Bbar of the full-size system, with the trained C~ corrected for the
         kernel's length L = `max_length` (C = C~ (I - Abar^L)^-1, S4 section 3.3), computed in float64:
@@ -299,17 +305,16 @@ class S4Layer(layers.Layer):
             basis = np.block([[half, 1j * half], [half, -1j * half]])
             inverse = np.linalg.inv(basis)
             system = ((inverse @ abar @ basis).real - eye, (bbar @ inverse.T).real, (c @ basis).real)
-            self._step_system = ("dense", *(tf.constant(m, tf.float32) for m in system))
-        else:
-            eigenvalues, vectors = np.linalg.eig(abar)
-            system = (eigenvalues - 1.0, np.linalg.solve(vectors, bbar[..., None])[..., 0],
-                      np.einsum("hn,hnm->hm", c, vectors))
-            self._step_system = ("diagonal", *(tf.constant(m, tf.complex64) for m in system))
+            return ("dense", *(tf.constant(m, tf.float32) for m in system))
+        eigenvalues, vectors = np.linalg.eig(abar)
+        system = (eigenvalues - 1.0, np.linalg.solve(vectors, bbar[..., None])[..., 0],
+                  np.einsum("hn,hnm->hm", c, vectors))
+        return ("diagonal", *(tf.constant(m, tf.complex64) for m in system))
 
     def initial_state(self, batch, mode=None):
         """The zero state of `batch` sequences (B, H, N) for `step`, in the step mode set up (or `mode`, which is
         then set up; "dense" when nothing is)."""
-        if mode is not None or getattr(self, "_step_system", None) is None:
+        if mode is not None or self._step_system is None:
             self.setup_step(mode or "dense")
         dtype = tf.float32 if self._step_system[0] == "dense" else tf.complex64
         return tf.zeros([batch, self.d_model, self.state_size], dtype)

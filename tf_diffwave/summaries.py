@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tf_diffwave.audio import read_audio
 from tf_diffwave.dataset import mel_path, read_mel, uses_precomputed_mels
+from tf_diffwave.export import clip_generator
 from tf_diffwave.features import LogMel
 from tf_diffwave.quality import log_mel_distance, mr_stft_distance
 
@@ -41,15 +42,15 @@ class GeneratedSamples:
     """A few clips generated from fixed seeds by the EMA weights of an unconditional model, for TensorBoard."""
 
     def __init__(self, config, synthesizer, sampler, count=4):
-        self.synthesizer, self.sampler, self.count = synthesizer, sampler, count
+        self.synthesizer, self.sampler, self.count, self.config = synthesizer, sampler, count, config
         self.length = config["model"]["audio_length"]
         self.sample_rate = config["audio"]["sample_rate"]
         self.log_mel = LogMel.from_config(config["audio"])
 
     def write_summaries(self):
         """Audio and spectrogram images into the default summary writer."""
-        betas, steps = self.sampler.betas_and_steps("fast")
-        generated = self.synthesizer.generate(np.arange(self.count, dtype=np.int64), self.length, betas, steps)
+        generate, _ = clip_generator(self.synthesizer, self.sampler, self.config)  # of the weights now
+        generated = generate(np.arange(self.count, dtype=np.int64), self.length)
         write_audio_summaries("generated", generated.numpy(), self.sample_rate, self.log_mel)
 
 

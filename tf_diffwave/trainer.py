@@ -15,7 +15,7 @@ import tensorflow as tf
 from tf_diffwave.config import flatten, load_run_config, save_config, used_keys, with_searched_schedule
 from tf_diffwave.corpora import read_corpus
 from tf_diffwave.dataset import UnreadableFiles, training_examples
-from tf_diffwave.diffusion import Sampler, SamplingOptions, TrainingObjective
+from tf_diffwave.diffusion import Sampler, SamplingOptions
 from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
 from tf_diffwave.model_io import restore_ema
@@ -79,8 +79,7 @@ class Trainer:
                 keras.config.set_dtype_policy(default_policy)
             self.ema_backbone = build_backbone(config)
             self.sampler = Sampler.from_config(config["diffusion"], self.backbone)
-            self.objective = TrainingObjective(self.sampler.schedule, self.backbone.noise_input,
-                                               config["diffusion"]["loss"])
+            self.objective = self.backbone.training_objective(config)
             if t["init_from"] and tf.train.latest_checkpoint(self.model_dir) is None:  # fine-tuning, not resuming:
                 # the weights of another model folder (a run's EMA weights, or a conversion)
                 step = restore_ema(self.backbone.model, t["init_from"])
@@ -111,15 +110,12 @@ class Trainer:
     # ---- the graph-mode step -------------------------------------------------------------------------------------
 
     def micro_batch_grads(self, batch):
-        """Loss and gradients of one micro-batch (see diffusion.TrainingObjective), scaled for the global batch."""
-        noisy, noise_input = self.objective.noisy_input(batch["audio"], batch["noise"], batch["u"], batch["v"])
+        """Loss and gradients of one micro-batch (the backbone's training objective), scaled for the global batch."""
         model = self.backbone.model
-        inputs = [noisy, noise_input]
-        if not self.backbone.unconditional:
-            inputs.append(batch["mel"])
+        inputs = self.objective.model_inputs(batch)
         with tf.GradientTape() as tape:
             prediction = model(inputs, training=True)
-            per_example = self.objective.per_example_loss(batch["noise"], prediction)
+            per_example = self.objective.per_example_loss(batch, prediction)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
             scaled = self.optimizer.scale_loss(loss) if self.loss_scaling else loss
         return loss, tape.gradient(scaled, model.trainable_variables)
