@@ -126,7 +126,7 @@ def test_a_clip_depends_on_its_seed_only_and_a_prompt_is_continued():
 def test_tiny_ar_model_trains_resumes_generates_exports_and_is_scored(tmp_path, capsys, monkeypatch):
     corpus = make_sc09_corpus(str(tmp_path / "sc09"))
     run = str(tmp_path / "run")
-    overrides = [f"data.path={corpus}", "data.valid_percent=0", "data.test_percent=0", "model.audio_length=512",
+    overrides = [f"data.path={corpus}", "data.valid_percent=30", "data.test_percent=0", "model.audio_length=512",
                  f"train.model_dir={run}", "train.batch_size=2", "train.save_every=2", "train.log_every=1",
                  "train.sample_every=2"]
     train_main(["--config", AR_DEMO_CONFIG, *overrides, "train.max_steps=2"])
@@ -134,6 +134,9 @@ def test_tiny_ar_model_trains_resumes_generates_exports_and_is_scored(tmp_path, 
     assert "resumed from" in capsys.readouterr().out
     model = load(run)
     assert model.step == 3
+    from conftest import read_summaries
+    found = read_summaries(os.path.join(run, "logs"))
+    assert 0 < found["valid/nll_bits"][2] <= 8.5 and found["loss"][1] > 0
     infer_main(["--model-dir", run, "--n-samples", "3", "--batch-size", "2", "--out-dir", str(tmp_path / "out"),
                 "--temperature", "0.9", "--top-p", "0.95"])
     assert sorted(os.listdir(tmp_path / "out")) == ["seed_0.wav", "seed_1.wav", "seed_2.wav"]
@@ -141,7 +144,7 @@ def test_tiny_ar_model_trains_resumes_generates_exports_and_is_scored(tmp_path, 
         model.unconditional_generate(1, top_p=1.5)
     monkeypatch.chdir(tmp_path)
     from tf_diffwave.evaluate import main as evaluate_main
-    evaluate_main(["nll", "--model-dir", run, "--split", "train", "--limit", "2", "--json", "nll.json"])
+    evaluate_main(["nll", "--model-dir", run, "--split", "valid", "--limit", "2", "--json", "nll.json"])
     with open(tmp_path / "nll.json") as f:
         assert 0 < json.load(f)["nll_bits_per_sample"] <= 8.5
     served = os.path.join(run, "export", "3")
@@ -153,3 +156,16 @@ def test_tiny_ar_model_trains_resumes_generates_exports_and_is_scored(tmp_path, 
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     np.testing.assert_allclose(np.load(tmp_path / "served.npy"), model.unconditional_generate(2), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_mixed_precision_step_is_finite(tmp_path):
+    from tf_diffwave.trainer import Trainer
+
+    corpus = make_sc09_corpus(str(tmp_path / "sc09"))
+    trainer = Trainer(load_config(AR_DEMO_CONFIG, [f"data.path={corpus}", "data.valid_percent=0",
+                                                   "data.test_percent=0", "model.audio_length=512",
+                                                   f"train.model_dir={tmp_path / 'run'}", "train.batch_size=2",
+                                                   "train.mixed_precision=true"]))
+    loss, norm, applied, _ = tf.function(trainer.train_step)(iter(trainer.dataset(0)))
+    assert 0 < loss.numpy() < 9 and np.isfinite(norm.numpy()) and bool(applied)

@@ -217,40 +217,48 @@ class RecurrentSampler(tf.Module):
         """Every S4 layer's recurrence from the current weights (eagerly: numpy), as the tensors `generate` takes."""
         return [layer.step_system(self.backbone.step_mode)[1:] for layer in self.layers]
 
-    def generate(self, seeds, length, temperature=None, top_p=None, prompt=None):
+    def generate(self, seeds, length, temperature=None, top_p=None, prompt=None, systems=None, on_sample=None):
         """Audio (B, length) from seeds (B,), with the config's temperature and top-p unless given; `prompt`
-        (B, P) float audio, if given, is the clips' beginning, which the model continues."""
-        return self.generate_with(self.step_systems(), seeds, length,
-                                  self.temperature if temperature is None else temperature,
-                                  self.top_p if top_p is None else top_p,
-                                  np.zeros([len(seeds), 0], np.float32) if prompt is None else prompt)
+        (B, P) float audio, if given, is the clips' beginning, which the model continues. `systems` (from
+        `step_systems`) saves recomputing the recurrences when the weights have not changed; `on_sample(done)`,
+        if given, is called with the samples done so far every 1024 samples (progress reports)."""
+        return self.generate_with(  # tensors, not Python numbers: one graph for every length and setting
+            self.step_systems() if systems is None else systems, tf.constant(seeds, tf.int64),
+            tf.constant(length, tf.int32),
+            tf.constant(self.temperature if temperature is None else temperature, tf.float32),
+            tf.constant(self.top_p if top_p is None else top_p, tf.float32),
+            tf.constant(np.zeros([len(seeds), 0], np.float32) if prompt is None else prompt, tf.float32), on_sample)
 
     def frozen(self):
         """generate(seeds, length) with the current weights' recurrences and the config's sampling options, safe to
         trace (for exports)."""
         systems, temperature, top_p = self.step_systems(), self.temperature, self.top_p
-        return lambda seeds, length: self.generate_with(systems, seeds, length, temperature, top_p,
+        return lambda seeds, length: self.generate_with(systems, seeds, length, tf.constant(temperature, tf.float32),
+                                                        tf.constant(top_p, tf.float32),
                                                         tf.zeros([tf.shape(seeds)[0], 0]))
 
     @tf.function(reduce_retracing=True)
-    def generate_with(self, systems, seeds, length, temperature, top_p, prompt):
+    def generate_with(self, systems, seeds, length, temperature, top_p, prompt, on_sample=None):
         """`generate` with the S4 recurrences given (`step_systems`: a traced graph keeps what it was given)."""
         for layer, system in zip(self.layers, systems):
             layer._step_system = (self.backbone.step_mode, *system)
         try:
-            return self._loop(seeds, length, tf.cast(temperature, tf.float32), tf.cast(top_p, tf.float32),
-                              mu_law_encode(prompt))
+            return self._loop(seeds, length, temperature, top_p, mu_law_encode(prompt), on_sample)
         finally:
             for layer in self.layers:
                 layer._step_system = None
 
-    def _loop(self, seeds, length, temperature, top_p, prompt_tokens):
+    def _loop(self, seeds, length, temperature, top_p, prompt_tokens, on_sample):
         period = self.backbone.period
         seeds = tf.cast(seeds, tf.int64)
         batch = tf.shape(seeds)[0]
         periods = (tf.cast(length, tf.int32) + period - 1) // period
         prompted = tf.shape(prompt_tokens)[1]
         prompt_tokens = tf.concat([prompt_tokens, tf.fill([batch, 1], START)], axis=1)  # never empty
+
+        def report(done):
+            tf.py_function(on_sample, [done], [])
+            return tf.constant(True)
 
         def body(n, token, state, tokens):
             buffers = [[] for _ in self.backbone.pool]
@@ -263,9 +271,12 @@ class RecurrentSampler(tf.Module):
                                                 uniform[:, i])
                 token = tf.where(t < prompted, tf.gather(prompt_tokens, tf.minimum(t, prompted), axis=1), sampled)
                 tokens = tokens.write(t, token)
+            if on_sample is not None:
+                tf.cond(((n + 1) * period) % 1024 < period, lambda: report((n + 1) * period), lambda: tf.constant(True))
             return n + 1, token, state, tokens
 
         _, _, _, tokens = tf.while_loop(
             lambda n, *_: n < periods, body,
-            (0, tf.fill([batch], START), self.backbone.initial_state(batch), tf.TensorArray(tf.int32, periods * period)))
+            (0, tf.fill([batch], START), self.backbone.initial_state(batch),
+             tf.TensorArray(tf.int32, periods * period)))
         return mu_law_decode(tf.transpose(tokens.stack())[:, :length])

@@ -20,6 +20,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_diffwave.bundled import bundled  # noqa: E402
@@ -165,6 +166,8 @@ def main(argv=None, prog=None):
                         help="rounds of the converted-lmnt against native BASE comparison (0: skip)")
     parser.add_argument("--wavegrad-config", default=bundled("configs/wavegrad_ljspeech.json"),
                         help="WaveGrad config for the WaveGrad table ('' to skip)")
+    parser.add_argument("--ar-config", default=bundled("configs/sc09_ar_sashimi.json"),
+                        help="autoregressive SaShiMi config for its table ('' to skip)")
     args = parser.parse_args(argv)
     if not args.skip_vocoder:
         bench_vocoder_table(args)
@@ -177,6 +180,8 @@ def main(argv=None, prog=None):
         bench_converted(args.converted_rounds, args.repeats)
     if args.wavegrad_config:
         bench_wavegrad(args.wavegrad_config, args.repeats, args.micro_batches)
+    if args.ar_config:
+        bench_autoregressive(args.ar_config, args.repeats)
 
 
 def bench_s4(length=16000, widths=(64, 128, 256), broadcast_limit_mib=3100):
@@ -280,6 +285,60 @@ def bench_wavegrad(config_path, repeats, micro_batches):
     samples = config["data"]["crop_frames"] * config["audio"]["hop_length"]
     seconds = in_fresh_process("training_step_run", config_path, vocoder_training_overrides(micro_batches), 1)[0]
     print(f"| training steps/s, batch 16 x {samples} ({micro_batches} micro-batches) | {1.0 / seconds:.4f} |")
+
+
+def recurrent_generation_run(config_path, mode, batch, length, rounds, block=1024):
+    """(seconds of generating `length` samples, seconds of each `block` of samples within that generation) with an
+    AR model in step mode `mode`, at `batch` clips, in this process: best of `rounds` (after a short warm-up call
+    that traces the graph), the blocks timed by the sampler's progress reports."""
+    config = load_config(config_path, [f"model.ar_sashimi.step_mode={mode}"])
+    sampler = build_backbone(config).own_sampler(config)
+    seeds, systems = np.arange(batch, dtype=np.int64), sampler.step_systems()
+    marks = []
+
+    def record(done):  # one callback for every call: a new one would trace the graph again
+        marks.append(time.perf_counter())
+
+    sampler.generate(seeds, 16, systems=systems, on_sample=record).numpy()
+    whole, blocks = float("inf"), None
+    for _ in range(rounds):
+        marks[:] = [time.perf_counter()]
+        sampler.generate(seeds, length, systems=systems, on_sample=record)
+        whole = min(whole, time.perf_counter() - marks[0])
+        durations = np.diff(marks)[: length // block]
+        blocks = durations if blocks is None else np.minimum(blocks, durations)
+    return whole, blocks
+
+
+def bench_autoregressive(config_path, repeats, rounds=3, length=16000, block=1024):
+    """The autoregressive SaShiMi table: recurrent generation (dense and diagonal S4 steps, best of `rounds`) in
+    samples per second, and its cost per sample in the second and in the last whole `block` of samples of a clip
+    (timed within one generation); against re-running the convolutional model on the growing prefix (the naive
+    way); and one training step."""
+    config = load_config(config_path)
+    backbone = build_backbone(config)
+    last = length // block - 1
+    print(f"\nAutoregressive SaShiMi, config {config_path}: {backbone.model.count_params():,} parameters; "
+          f"best of {rounds} rounds\n")
+    print(f"| generation | samples/s | ms per step, samples {block}-{2 * block} "
+          f"| ms per step, samples {last * block}-{(last + 1) * block} |")
+    print("| --- | --- | --- | --- |")
+    for mode in ("dense", "diagonal"):
+        for batch, samples in ((1, length), (16, 4 * block)):
+            whole, blocks = recurrent_generation_run(config_path, mode, batch, samples, rounds, block)
+            late = f"{1e3 * blocks[-1] / block:.3f}" if batch == 1 else ""
+            print(f"| recurrent, {mode} S4 step, batch {batch} | {batch * samples / whole:,.0f} "
+                  f"| {1e3 * blocks[1] / block:.3f} | {late} |")
+    model = backbone.model
+    for prefix in (block, last * block):  # the naive way: the whole prefix through the convolutional model
+        tokens = tf.zeros([1, prefix], tf.int32)
+        seconds = time_call(lambda: model(tokens).numpy(), repeats)
+        print(f"| convolutional model on the prefix, at sample {prefix}, batch 1 | {1 / seconds:.2f} "
+              f"| {1e3 * seconds:.1f} | |")
+    seconds, gib = in_fresh_process("training_step_run", config_path, [
+        f"data.path={bundled('data/sc09-demo')}", "train.batch_size=1"], repeats)
+    print(f"| training step, batch 1 x {config['model']['audio_length']} samples | {seconds:.2f} s per step "
+          f"| peak memory {gib:.2f} GiB | |")
 
 
 def bench_training_options(config_path, micro_batches):

@@ -182,9 +182,23 @@ def generate_clips(model, args):
         raise UserError(f"{args.model_dir}: --temperature, --top-p and --prompt are for autoregressive models")
     prompt = read_audio(args.prompt, model.sample_rate) if args.prompt else None
     progbar = progress_bar(args.n_samples, "clip")
+    length = model.config["model"]["audio_length"]
+    samples = None
+
+    def on_sample(done):  # autoregressive models: a bar over the samples of each batch
+        nonlocal samples
+        samples = samples or progress_bar(length, "sample")
+        samples.update(min(int(done), length))
+
+    def on_batch(done):
+        nonlocal samples
+        samples = None
+        progbar.update(done)
+
     clips = model.unconditional_generate(args.n_samples, seed=args.seed, steps=args.steps,
-                                         batch_size=args.batch_size, on_batch=progbar.update,
-                                         temperature=args.temperature, top_p=args.top_p, prompt=prompt)
+                                         batch_size=args.batch_size, on_batch=on_batch,
+                                         temperature=args.temperature, top_p=args.top_p, prompt=prompt,
+                                         on_sample=on_sample if own_sampling else None)
     for i, clip in enumerate(clips):
         write_wav(os.path.join(args.out_dir, f"seed_{args.seed + i}.wav"), clip, model.sample_rate)
     print(f"wrote {len(clips)} clips to {args.out_dir}")

@@ -65,3 +65,10 @@ class Backbone:
         return contextlib.nullcontext()
 
     wants_full_float32 = False  # GPU TF32 matmuls cost this network accuracy (see config key `model.tf32`)
+
+
+def evaluation_loss(backbone, config, batch):
+    """The training objective's loss per example (B,) of `backbone`'s model on a batch, in inference mode (for
+    likelihood models: the NLL of held-out clips)."""
+    objective = backbone.training_objective(config)
+    return objective.per_example_loss(batch, backbone.model(objective.model_inputs(batch), training=False))

@@ -9,6 +9,7 @@ from tf_diffwave.config import load_run_config
 from tf_diffwave.diffusion import Sampler, SamplingOptions
 from tf_diffwave.errors import UserError
 from tf_diffwave.export import export_model
+from tf_diffwave.family import evaluation_loss
 from tf_diffwave.features import LogMel
 from tf_diffwave.synthesis import Synthesizer
 from tf_diffwave.backbones import build_backbone
@@ -152,11 +153,12 @@ class DiffWave:
         return self.synthesizer.vocode_from_noise(mel, betas, t, noise).numpy()
 
     def unconditional_generate(self, n, seed=0, steps="fast", batch_size=16, on_batch=None, temperature=None,
-                               top_p=None, prompt=None):
+                               top_p=None, prompt=None, on_sample=None):
         """Float32 audio (n, model.audio_length) generated from noise; clip i is drawn with seed `seed + i`, so
         the clips do not depend on `batch_size`. `on_batch(done)` is called after each batch. Autoregressive
         models sample with `temperature` and nucleus mass `top_p` (default: the config's) and continue `prompt`
-        (float audio (samples,), the beginning of every clip) if given; diffusion models use `steps`."""
+        (float audio (samples,), the beginning of every clip) if given, calling `on_sample(done)` as a batch
+        progresses; diffusion models use `steps`."""
         if not self.unconditional:
             raise UserError(f"{self.model_dir}: this model is a vocoder; it needs a mel (use vocode)")
         if n < 1 or batch_size < 1:
@@ -174,7 +176,7 @@ class DiffWave:
                     raise UserError(f"{name} = {value} must be positive{' and at most 1' if name == 'top_p' else ''}")
             generate = lambda seeds: own.generate(  # noqa: E731
                 seeds, length, temperature, top_p, None if prompt is None else np.tile(
-                    np.asarray(prompt, np.float32)[None], (len(seeds), 1)))
+                    np.asarray(prompt, np.float32)[None], (len(seeds), 1)), on_sample=on_sample)
         clips = []
         for start in range(0, n, batch_size):
             seeds = seed + np.arange(start, min(start + batch_size, n), dtype=np.int64)
@@ -192,12 +194,9 @@ class DiffWave:
         clips = np.asarray(clips, np.float32)
         if clips.ndim != 2 or clips.shape[1] != self.config["model"]["audio_length"]:
             raise UserError(f"clips have shape {clips.shape}, expected (n, {self.config['model']['audio_length']})")
-        objective, results = self.backbone.training_objective(self.config), []
-        for start in range(0, len(clips), batch_size):
-            batch = {"audio": tf.constant(clips[start: start + batch_size])}
-            logits = self.backbone.model(objective.model_inputs(batch), training=False)
-            results.append(objective.per_example_loss(batch, logits).numpy())
-        return np.concatenate(results)
+        return np.concatenate([evaluation_loss(self.backbone, self.config,
+                                               {"audio": tf.constant(clips[start: start + batch_size])}).numpy()
+                               for start in range(0, len(clips), batch_size)])
 
     def export(self, export_root, version=None):
         """Write a TF Serving version folder <export_root>/<version> (default: the checkpoint's step)."""

@@ -4,9 +4,10 @@ EMA weights, as audio and mel images, with the held-out distances."""
 import numpy as np
 import tensorflow as tf
 
-from tf_diffwave.audio import read_audio
+from tf_diffwave.audio import fit_length, read_audio
 from tf_diffwave.dataset import mel_path, read_mel, uses_precomputed_mels
 from tf_diffwave.export import clip_generator
+from tf_diffwave.family import evaluation_loss
 from tf_diffwave.features import LogMel
 from tf_diffwave.quality import log_mel_distance, mr_stft_distance
 
@@ -39,19 +40,27 @@ class VocodedSample:
 
 
 class GeneratedSamples:
-    """A few clips generated from fixed seeds by the EMA weights of an unconditional model, for TensorBoard."""
+    """A few clips generated from fixed seeds by the EMA weights of an unconditional model, for TensorBoard; for
+    likelihood models (the autoregressive ones) also the NLL of a few held-out clips, `valid/nll_bits`."""
 
-    def __init__(self, config, synthesizer, sampler, count=4):
+    def __init__(self, config, synthesizer, sampler, corpus, count=4):
         self.synthesizer, self.sampler, self.count, self.config = synthesizer, sampler, count, config
         self.length = config["model"]["audio_length"]
         self.sample_rate = config["audio"]["sample_rate"]
         self.log_mel = LogMel.from_config(config["audio"])
+        self.held_out = None
+        if synthesizer.backbone.own_sampler(config) is not None and corpus.valid_ids:
+            self.held_out = np.stack([fit_length(read_audio(corpus.wav_paths[i], self.sample_rate), self.length)
+                                      for i in corpus.valid_ids[:count]])
 
     def write_summaries(self):
-        """Audio and spectrogram images into the default summary writer."""
+        """Audio and spectrogram images (and the held-out NLL) into the default summary writer."""
         generate, _ = clip_generator(self.synthesizer, self.sampler, self.config)  # of the weights now
         generated = generate(np.arange(self.count, dtype=np.int64), self.length)
         write_audio_summaries("generated", generated.numpy(), self.sample_rate, self.log_mel)
+        if self.held_out is not None:
+            bits = evaluation_loss(self.synthesizer.backbone, self.config, {"audio": tf.constant(self.held_out)})
+            tf.summary.scalar("valid/nll_bits", tf.reduce_mean(bits))
 
 
 def write_audio_summaries(name, clips, sample_rate, log_mel):

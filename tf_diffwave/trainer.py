@@ -266,7 +266,8 @@ class Trainer:
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "logs")) if self.chief else \
             tf.summary.create_noop_writer()
         synthesizer = self.synthesizer()
-        validation = GeneratedSamples(self.config, synthesizer, self.sampler) if self.backbone.unconditional else \
+        validation = GeneratedSamples(self.config, synthesizer, self.sampler, self.corpus) \
+            if self.backbone.unconditional else \
             VocodedSample(self.config, self.corpus, synthesizer, self.sampler)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         progbar = progress_bar(t["max_steps"], "step", stateful_metrics=["loss", "steps/s"], verbose=self.chief)
