@@ -1,4 +1,4 @@
-"""The contract every denoising network (backbone) meets.
+"""The contract every model family (backbone) meets.
 
 The diffusion core, the trainer, the synthesizer, the exports and the benchmark use a backbone only through
 `Backbone`'s attributes and methods; none of them knows which network it drives. A new backbone is a module of its
@@ -6,6 +6,8 @@ own that subclasses `Backbone`, a line in `backbones.BACKBONES` and its keys in 
 """
 
 import contextlib
+
+from tf_diffwave.diffusion import Schedule, TrainingObjective
 
 
 class Backbone:
@@ -22,7 +24,9 @@ class Backbone:
     - `model`: the training model chaining them, (audio, noise input[, mel]) -> predicted noise;
     - `hop_length`, `n_mels`, `unconditional`: from the config.
 
-    The training loss is the diffusion core's (diffusion.TrainingObjective): the network only predicts noise.
+    A diffusion family only predicts noise: the diffusion core's objective trains it and its reverse process
+    samples it. A family that is not a diffusion model (the autoregressive SaShiMi) sets `model` to its own
+    network, `conditioner` and `denoiser` to None, and brings its own `training_objective` and `own_sampler`.
     """
 
     noise_input = "step"  # what the denoiser is conditioned on: "step" or "level" (see above)
@@ -48,15 +52,13 @@ class Backbone:
     def training_objective(self, config):
         """How a training example becomes a loss (see diffusion.TrainingObjective for the interface): by default
         the diffusion core's, for a network conditioned as `noise_input` says."""
-        from tf_diffwave.diffusion import Schedule, TrainingObjective
-
         return TrainingObjective(Schedule.from_config(config["diffusion"]), self.noise_input,
                                  config["diffusion"]["loss"])
 
     def own_sampler(self, config):
         """None for the families the diffusion core samples; otherwise a tf.Module whose
-        `generate(seeds, length)` returns audio (B, length), clip b drawn from seeds[b] alone (autoregressive
-        families)."""
+        `generate(seeds, length)` returns audio (B, length), clip b drawn from seeds[b] alone, and whose `frozen()`
+        returns such a function safe to trace into an export (autoregressive families)."""
         return None
 
     def sampling(self):
