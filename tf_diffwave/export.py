@@ -51,12 +51,11 @@ def clip_generator(synthesizer, sampler, config):
 def export_model(synthesizer, sampler, config, export_root, version):
     """Export a vocoder or an unconditional generator with the sampler's fast schedule baked in, as
     <export_root>/<version>/."""
-    betas, steps = sampler.betas_and_steps("fast")
     if config["model"]["unconditional"]:
         generate, tracked = clip_generator(synthesizer, sampler, config)
         module = GeneratorExport(generate, config["model"]["audio_length"], tracked)
     else:
-        module = VocoderExport(synthesizer, betas, steps, config["audio"]["n_mels"])
+        module = VocoderExport(synthesizer, *sampler.betas_and_steps("fast"), config["audio"]["n_mels"])
     return write_export(module, export_root, version)
 
 
