@@ -34,10 +34,24 @@ def test_commands_start_without_tensorflows_notices(tmp_path):
     assert quiet.returncode == 0 and "usage: tf-diffwave infer" in quiet.stdout
     assert quiet.stderr == ""  # no absl, oneDNN, cudart or cuInit lines
     listing = run(["-m", "tf_diffwave.command", "--help"], cwd=tmp_path)
-    for name in ("train", "infer", "preprocess", "evaluate", "bench", "classifier", "bundle", "convert"):
+    for name in ("train", "infer", "preprocess", "evaluate", "export", "bench", "classifier", "bundle", "convert"):
         assert f"\n  {name} " in listing.stdout
     unknown = run(["-m", "tf_diffwave.command", "vocode"], cwd=tmp_path)
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "unknown command 'vocode'" in unknown.stderr
+
+
+def test_the_command_turns_onednn_on_unless_the_environment_says_otherwise(monkeypatch, capsys):
+    from tf_diffwave import command
+
+    for preset, expected in ((None, "1"), ("0", "0")):
+        if preset is None:
+            monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+        else:
+            monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", preset)
+        with pytest.raises(SystemExit):
+            command.main(["bundle", "--help"])
+        assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == expected
+    assert "usage: tf-diffwave bundle" in capsys.readouterr().out
 
 
 @pytest.mark.slow

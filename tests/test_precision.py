@@ -1,5 +1,7 @@
 """Mixed precision (bfloat16 on CPUs, float16 with loss scaling on GPUs) and XLA-compiled gradients."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -92,3 +94,52 @@ def test_xla_compiled_gradients_match_the_plain_ones(tmp_path, tiny_corpus):
     np.testing.assert_allclose(compiled_losses, plain_losses, rtol=1e-4)
     for a, b in zip(plain, compiled):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+
+
+def rms(x):
+    return float(np.sqrt(np.mean(np.square(x))))
+
+
+def test_bfloat16_inference_stays_near_float32_and_exports_the_same_signature(tmp_path):
+    """The bundled demo model (trained weights) in bfloat16: its networks compute in bfloat16 (the output layer
+    and the sampler in float32), its audio is within a few percent of float32's, and a bfloat16 export of a
+    float32-loaded model serves float32 in and out and gives the bfloat16 model's audio."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    import tf_diffwave
+    from tf_diffwave.errors import UserError
+
+    full, reduced = tf_diffwave.load(), tf_diffwave.load(precision="bfloat16")
+    dtypes = compute_dtypes(reduced.backbone.denoiser)
+    assert dtypes["output"] == "float32" and "bfloat16" in set(dtypes.values())
+    assert set(compute_dtypes(full.backbone.denoiser).values()) == {"float32"}
+    mel = full.features(np.sin(np.arange(4096) * 0.05).astype(np.float32) * 0.3)[None]
+    expected, audio = full.vocode(mel), reduced.vocode(mel)
+    assert audio.dtype == np.float32 and audio.shape == expected.shape
+    # bfloat16 keeps 8 bits of mantissa: a relative error near 2^-8 per operation, about 1% over the network
+    assert 1e-4 < rms(audio - expected) / rms(expected) < 0.05
+    assert keras_policy_is_float32()
+
+    path = full.export(str(tmp_path), version=1, precision="bfloat16")
+    served = tf.saved_model.load(path).signatures["serving_default"]
+    assert served.structured_input_signature[1]["mel"].dtype == tf.float32
+    out = served(mel=tf.constant(mel))["audio"]
+    assert out.dtype == tf.float32
+    np.testing.assert_allclose(out.numpy(), audio, atol=1e-5)
+    graph = saved_model_pb2.SavedModel.FromString(open(os.path.join(path, "saved_model.pb"), "rb").read())
+    assert "DT_BFLOAT16" in str(graph.meta_graphs[0].graph_def.library)
+    with pytest.raises(UserError, match="unknown precision 'int4'"):
+        tf_diffwave.load(precision="int4")
+
+
+def test_infer_cli_takes_the_precision(tiny_run, tmp_path):
+    import soundfile
+
+    from tf_diffwave.cli import infer_main
+
+    mel = np.full((8, 80), -5.0, np.float32)
+    np.save(tmp_path / "m.npy", mel)
+    infer_main(["--model-dir", tiny_run, "--mel", str(tmp_path / "m.npy"), "--precision", "bfloat16",
+                "--out", str(tmp_path / "a.wav")])
+    audio, _ = soundfile.read(tmp_path / "a.wav")
+    assert audio.shape == (8 * 256,)

@@ -130,6 +130,13 @@ def test_searched_schedule_is_saved_and_used_by_infer_and_evaluate(tiny_run, tmp
         report = json.load(f)
     assert report["steps"] == "fast" and len(report["utterances"]) == 1
     assert set(report["mean"]) == {"model", "griffin_lim", "ground_truth"}
+    assert report["precision"] == "float32" and report["seed"] == 0
+    evaluate_main(["vocoder", "--model-dir", run, "--limit", "1", "--precision", "bfloat16", "--seed", "3"])
+    with open(tmp_path / "evaluation-vocoder-fast-bfloat16.json") as f:
+        reduced = json.load(f)
+    assert reduced["precision"] == "bfloat16" and reduced["seed"] == 3
+    assert reduced["mean"]["ground_truth"] == report["mean"]["ground_truth"]
+    assert reduced["mean"]["model"]["mr_stft"] != report["mean"]["model"]["mr_stft"]  # other noise, other audio
 
 
 def test_training_writes_the_held_out_distances_to_tensorboard(tmp_path, tiny_corpus):

@@ -1,5 +1,9 @@
 """The denoising networks a config can name (`model.backbone`); each meets the contract in family.py."""
 
+import contextlib
+
+import keras
+
 from tf_diffwave.ar_sashimi import ArSashimiBackbone
 from tf_diffwave.sashimi import SashimiBackbone
 from tf_diffwave.wavegrad import WaveGradBackbone
@@ -16,9 +20,23 @@ def backbone_config(config):
     return {**common, **model[model["backbone"]]}
 
 
-def build_backbone(config):
-    """The backbone named by config key 'model.backbone'."""
-    return BACKBONES[config["model"]["backbone"]](backbone_config(config), config["audio"])
+def build_backbone(config, policy="float32"):
+    """The backbone named by config key 'model.backbone', its layers computing under the Keras dtype policy
+    `policy` ("float32", or "mixed_bfloat16" / "mixed_float16": float32 weights, reduced-precision arithmetic)."""
+    with dtype_policy(policy):
+        return BACKBONES[config["model"]["backbone"]](backbone_config(config), config["audio"])
+
+
+@contextlib.contextmanager
+def dtype_policy(policy):
+    """Keras' global dtype policy set to `policy` inside the block and restored after it (layers take the policy
+    that is current when they are built)."""
+    saved = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(saved)
 
 
 def tf32_allowed(config):

@@ -1,14 +1,17 @@
-"""Speed benchmark on this machine: python -m tf_diffwave.bench [--config CFG] [--repeats N]
+"""Speed benchmark on this machine: python -m tf_diffwave.bench [--peers] [--config CFG] [--repeats N]
 
-Prints a Markdown table of real-time factors (compute seconds per second of audio; lower is faster) for vocoding
-1 s and 5 s of audio with the fast and full schedules, the time and peak memory of vocoding a long input (60 s,
-chunked), and training steps/s at batch 16 x 15872 samples, beside the figures measured for lmnt-com/diffwave
-(PyTorch, CPU, 2 threads) on the same kind of 2-core machine; then, for the unconditional SC09 model, seconds
+Prints first the race (bench_peers: this project's float32 and bfloat16 SavedModels and its LiteRT model, and with
+--peers lmnt-com/diffwave and lmnt-com/wavegrad if installed, in interleaved rounds); then a Markdown table of
+real-time factors (compute seconds per second of audio; lower is faster) for vocoding 1 s and 5 s of audio with
+the fast and full schedules, the time and peak memory of vocoding a long input (60 s, chunked), and training
+steps/s at batch 16 x 15872 samples, beside the figures measured for lmnt-com/diffwave (PyTorch, CPU, 2 threads)
+on the same kind of 2-core machine; then, for the unconditional SC09 model, seconds
 of audio generated per compute second at batch 1 and 16 with the fast and full schedules; the time and memory
 of one S4 layer's kernel, forward and backward, at H = 64, 128, 256 and L = 16000, with this project's chunked
 Cauchy routine and with the naive broadcast; one training step of the small SaShiMi config at batch 1 and 4; and
 the vocoding RTFs of a BASE model converted from lmnt-com/diffwave beside the native BASE model.
-The weights are random: speed does not depend on them. Nothing about threads or allocators is changed here.
+The weights are random: speed does not depend on them. Nothing about threads or allocators is changed in this
+process (the race's contestants set their own, in theirs).
 """
 
 import argparse
@@ -23,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tf_diffwave.bench_peers import race  # noqa: E402
 from tf_diffwave.bundled import bundled  # noqa: E402
 from tf_diffwave.config import load_config  # noqa: E402
 from tf_diffwave.convert import LMNT_DEFAULTS, lmnt_config  # noqa: E402
@@ -125,13 +129,32 @@ def in_fresh_process(function, *args):
     return [float(v) for v in out.stdout.split()[-2:]]
 
 
-def long_input_run(config_path, seconds):
-    """RTF and peak resident memory (GiB) of vocoding `seconds` of audio with the fast schedule, in this process."""
+def long_input_run(config_path, seconds, precision="float32", whole_conditioner=False):
+    """RTF and peak resident memory (GiB) of vocoding `seconds` of audio with the fast schedule, in this process,
+    with the networks in `precision`; `whole_conditioner` runs the chunks with the conditioner and denoiser
+    themselves (the conditioner's whole output held per chunk) instead of the backbone's chunk networks."""
+    from tf_diffwave.model_io import PRECISION_POLICIES
+
     config = load_config(config_path)
-    backbone = build_backbone(config)
+    backbone = build_backbone(config, PRECISION_POLICIES[precision])
+    if whole_conditioner:
+        backbone.chunk_networks = lambda: (backbone.conditioner, backbone.denoiser)
     rtf = bench_vocoder(backbone, Sampler.from_config(config["diffusion"], backbone), config["audio"]["sample_rate"],
                         seconds, "fast", repeats=0)
     return rtf, peak_memory() / 2 ** 30
+
+
+def bench_long_input(config_path, seconds):
+    """The long-input table: RTF (first call, tracing included) and peak memory of vocoding `seconds` of audio,
+    each way in a new process."""
+    print(f"\nVocoding {seconds:g} s of audio, batch 1, fast schedule, chunks of 512 frames, each row in a new "
+          f"process (RTF of the first call, tracing included; peak resident memory, VmHWM)\n")
+    print("| chunk networks | precision | RTF | peak memory |")
+    print("| --- | --- | --- | --- |")
+    for whole, precision in ((True, "float32"), (False, "float32"), (False, "bfloat16")):
+        rtf, peak = in_fresh_process("long_input_run", config_path, seconds, precision, whole)
+        networks = "conditioner output held per chunk" if whole else "the backbone's chunk networks"
+        print(f"| {networks} | {precision} | {rtf:.2f} | {peak:.2f} GiB |")
 
 
 def training_step_run(config_path, overrides, repeats):
@@ -168,7 +191,18 @@ def main(argv=None, prog=None):
                         help="WaveGrad config for the WaveGrad table ('' to skip)")
     parser.add_argument("--ar-config", default=bundled("configs/sc09_ar_sashimi.json"),
                         help="autoregressive SaShiMi config for its table ('' to skip)")
+    parser.add_argument("--peers", action="store_true",
+                        help="add lmnt-com/diffwave and lmnt-com/wavegrad (PyTorch), if installed, to the race")
+    parser.add_argument("--race-rounds", type=int, default=5, help="rounds of the race (0: skip it)")
+    parser.add_argument("--race-only", action="store_true", help="only the race")
     args = parser.parse_args(argv)
+    if args.race_rounds:
+        with tempfile.TemporaryDirectory() as folder:
+            race(args.config, args.wavegrad_config, args.peers, args.race_rounds, folder)
+    if args.race_only:
+        return
+    if args.long_seconds and not args.skip_vocoder:
+        bench_long_input(args.config, args.long_seconds)
     if not args.skip_vocoder:
         bench_vocoder_table(args)
     if args.sc09_config:
@@ -230,10 +264,6 @@ def bench_vocoder_table(args):
     for seconds, schedule in ((1, "fast"), (5, "fast"), (1, "full")):
         rtf = bench_vocoder(backbone, sampler, rate, seconds, schedule, args.repeats)
         print(f"| RTF, {seconds} s audio, {schedule} schedule | {rtf:.2f} | {REFERENCE[('vocode', seconds, schedule)]} |")
-    if args.long_seconds:
-        rtf, peak = in_fresh_process("long_input_run", args.config, args.long_seconds)
-        print(f"| RTF, {args.long_seconds:g} s audio, fast schedule (chunked; first call, with tracing) | {rtf:.2f} | |")
-        print(f"| peak memory of that process (RSS) | {peak:.2f} GiB | |")
     if not args.skip_training:
         samples = config["data"]["crop_frames"] * config["audio"]["hop_length"]
         rate_steps = 1.0 / training_step_run(args.config, vocoder_training_overrides(args.micro_batches), 1)[0]

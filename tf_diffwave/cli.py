@@ -16,7 +16,7 @@ from tf_diffwave.corpora import read_corpus
 from tf_diffwave.dataset import mel_path, read_mel
 from tf_diffwave.errors import UserError
 from tf_diffwave.features import LogMel
-from tf_diffwave.model_io import DEFAULT_MODEL_DIR, load
+from tf_diffwave.model_io import DEFAULT_MODEL_DIR, PRECISION_POLICIES, load
 from tf_diffwave.progress import progress_bar
 
 AUDIO_EXTENSIONS = {f".{name.lower()}" for name in soundfile.available_formats()}  # what read_audio can read
@@ -142,6 +142,9 @@ def infer_main(argv=None, prog=None):
                         help="inference schedule: fast (default), full, one the model's family ships (WaveGrad: 6, "
                              "12, 25, 50, 100, 1000), or a JSON list of betas")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first example; example i uses seed + i")
+    parser.add_argument("--precision", choices=list(PRECISION_POLICIES), default="float32",
+                        help="what the networks compute in: float32 (default), bfloat16 (CPUs with AVX-512 BF16 or "
+                             "AMX), float16 (GPUs); the sampler stays float32")
     parser.add_argument("--n-samples", type=int, default=16, help="unconditional models: clips to generate")
     parser.add_argument("--batch-size", type=int, default=16, help="unconditional models: clips per batch")
     parser.add_argument("--temperature", type=float, help="autoregressive models: sampling temperature (default: "
@@ -151,7 +154,7 @@ def infer_main(argv=None, prog=None):
     parser.add_argument("--prompt", help="autoregressive models: an audio file whose beginning every clip continues")
     args = parser.parse_args(argv)
     check_outputs(args)
-    model = load(args.model_dir)
+    model = load(args.model_dir, args.precision)
     start_run(model.config)
     args.steps = parse_steps(args.steps, model.sampler.names)
     if model.unconditional:

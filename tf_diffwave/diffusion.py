@@ -190,36 +190,47 @@ def reverse_process(eps_fn, betas, inputs, seeds, length, options=SamplingOption
                         per_example_normal(seeds, length, -1), lambda n: per_example_normal(seeds, length, n), options)
 
 
-def reverse_process_from_noise(eps_fn, betas, inputs, noise, options=SamplingOptions()):
+def reverse_process_from_noise(eps_fn, betas, inputs, noise, options=SamplingOptions(), unroll=False):
     """Ancestral sampling as `reverse_process`, with every noise draw given: `noise` (S, B, length) holds the start
     x_T in noise[S - 1] and the draw added after step n >= 1 in noise[n - 1] (the order of lmnt-com/diffwave)."""
     noise = tf.convert_to_tensor(noise, tf.float32)
     return reverse_loop(eps_fn, reverse_coefficients(betas, options.precision), inputs, noise[-1],
-                        lambda n: noise[n - 1], options)
+                        lambda n: noise[n - 1], options, unroll)
 
 
-def reverse_loop(eps_fn, coefficients, inputs, x_T, noise_at, options=SamplingOptions()):
-    """The reverse loop in one tf.while_loop, from x_T, with the coefficients of `reverse_coefficients` (or
-    recorded ones); noise_at(n) is the draw added after step n."""
+def reverse_loop(eps_fn, coefficients, inputs, x_T, noise_at, options=SamplingOptions(), unroll=False):
+    """The reverse loop from x_T in one tf.while_loop, or unrolled into one graph per step if `unroll` (for
+    converters that cannot take the loop; `inputs` must then have a static length), with the coefficients of
+    `reverse_coefficients` (or recorded ones); noise_at(n) is the draw added after step n."""
     c = {name: tf.convert_to_tensor(value, tf.float32) for name, value in coefficients.items()}
     inputs = tf.cast(inputs, tf.float32)
     batch = tf.shape(x_T)[0]
 
     def body(n, x):
-        eps = eps_fn(x, tf.fill([batch], inputs[n]))
+        # unrolled, the network's input is a constant (1,), broadcast over the batch, so that what it computes from
+        # it (a step embedding) folds into constants
+        eps = eps_fn(x, inputs[n][None] if unroll else tf.fill([batch], inputs[n]))
         if options.clip_x0:
             x0 = tf.clip_by_value(c["recip"][n] * x - c["recip_m1"][n] * eps, -1.0, 1.0)
             x = c["coef_x0"][n] * x0 + c["coef_xt"][n] * x
         else:
             x = c["x_scale"][n] * (x - c["eps_scale"][n] * eps)
-        x = tf.cond(n > 0, lambda: x + c["sigma"][n] * noise_at(n), lambda: x)
+        if unroll:
+            x = x + c["sigma"][n] * noise_at(n) if n > 0 else x
+        else:
+            x = tf.cond(n > 0, lambda: x + c["sigma"][n] * noise_at(n), lambda: x)
         if options.clip_each_step:
             x = tf.clip_by_value(x, -1.0, 1.0)
         return n - 1, x
 
-    n0 = tf.shape(inputs)[0] - 1
-    _, x0 = tf.while_loop(lambda n, x: n >= 0, body, (n0, x_T), maximum_iterations=tf.shape(inputs)[0],
-                          shape_invariants=(n0.shape, tf.TensorShape([None, None])))
+    if unroll:
+        x0 = x_T
+        for n in reversed(range(inputs.shape[0])):
+            _, x0 = body(n, x0)
+    else:
+        n0 = tf.shape(inputs)[0] - 1
+        _, x0 = tf.while_loop(lambda n, x: n >= 0, body, (n0, x_T), maximum_iterations=tf.shape(inputs)[0],
+                              shape_invariants=(n0.shape, tf.TensorShape([None, None])))
     return tf.clip_by_value(x0, -1.0, 1.0)
 
 

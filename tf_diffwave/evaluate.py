@@ -33,7 +33,7 @@ from tf_diffwave.config import load_config
 from tf_diffwave.corpora import DIGITS, read_corpus, read_sc09
 from tf_diffwave.errors import UserError, run_cli
 from tf_diffwave.features import LogMel
-from tf_diffwave.model_io import load
+from tf_diffwave.model_io import PRECISION_POLICIES, load
 from tf_diffwave.progress import progress_bar
 from tf_diffwave.quality import griffin_lim, log_mel_distance, quality_metrics
 from tf_diffwave.schedule_search import candidate_schedules, save_searched_schedule, score_schedule
@@ -114,8 +114,9 @@ def held_out_utterances(model, data_dir, limit):
     return corpus, ids
 
 
-def vocoder_report(model, corpus, ids, steps, progress=None):
-    """Per-utterance and mean quality of the model, Griffin-Lim and the recording itself, as a dict."""
+def vocoder_report(model, corpus, ids, steps, progress=None, seed=0):
+    """Per-utterance and mean quality of the model (its audio drawn with `seed`), Griffin-Lim and the recording
+    itself, as a dict."""
     a = model.config["audio"]
     rate, log_mel = a["sample_rate"], LogMel.from_config(a)
     for frames in (8, 9):  # trace the vocoder for variable lengths, and warm Griffin-Lim, before any timing
@@ -127,7 +128,7 @@ def vocoder_report(model, corpus, ids, steps, progress=None):
         mel = log_mel(audio).numpy()
         seconds = len(audio) / rate
         start = time.perf_counter()
-        vocoded = model.vocode(mel, steps=steps)
+        vocoded = model.vocode(mel, steps=steps, seed=seed)
         vocode_time = time.perf_counter() - start
         start = time.perf_counter()
         rebuilt = griffin_lim(mel, log_mel, length=len(audio))
@@ -141,7 +142,7 @@ def vocoder_report(model, corpus, ids, steps, progress=None):
     mean = {system: {key: _mean([row[system][key] for row in rows.values()]) for key, _, _ in METRICS}
             for system in SYSTEMS}
     return {"model_dir": model.model_dir, "step": model.step, "steps": steps if isinstance(steps, str) else
-            [float(b) for b in steps], "utterances": rows, "mean": mean}
+            [float(b) for b in steps], "precision": model.precision, "seed": seed, "utterances": rows, "mean": mean}
 
 
 def _mean(values):
@@ -157,7 +158,8 @@ def print_vocoder_report(report):
     """The mean table, then one row per utterance and system, in Markdown."""
     header = "| " + " | ".join(title for _, title, _ in METRICS) + " |"
     rule = "|" + " --- |" * (len(METRICS) + 1)
-    print(f"\n{len(report['utterances'])} held-out utterances, step {report['step']}, schedule {report['steps']}\n")
+    print(f"\n{len(report['utterances'])} held-out utterances, step {report['step']}, schedule {report['steps']}, "
+          f"{report['precision']}, seed {report['seed']}\n")
     print("| system " + header)
     print(rule)
     for system in SYSTEMS:
@@ -170,15 +172,17 @@ def print_vocoder_report(report):
 
 
 def vocoder_main(args):
-    model = load(args.model_dir)
+    model = load(args.model_dir, args.precision)
     start_run(model.config)
     if model.unconditional:
         raise UserError(f"{args.model_dir}: an unconditional model; use 'evaluate sc09'")
     steps = parse_steps(args.steps, model.sampler.names)
     corpus, ids = held_out_utterances(model, args.data, args.limit)
-    report = vocoder_report(model, corpus, ids, steps, progress_bar(len(ids), "utterance"))
+    report = vocoder_report(model, corpus, ids, steps, progress_bar(len(ids), "utterance"), args.seed)
     print_vocoder_report(report)
     label = steps if isinstance(steps, str) else "betas-" + "-".join(f"{b:g}" for b in steps)
+    if args.precision != "float32":
+        label += f"-{args.precision}"
     path = args.report or f"evaluation-vocoder-{label}.json"
     with open(path, "w") as f:
         json.dump(report, f, indent=2)
@@ -257,6 +261,10 @@ def main(argv=None, prog=None):
                                                          "(WaveGrad: 6, 12, 25, 50, 100, 1000), or a JSON list of "
                                                          "betas")
     vocoder.add_argument("--limit", type=int, default=0, help="at most this many utterances (0: all)")
+    vocoder.add_argument("--precision", choices=list(PRECISION_POLICIES), default="float32",
+                         help="what the networks compute in (see infer --precision)")
+    vocoder.add_argument("--seed", type=int, default=0, help="seed of the model's noise (another seed shows the "
+                                                             "measures' run-to-run spread)")
     vocoder.add_argument("--report", help="the JSON report to write (default: evaluation-vocoder-<steps>.json in "
                                           "the current folder)")
     search = commands.add_parser("search-schedule", help="search a fast schedule for a vocoder")

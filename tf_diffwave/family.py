@@ -36,6 +36,12 @@ class Backbone:
     def check_config(cls, config):
         """Raise UserError, naming the key, when the config asks for a network this backbone cannot build."""
 
+    def chunk_networks(self):
+        """(conditioner, denoiser) that vocode a long input chunk by chunk, the conditioner then running at every
+        step: by default the two above; a family whose conditioner output is large per sample gives a pair that
+        leaves more of the work to the denoiser, so that less is held per chunk."""
+        return self.conditioner, self.denoiser
+
     max_frames = None  # the most mel frames one pass takes (None: any); a chunk of a long input must fit it
 
     @property

@@ -17,6 +17,10 @@ from tf_diffwave.bundled import bundled
 
 DEFAULT_MODEL_DIR = bundled(os.path.join("checkpoints", "demo"))
 
+# what the networks compute in when sampling, and the Keras policy that gives it: weights and the reverse
+# process stay float32 either way
+PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
 
 def restore_ema(model, model_dir):
     """Load the EMA weights of the newest checkpoint in `model_dir` into `model`; return its step."""
@@ -43,17 +47,30 @@ def save_ema(model, step, model_dir):
 class DiffWave:
     """A trained model: its config, EMA weights and samplers."""
 
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, precision="float32"):
         if not os.path.isdir(model_dir):
             raise UserError(f"{model_dir}: model folder not found")
         self.model_dir = model_dir
+        self.precision = check_precision(precision)
         self.config = load_run_config(model_dir)
-        self.backbone = build_backbone(self.config)
+        self.backbone = build_backbone(self.config, PRECISION_POLICIES[precision])
         self.step = restore_ema(self.backbone.model, model_dir)
         self.sampler = Sampler.from_config(self.config["diffusion"], self.backbone)
-        self.synthesizer = Synthesizer(self.backbone, options=SamplingOptions.from_config(self.config["diffusion"]))
+        self.synthesizer = self._synthesizer(self.backbone)
         self.log_mel = LogMel.from_config(self.config["audio"])
         self._features = self.log_mel.traced()
+
+    def _synthesizer(self, backbone):
+        return Synthesizer(backbone, options=SamplingOptions.from_config(self.config["diffusion"]))
+
+    def synthesizer_in(self, precision):
+        """A Synthesizer of this model's weights whose networks compute in `precision` (one of
+        PRECISION_POLICIES)."""
+        if check_precision(precision) == self.precision:
+            return self.synthesizer
+        backbone = build_backbone(self.config, PRECISION_POLICIES[precision])
+        backbone.model.set_weights(self.backbone.model.get_weights())
+        return self._synthesizer(backbone)
 
     @property
     def sample_rate(self):
@@ -198,12 +215,22 @@ class DiffWave:
                                                {"audio": tf.constant(clips[start: start + batch_size])}).numpy()
                                for start in range(0, len(clips), batch_size)])
 
-    def export(self, export_root, version=None):
-        """Write a TF Serving version folder <export_root>/<version> (default: the checkpoint's step)."""
-        return export_model(self.synthesizer, self.sampler, self.config, export_root,
-                            self.step if version is None else version)
+    def export(self, export_root, version=None, precision=None):
+        """Write a TF Serving version folder <export_root>/<version> (default: the checkpoint's step) whose networks
+        compute in `precision` (default: the model's); its signature takes and returns float32 either way."""
+        return export_model(self.synthesizer_in(precision or self.precision), self.sampler, self.config,
+                            export_root, self.step if version is None else version)
 
 
-def load(model_dir=None):
-    """Load a trained model folder (default: the bundled demo checkpoint)."""
-    return DiffWave(model_dir or DEFAULT_MODEL_DIR)
+def check_precision(precision):
+    """`precision` if it names one of PRECISION_POLICIES, else a UserError listing them."""
+    if precision not in PRECISION_POLICIES:
+        raise UserError(f"unknown precision '{precision}': use one of {', '.join(PRECISION_POLICIES)}")
+    return precision
+
+
+def load(model_dir=None, precision="float32"):
+    """Load a trained model folder (default: the bundled demo checkpoint); its networks compute in `precision`:
+    "float32", "bfloat16" (CPUs with AVX-512 BF16 or AMX, TPUs) or "float16" (GPUs), the sampler's arithmetic
+    staying in float32."""
+    return DiffWave(model_dir or DEFAULT_MODEL_DIR, precision)

@@ -3,8 +3,10 @@
 Long mels are vocoded in chunks of mel frames. At every denoising step each chunk is run with enough context on
 both sides to cover the network's receptive field, and only its centre is kept, so the stitched noise estimate
 equals the whole-utterance one (no seam) while memory stays bounded by the chunk size. The conditioner, which the
-whole-utterance path computes once, is then recomputed per chunk and step: its output (layers x 2C values per
-sample, about 3.9 MB per mel frame for the BASE model) is what would otherwise grow with the input.
+whole-utterance path computes once, is then recomputed per chunk and step: its output (for a WaveNet, layers x 2C
+values per sample, about 3.9 MB per mel frame for the BASE model) is what would otherwise grow with the input.
+Families may split the work differently for chunks (`Backbone.chunk_networks`): a WaveNet's chunk
+conditioner only upsamples the mel and each residual layer projects it in the step.
 """
 
 import tensorflow as tf
@@ -31,14 +33,15 @@ class Synthesizer(tf.Module):
         if self.backbone.max_frames is not None:  # a chunk and its context must fit the network's window
             size = tf.minimum(size, self.backbone.max_frames - 2 * context)
         count = (frames + size - 1) // size
+        conditioner, denoiser = self.backbone.chunk_networks()
 
         def body(i, pieces):
             f0 = i * size
             f1 = tf.minimum(f0 + size, frames)
             a = tf.maximum(f0 - context, 0)
             b = tf.minimum(f1 + context, frames)
-            cond = self.backbone.conditioner(mel[:, a:b], training=False)
-            eps = self.backbone.denoiser([x[:, a * hop: b * hop], t, cond], training=False)
+            cond = conditioner(mel[:, a:b], training=False)
+            eps = denoiser([x[:, a * hop: b * hop], t, cond], training=False)
             keep = eps[:, (f0 - a) * hop: (f1 - a) * hop]
             return i + 1, pieces.write(i, tf.transpose(keep))
 

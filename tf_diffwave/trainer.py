@@ -71,12 +71,7 @@ class Trainer:
         self.loss_scaling = policy == "mixed_float16"
         with self.strategy.scope():
             # the trained model computes under the policy; the EMA model, used to sample and export, in float32
-            default_policy = keras.config.dtype_policy()
-            keras.config.set_dtype_policy(policy)
-            try:
-                self.backbone = build_backbone(config)
-            finally:
-                keras.config.set_dtype_policy(default_policy)
+            self.backbone = build_backbone(config, policy)
             self.ema_backbone = build_backbone(config)
             self.sampler = Sampler.from_config(config["diffusion"], self.backbone)
             self.objective = self.backbone.training_objective(config)

@@ -200,7 +200,7 @@ class WaveGradBackbone(Backbone):
     def _build_denoiser(self):
         audio = keras.Input((None,), name="audio")
         level = keras.Input((), name="level")
-        cond = keras.Input((None, self.preconv_up), name="cond")
+        cond = keras.Input((None, self.preconv_up), name="cond", dtype=keras.config.dtype_policy().compute_dtype)
         h = _conv(ops.expand_dims(audio, -1), self.preconv_down, 5, 1, "dblock_preconv")
         signals = [h]
         for i, (factor, channels, dilations) in enumerate(zip(self.down_factors, self.down_channels,

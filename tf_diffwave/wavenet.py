@@ -91,13 +91,16 @@ class SplitConv1D(layers.Layer):
     """A 'same'-padded 1-D convolution with `parts * filters` outputs, returned as `parts` tensors of `filters`.
 
     The weights are those of one Conv1D (kernel (kernel_size, in, parts * filters), bias); each part is computed by
-    its own convolution over its slice of the kernel. Dilation is given to Conv2D directly: tf.nn.convolution would
-    rearrange the whole input with SpaceToBatchND / BatchToSpaceND around every dilated convolution on a CPU.
+    its own convolution over its slice of the kernel, and cast to `output_dtype` if given. For inference, dilation
+    is given to Conv2D directly: tf.nn.convolution would rearrange the whole input with SpaceToBatchND /
+    BatchToSpaceND around every dilated convolution on a CPU.
     """
 
-    def __init__(self, filters, parts=2, kernel_size=1, dilation=1, kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(self, filters, parts=2, kernel_size=1, dilation=1, output_dtype=None,
+                 kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.filters, self.parts, self.kernel_size, self.dilation = filters, parts, kernel_size, dilation
+        self.output_dtype = output_dtype
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape):
@@ -106,20 +109,27 @@ class SplitConv1D(layers.Layer):
                                       initializer=self.kernel_initializer)
         self.bias = self.add_weight(name="bias", shape=(width,), initializer="zeros")
 
-    def call(self, x):
+    def call(self, x, training=False):
         x = tf.expand_dims(x, 1)
         kernel = tf.expand_dims(tf.cast(self.kernel, x.dtype), 0)
         bias = tf.cast(self.bias, x.dtype)
+        # TensorFlow's own CPU kernels, used where oneDNN is off (CPUs without AVX-512 VNNI, BF16 or AMX), have no
+        # gradient for a dilated Conv2D; tf.nn.convolution's SpaceToBatchND form has one everywhere
+        differentiable = training and self.dilation > 1
         outputs = []
         for p in range(self.parts):
             part = slice(p * self.filters, (p + 1) * self.filters)
-            y = tf.nn.conv2d(x, kernel[..., part], strides=1, padding="SAME", dilations=[1, 1, self.dilation, 1])
+            if differentiable:
+                y = tf.nn.convolution(x, kernel[..., part], padding="SAME", dilations=[1, self.dilation])
+            else:
+                y = tf.nn.conv2d(x, kernel[..., part], strides=1, padding="SAME",
+                                 dilations=[1, 1, self.dilation, 1])
             outputs.append(tf.squeeze(tf.nn.bias_add(y, bias[part]), 1))
-        return outputs
+        return [tf.cast(y, self.output_dtype or y.dtype) for y in outputs]
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "parts": self.parts,
-                "kernel_size": self.kernel_size, "dilation": self.dilation,
+                "kernel_size": self.kernel_size, "dilation": self.dilation, "output_dtype": self.output_dtype,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
 
@@ -154,6 +164,26 @@ class LayerwiseProjection(layers.Layer):
         return {**super().get_config(), "num_layers": self.num_layers, "channels": self.channels}
 
 
+class ConditionedGate(layers.Layer):
+    """Residual layer `index`'s gate and filter plus its conditioning, projected from the upsampled mel (B, L,
+    n_mels) with its columns of a LayerwiseProjection's weights (the layer owns none of its own)."""
+
+    def __init__(self, projection, index, **kwargs):
+        super().__init__(**kwargs)
+        self.projection, self.index = projection, index
+        self._convert_input_args = False  # Keras would cast the float32 gate and filter to a mixed policy's bfloat16
+
+    def call(self, mel, gate, filt):
+        c = self.projection.channels
+        columns = slice(2 * self.index * c, 2 * (self.index + 1) * c)
+        # not before the layer needs it: with no data dependency on the layer's input, the executor would run every
+        # layer's projection at once and hold them all (layers x 2C values per sample, what chunking avoids)
+        with tf.control_dependencies([gate]):
+            out = tf.matmul(mel, tf.cast(self.projection.kernel[:, columns], mel.dtype))
+        out = out + tf.cast(self.projection.bias[columns], mel.dtype)
+        return gate + tf.cast(out[..., :c], gate.dtype), filt + tf.cast(out[..., c:], filt.dtype)
+
+
 class WaveNetBackbone(Backbone):
     """The conditioner, denoiser and training models of one WaveNet, sharing their layers."""
 
@@ -166,9 +196,19 @@ class WaveNetBackbone(Backbone):
         self.step_embedding = m["step_embedding"]
         self.hop_length = audio_config["hop_length"]
         self.n_mels = audio_config["n_mels"]
-        self.conditioner = None if self.unconditional else self._build_conditioner()
+        self._layers = {}  # the denoiser's, by name, shared with the chunk denoiser
+        self.conditioner = upsampler = None
+        if not self.unconditional:
+            self.conditioner, upsampler = self._build_conditioners()
         self.denoiser = self._build_denoiser(m["embed_dim"])
         self.model = self._build_training_model()
+        self._chunk_networks = (upsampler, None if self.unconditional else self._build_chunk_denoiser())
+
+    def chunk_networks(self):
+        """The upsampler alone as the conditioner, and a denoiser (the same weights) that projects the upsampled
+        mel inside each residual layer: n_mels values per sample held between the two, not 2 x layers x
+        channels."""
+        return self._chunk_networks
 
     @classmethod
     def check_config(cls, config):
@@ -182,41 +222,67 @@ class WaveNetBackbone(Backbone):
         one_side = sum(self.dilations)  # kernel 3: each layer reaches `dilation` samples to each side
         return math.ceil(one_side / self.hop_length) + 3  # + the transposed convolutions' reach
 
-    def _build_conditioner(self):
+    def _build_conditioners(self):
+        """The conditioner, and its upsampler alone (the chunk conditioner)."""
         mel = keras.Input((None, self.n_mels), name="mel")
         x = upsample_mel(mel, self.hop_length)
         cond = LayerwiseProjection(self.num_layers, self.channels, name="conditioner_projection")(x)
-        return keras.Model(mel, cond, name="conditioner")
+        return keras.Model(mel, cond, name="conditioner"), keras.Model(mel, x, name="chunk_conditioner")
 
     def _build_denoiser(self, embed_dim):
-        c = self.channels
-        audio = keras.Input((None,), name="audio")
-        step = keras.Input((), name="step")
-        inputs = [audio, step]
-        if not self.unconditional:
-            cond = keras.Input(batch_shape=(2 * self.num_layers, None, None, c), name="cond")
-            inputs.append(cond)
-            cond_parts = ops.unstack(cond, 2 * self.num_layers, axis=0)
-        emb = StepEmbedding(128, self.step_embedding)(step)
-        emb = layers.Dense(embed_dim, activation="swish", name="step_mlp_1")(emb)
-        emb = layers.Dense(embed_dim, activation="swish", name="step_mlp_2")(emb)
+        """The denoiser taking the conditioner's output: every layer's projection of the upsampled mel."""
+        audio, step = keras.Input((None,), name="audio"), keras.Input((), name="step")
+        if self.unconditional:
+            return keras.Model([audio, step], self._denoise(audio, step, None, embed_dim), name="denoiser")
+        cond = keras.Input(batch_shape=(2 * self.num_layers, None, None, self.channels), name="cond",
+                           dtype=keras.config.dtype_policy().compute_dtype)
+        parts = ops.unstack(cond, 2 * self.num_layers, axis=0)
+        eps = self._denoise(audio, step, lambda i, gate, filt: (gate + parts[2 * i], filt + parts[2 * i + 1]),
+                            embed_dim)
+        return keras.Model([audio, step, cond], eps, name="denoiser")
 
-        x = layers.Conv1D(c, 1, activation="relu", name="input_projection")(ops.expand_dims(audio, -1))
+    def _build_chunk_denoiser(self):
+        """The denoiser, its weights shared, taking the upsampled mel and projecting it in each residual layer."""
+        audio, step = keras.Input((None,), name="audio"), keras.Input((), name="step")
+        upsampled = keras.Input((None, self.n_mels), name="upsampled_mel",
+                                dtype=keras.config.dtype_policy().compute_dtype)
+        projection = self.conditioner.get_layer("conditioner_projection")
+        eps = self._denoise(audio, step, lambda i, gate, filt: ConditionedGate(projection, i)(upsampled, gate, filt),
+                            None)
+        return keras.Model([audio, step, upsampled], eps, name="chunk_denoiser")
+
+    def _denoise(self, audio, step, condition, embed_dim):
+        """The denoiser's graph; condition(i, gate, filter) gives layer i's conditioned gate and filter (None:
+        unconditional). Its layers are made on the first call and reused by the next (embed_dim is read then)."""
+        def layer(name, make):
+            if name not in self._layers:
+                self._layers[name] = make(name=name)
+            return self._layers[name]
+
+        c = self.channels
+        emb = layer("step_embedding", lambda name: StepEmbedding(128, self.step_embedding, name=name))(step)
+        emb = layer("step_mlp_1", lambda name: layers.Dense(embed_dim, activation="swish", name=name))(emb)
+        emb = layer("step_mlp_2", lambda name: layers.Dense(embed_dim, activation="swish", name=name))(emb)
+        x = layer("input_projection", lambda name: layers.Conv1D(c, 1, activation="relu", name=name))(
+            ops.expand_dims(audio, -1))
         skip_sum = None
         for i, dilation in enumerate(self.dilations):
-            step_bias = layers.Dense(c, name=f"step_projection_{i}")(emb)
+            step_bias = layer(f"step_projection_{i}", lambda name: layers.Dense(c, name=name))(emb)
             y = x + ops.expand_dims(step_bias, 1)
-            gate, filt = SplitConv1D(c, 2, 3, dilation, name=f"dilated_conv_{i}")(y)
-            if not self.unconditional:
-                gate, filt = gate + cond_parts[2 * i], filt + cond_parts[2 * i + 1]
+            # the gate in float32 under any policy: TensorFlow's CPU sigmoid and tanh of bfloat16 take twice as long
+            gate, filt = layer(f"dilated_conv_{i}", lambda name: SplitConv1D(c, 2, 3, dilation, "float32",
+                                                                              name=name))(y)
+            if condition is not None:
+                gate, filt = condition(i, gate, filt)
             y = ops.sigmoid(gate) * ops.tanh(filt)
-            residual, skip = SplitConv1D(c, 2, name=f"output_projection_{i}")(y)
+            residual, skip = layer(f"output_projection_{i}", lambda name: SplitConv1D(c, 2, name=name))(y)
             x = (x + residual) / math.sqrt(2.0)
             skip_sum = skip if skip_sum is None else skip_sum + skip
         x = skip_sum / math.sqrt(self.num_layers)
-        x = layers.Conv1D(c, 1, activation="relu", name="skip_projection")(x)
-        x = layers.Conv1D(1, 1, kernel_initializer="zeros", dtype="float32", name="output")(x)
-        return keras.Model(inputs, ops.squeeze(x, -1), name="denoiser")
+        x = layer("skip_projection", lambda name: layers.Conv1D(c, 1, activation="relu", name=name))(x)
+        x = layer("output", lambda name: layers.Conv1D(1, 1, kernel_initializer="zeros", dtype="float32",
+                                                       name=name))(x)
+        return ops.squeeze(x, -1)
 
     def _build_training_model(self):
         audio = keras.Input((None,), name="audio")
