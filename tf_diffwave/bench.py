@@ -31,6 +31,7 @@ from tf_diffwave.bundled import bundled  # noqa: E402
 from tf_diffwave.config import load_config  # noqa: E402
 from tf_diffwave.convert import LMNT_DEFAULTS, lmnt_config  # noqa: E402
 from tf_diffwave.diffusion import Sampler, SamplingOptions  # noqa: E402
+from tf_diffwave.model_io import PRECISION_POLICIES  # noqa: E402
 from tf_diffwave.s4 import woodbury_spectrum  # noqa: E402
 from tf_diffwave.synthesis import Synthesizer  # noqa: E402
 from tf_diffwave.trainer import Trainer  # noqa: E402
@@ -133,8 +134,6 @@ def long_input_run(config_path, seconds, precision="float32", whole_conditioner=
     """RTF and peak resident memory (GiB) of vocoding `seconds` of audio with the fast schedule, in this process,
     with the networks in `precision`; `whole_conditioner` runs the chunks with the conditioner and denoiser
     themselves (the conditioner's whole output held per chunk) instead of the backbone's chunk networks."""
-    from tf_diffwave.model_io import PRECISION_POLICIES
-
     config = load_config(config_path)
     backbone = build_backbone(config, PRECISION_POLICIES[precision])
     if whole_conditioner:

