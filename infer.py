@@ -2,7 +2,7 @@
 
 import sys
 
-from tf_diffwave.command import main
+from tf_diffwave.cli.main import main
 
 if __name__ == "__main__":
     main(["infer", *sys.argv[1:]])

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from conftest import BASE_CONFIG, DEMO_CONFIG, REPO
-from tf_diffwave.config import DEFAULTS, flatten, load_config, load_run_config, save_config, used_keys
+from tests.helpers import BASE_CONFIG, DEMO_CONFIG, REPO
+from tf_diffwave.config import defaults, flatten, load_config, load_run_config, save_config, used_keys
 from tf_diffwave.errors import UserError
-from tf_diffwave.wavenet import upsample_strides
+from tf_diffwave.models.strides import upsample_strides
 
 
 def test_overrides_are_typed(tmp_path):
@@ -64,7 +64,7 @@ def test_a_config_in_the_earlier_flat_layout_is_migrated(tmp_path):
     assert config["model"]["sashimi"]["d_model"] == 32 and config["model"]["sashimi"]["embed_dim"] == 256
     assert config["model"]["sashimi"]["ssm_learning_rate"] == 0.01 and config["train"]["batch_size"] == 4
     assert config["model"]["wavenet"]["residual_channels"] == 8  # another backbone's key: kept in its section
-    assert config["model"]["wavenet"]["embed_dim"] == DEFAULTS["model"]["wavenet"]["embed_dim"]
+    assert config["model"]["wavenet"]["embed_dim"] == defaults()["model"]["wavenet"]["embed_dim"]
 
 
 def test_an_override_of_a_backbone_key_without_its_section_goes_to_the_configured_backbone():
@@ -97,6 +97,6 @@ def test_the_configuration_reference_lists_every_key_with_its_default():
     with open(f"{REPO}/docs/configuration.md") as f:
         rows = re.findall(r"^\| `([\w.]+)` \| `(.*?)` \| (.+) \|$", f.read(), flags=re.M)
     documented = {key: json.loads(default) for key, default, _ in rows}
-    actual = flatten(DEFAULTS)
+    actual = flatten(defaults())
     assert documented == actual
     assert len(rows) == len(documented) and all(meaning.strip() for _, _, meaning in rows)

@@ -1,4 +1,4 @@
-"""tf-diffwave: DiffWave diffusion waveform synthesis in TensorFlow 2 / Keras 3."""
+"""tf-diffwave: diffusion waveform synthesis (DiffWave, WaveGrad, SaShiMi) in TensorFlow 2 / Keras 3."""
 
 __all__ = ["load"]
 
@@ -6,6 +6,9 @@ __all__ = ["load"]
 def load(model_dir=None, precision="float32"):
     """Load a model folder (a training run, a bundle or a conversion; default: the bundled demo model) whose
     networks compute in `precision`: "float32", "bfloat16" (CPUs with AVX-512 BF16 or AMX) or "float16" (GPUs)."""
-    from tf_diffwave.model_io import load as load_model  # TensorFlow is imported on first use, not with the package
+    from tf_diffwave.quiet import import_tensorflow
+
+    import_tensorflow()  # on first use, not with the package, and without its start-up notices
+    from tf_diffwave.inference.model import load as load_model
 
     return load_model(model_dir, precision)

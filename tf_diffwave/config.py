@@ -1,14 +1,17 @@
 """Configs: plain JSON on top of the defaults below, with dotted `key=value` overrides, checked on load."""
 
 import copy
+import difflib
 import json
 import os
 
 from tf_diffwave.errors import UserError
+from tf_diffwave.models import registry
 
-# Every key a config may set, with its default. The type of each default is the type the key must have
-# (an int is accepted where a float is expected). DiffWave BASE (Kong et al. 2021) for LJSpeech.
-DEFAULTS = {
+# Every key a config may set, with its default, but for the families' sections (`model.<family>`), which each family
+# declares (models/registry.py). The type of each default is the type the key must have (an int is accepted where a
+# float is expected). DiffWave BASE (Kong et al. 2021) for LJSpeech.
+COMMON_DEFAULTS = {
     "data": {
         "kind": "ljspeech",           # corpus layout: "ljspeech" (metadata.csv + wavs/) or "sc09" (zero/ ... nine/)
         "path": "data/ljspeech-demo",  # corpus folder
@@ -31,64 +34,12 @@ DEFAULTS = {
                                       # HTK mels in dB scaled to [0, 1]) or "ivanvovk" (ivanvovk/WaveGrad's log10
                                       # of HTK mel power); see features.py
     },
-    "model": {                        # keys every backbone reads; then one section per backbone (model.<backbone>)
-        "backbone": "wavenet",        # "wavenet" (DiffWave), "sashimi" (DiffWave+SaShiMi), "wavegrad" (WaveGrad) or
-                                      # "ar_sashimi" (autoregressive SaShiMi)
-        "tf32": "auto",               # GPU TF32 matmuls: "on", "off", or "auto" (off for backbones that lose accuracy)
+    "model": {                        # keys every family reads
+        "backbone": "wavenet",        # the model family: one of models.registry.names()
+        "tf32": "auto",               # GPU TF32 matmuls: "on", "off", or "auto" (off for families that lose accuracy)
         "unconditional": False,       # True: no mel conditioner (generation from noise)
         "audio_length": 16000,        # unconditional models: samples per clip, trained and generated
-        "wavenet": {
-            "residual_channels": 64,
-            "residual_layers": 30,
-            "dilation_cycle": 10,
-            "embed_dim": 512,             # width of the diffusion-step MLP
-            "step_embedding": "float64",  # sinusoidal step table: "float64" (exact) or "float32" (lmnt-com/diffwave's
-                                          # float32 arithmetic, which models imported from it learned on)
-        },
-        "sashimi": {
-            "d_model": 64,                # channels of the first tier (times sashimi.expand per tier down)
-            "n_layers": 8,                # residual blocks (S4 + feed-forward) per tier
-            "pool": [4, 4],               # pooling factor of each tier
-            "expand": 2,                  # channel multiplier per tier
-            "ff": 2,                      # feed-forward width multiplier
-            "unet": True,                 # blocks on the way down too, with a skip around every layer
-            "bidirectional": True,        # S4 kernels in both directions (diffusion sees the whole clip)
-            "ssm": "s4",                  # "s4" (DPLR, Cauchy kernel) or "s4d" (diagonal, Vandermonde)
-            "state_size": 64,             # S4 state size N
-            "ssm_trainable": True,        # False freezes Lambda, P, B and dt (the paper's checkpoints)
-            "ssm_learning_rate": 1e-3,    # Adam for the S4 state-space parameters (Lambda, P, B, dt)
-            "s4_variant": "glu",          # "glu" (directions summed, linear to 2H, GLU) or "jan2022" (the paper's
-                                          # S4: a Q per direction, directions kept apart, linear 2H -> H)
-            "weight_norm": False,         # weight normalisation on the feed-forward, pooling, in/out layers
-            "embed_dim": 512,             # width of the diffusion-step MLP
-            "step_embedding": "float64",  # as model.wavenet.step_embedding
-        },
-        "wavegrad": {                     # WaveGrad base (Chen et al. 2021; ivanvovk/WaveGrad's configs/default.json)
-            "factors": [5, 5, 3, 2, 2],   # upsampling factor of each UBlock; their product is audio.hop_length
-            "upsampling_preconv_out_channels": 768,
-            "upsampling_out_channels": [512, 512, 256, 128, 128],
-            "upsampling_dilations": [[1, 2, 1, 2], [1, 2, 1, 2], [1, 2, 4, 8], [1, 2, 4, 8], [1, 2, 4, 8]],
-            "downsampling_preconv_out_channels": 32,
-            "downsampling_out_channels": [128, 128, 256, 512],
-            "downsampling_dilations": [[1, 2, 4], [1, 2, 4], [1, 2, 4], [1, 2, 4]],
-            "noise_level_scale": 5000.0,  # the noise level is multiplied by this before its sinusoidal encoding
-        },
-        "ar_sashimi": {                   # autoregressive SaShiMi (Goel et al. 2022) over 8-bit mu-law samples
-            "d_model": 64,                # channels of the first tier (times ar_sashimi.expand per tier down)
-            "n_layers": 8,                # S4 + feed-forward blocks per tier
-            "pool": [4, 4],               # pooling factor of each tier
-            "expand": 2,                  # channel multiplier per tier
-            "ff": 2,                      # feed-forward width multiplier
-            "ssm": "s4",                  # "s4" (DPLR) or "s4d" (diagonal)
-            "state_size": 64,             # S4 state size N
-            "ssm_trainable": True,        # False freezes Lambda, P, B and dt
-            "ssm_learning_rate": 1e-3,    # Adam for the S4 state-space parameters
-            "s4_variant": "glu",          # "glu" or "jan2022" (as model.sashimi.s4_variant)
-            "step_mode": "dense",         # S4 recurrence when sampling: "dense" (exact) or "diagonal" (eigenbasis)
-            "temperature": 1.0,           # sampling: logits divided by this
-            "top_p": 1.0,                 # sampling: nucleus (top-p) mass; 1 samples from the whole distribution
-        },
-    },
+    },                                # + one section per family, `model.<name>`, from models/registry.py
     "diffusion": {
         "num_steps": 50,
         "beta_start": 1e-4,
@@ -136,19 +87,27 @@ SEARCHED_SCHEDULE = "fast_schedule.json"  # in a run folder: written by `evaluat
 _CHOICES = {
     "data.kind": ("ljspeech", "sc09"),
     "audio.features": ("hifigan", "lmnt", "ivanvovk"),
-    "model.wavenet.step_embedding": ("float64", "float32"),
-    "model.sashimi.step_embedding": ("float64", "float32"),
-    "model.backbone": ("wavenet", "sashimi", "wavegrad", "ar_sashimi"),
     "model.tf32": ("auto", "on", "off"),
-    "model.sashimi.ssm": ("s4", "s4d"),
-    "model.sashimi.s4_variant": ("glu", "jan2022"),
-    "model.ar_sashimi.ssm": ("s4", "s4d"),
-    "model.ar_sashimi.s4_variant": ("glu", "jan2022"),
-    "model.ar_sashimi.step_mode": ("dense", "diagonal"),
     "diffusion.schedule_precision": ("float64", "float32"),
     "diffusion.loss": ("l1", "l2"),
     "train.strategy": ("mirrored", "multi_worker", "one_device"),
 }
+
+
+def defaults():
+    """Every key a config may set, with its default: the common ones and each registered family's section."""
+    config = copy.deepcopy(COMMON_DEFAULTS)
+    for name in registry.names():
+        config["model"][name] = copy.deepcopy(registry.family(name).section)
+    return config
+
+
+def choices():
+    """{dotted key: allowed values}: the common ones and each registered family's."""
+    found = dict(_CHOICES, **{"model.backbone": tuple(registry.names())})
+    for name in registry.names():
+        found.update({f"model.{name}.{key}": values for key, values in registry.family(name).choices.items()})
+    return found
 
 
 def _type_name(value):
@@ -180,8 +139,9 @@ def _check_value(key, value, default):
         ok = isinstance(value, type(default))
     if not ok:
         raise UserError(f"config key '{key}' must be {_type_name(default)}, got {value!r}")
-    if key in _CHOICES and value not in _CHOICES[key]:
-        raise UserError(f"config key '{key}' must be one of {', '.join(_CHOICES[key])}, got {value!r}")
+    allowed = choices().get(key)
+    if allowed is not None and value not in allowed:
+        raise UserError(f"config key '{key}' must be one of {', '.join(allowed)}, got {value!r}")
     return value
 
 
@@ -191,7 +151,9 @@ def merge(base, update, prefix, source):
     for name, value in update.items():
         key = f"{prefix}{name}"
         if name not in base:
-            raise UserError(f"{source}: unknown config key '{key}'")
+            close = difflib.get_close_matches(name, list(base), n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise UserError(f"{source}: unknown config key '{key}'{hint}")
         if isinstance(base[name], dict):
             if not isinstance(value, dict):
                 raise UserError(f"{source}: config key '{key}' must be a section (a JSON object)")
@@ -212,23 +174,21 @@ def parse_override(text):
     return key.strip(), value
 
 
-BACKBONE_SECTIONS = [name for name, value in DEFAULTS["model"].items() if isinstance(value, dict)]
-MOVED_KEYS = {("train", "ssm_learning_rate"): ("sashimi", "ssm_learning_rate")}  # section, key -> model section, key
-
-
 def migrate(data, backbone):
-    """A config (a parsed JSON object) in the layout of earlier versions, where the keys of every backbone sat
-    directly in `model`, moved to this layout: each such key goes to the section of `backbone` when that backbone
-    reads it, else to the section of the backbone that does."""
+    """A config (a parsed JSON object) in the layout of earlier versions, where the keys of every family sat
+    directly in `model` (and a few elsewhere), moved to this layout: each such key goes to the section of
+    `backbone` when that family reads it, else to the section of the family that does."""
     data = copy.deepcopy(data)
-    for (section, key), (target, name) in MOVED_KEYS.items():
-        if isinstance(data.get(section), dict) and key in data[section]:
-            data.setdefault("model", {}).setdefault(target, {})[name] = data[section].pop(key)
+    families = {name: registry.family(name) for name in registry.names()}
+    for name, family in families.items():
+        for (section, key), target in family.legacy_keys.items():
+            if isinstance(data.get(section), dict) and key in data[section]:
+                data.setdefault("model", {}).setdefault(name, {})[target] = data[section].pop(key)
     model = data.get("model")
     if not isinstance(model, dict):
         return data
-    for key in [k for k in model if k not in DEFAULTS["model"]]:
-        owners = [s for s in BACKBONE_SECTIONS if key in DEFAULTS["model"][s]]
+    for key in [k for k in model if k not in COMMON_DEFAULTS["model"] and k not in families]:
+        owners = [name for name, family in families.items() if key in family.section]
         if owners and isinstance(model.get(owners[0], {}), dict):
             owner = backbone if backbone in owners else owners[0]
             model.setdefault(owner, {})[key] = model.pop(key)
@@ -253,15 +213,20 @@ def apply_overrides(config, overrides):
 
 
 def validate(config):
-    """Checks that span several keys; the backbone checks its own (Backbone.check_config)."""
-    from tf_diffwave.backbones import BACKBONES  # imported here: the backbones import TensorFlow
-
+    """Checks that span several keys; the family checks its own (registry.Family.check)."""
     audio = config["audio"]
     if audio["win_length"] > audio["n_fft"]:
         raise UserError("config key 'audio.win_length' must not exceed 'audio.n_fft'")
     if audio["fmax"] > audio["sample_rate"] / 2:
         raise UserError("config key 'audio.fmax' must not exceed half of 'audio.sample_rate'")
-    BACKBONES[config["model"]["backbone"]].check_config(config)
+    family = registry.family_of(config)
+    if family.conditioning != "either" and config["model"]["unconditional"] != (family.conditioning == "none"):
+        needed = "true" if family.conditioning == "none" else "false"
+        what = "generates audio without a mel" if family.conditioning == "none" else "is a vocoder (it needs a mel)"
+        raise UserError(f"config key 'model.unconditional' must be {needed} for '{family.name}': {family.title} "
+                        f"{what}")
+    if family.check is not None:
+        family.check(config)
     d = config["diffusion"]
     if not 0 < d["beta_start"] < d["beta_end"] < 1:
         raise UserError("config keys 'diffusion.beta_start' < 'diffusion.beta_end' must lie in (0, 1)")
@@ -278,7 +243,7 @@ def validate(config):
 
 def load_config(path=None, overrides=()):
     """Defaults, then the JSON file at `path` (if any), then the overrides; validated."""
-    config = copy.deepcopy(DEFAULTS)
+    config = defaults()
     if path is not None:
         if not os.path.isfile(path):
             raise UserError(f"{path}: config file not found")
@@ -322,10 +287,10 @@ def flatten(config, prefix=""):
 
 
 def used_keys(config):
-    """`config` without the sections of the backbones it does not use and, for a diffusion model, without the
-    classifier's section: what a run's config.json records."""
+    """`config` without the sections of the families it does not use and without the classifier's section: what a
+    run's config.json records."""
     config = copy.deepcopy(config)
-    for name in BACKBONE_SECTIONS:
+    for name in registry.names():
         if name != config["model"]["backbone"]:
             del config["model"][name]
     config.pop("classifier")
@@ -360,5 +325,5 @@ def with_searched_schedule(config, model_dir):
         raise UserError(f"{path}: not a saved schedule ({err}); delete it to use the config's fast schedule") from None
     config = copy.deepcopy(config)
     config["diffusion"]["fast_schedule"] = _check_value("diffusion.fast_schedule", betas,
-                                                        DEFAULTS["diffusion"]["fast_schedule"])
+                                                        COMMON_DEFAULTS["diffusion"]["fast_schedule"])
     return config

@@ -1,0 +1,121 @@
+"""What tests share: the repository's paths, tiny corpora and tiny-model overrides, and small utilities."""
+
+import glob
+import os
+import shutil
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(REPO, "tests", "fixtures")  # checkpoints saved by the original implementations
+
+
+DEMO = os.path.join(REPO, "data", "ljspeech-demo")
+DEMO_CONFIG = os.path.join(REPO, "configs", "demo.json")
+BASE_CONFIG = os.path.join(REPO, "configs", "ljspeech.json")
+SC09_DEMO = os.path.join(REPO, "data", "sc09-demo")
+SC09_DEMO_CONFIG = os.path.join(REPO, "configs", "sc09_demo.json")
+SC09_SPEAKERS = ("espeak_engb_m1", "espeak_enus_f2", "flite_slt", "espeak_enus_m1", "espeak_en029_f1",
+                 "espeak_engb_m3")
+
+
+def make_corpus(folder, ids=("LJ001-0001", "LJ001-0002", "LJ001-0003")):
+    """An LJSpeech-layout corpus holding a few of the bundled utterances."""
+    os.makedirs(os.path.join(folder, "wavs"), exist_ok=True)
+    with open(os.path.join(folder, "metadata.csv"), "w") as f:
+        for i in ids:
+            shutil.copy(os.path.join(DEMO, "wavs", f"{i}.wav"), os.path.join(folder, "wavs", f"{i}.wav"))
+            f.write(f"{i}|text|text\n")
+    return folder
+
+
+def tiny_overrides(corpus, model_dir):
+    """Overrides that make configs/demo.json a model that trains in seconds."""
+    return [f"data.path={corpus}", "data.valid_count=1", "data.crop_frames=8",
+            "model.residual_channels=8", "model.residual_layers=2", "model.dilation_cycle=2",
+            "model.embed_dim=16", f"train.model_dir={model_dir}", "train.batch_size=2",
+            "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
+
+
+WAVEGRAD_DEMO_CONFIG = os.path.join(REPO, "configs", "wavegrad_demo.json")
+
+
+def tiny_wavegrad_overrides(corpus, model_dir):
+    """Overrides that make configs/wavegrad_demo.json a WaveGrad that trains in seconds."""
+    return [f"data.path={corpus}", "data.valid_count=1", "data.crop_frames=4",
+            "model.wavegrad.upsampling_preconv_out_channels=16", "model.wavegrad.upsampling_out_channels=[8,8,8,8,8]",
+            "model.wavegrad.downsampling_preconv_out_channels=8", "model.wavegrad.downsampling_out_channels=[8,8,8,8]",
+            f"train.model_dir={model_dir}", "train.batch_size=2", "train.save_every=2", "train.sample_every=1000",
+            "train.log_every=1", "train.export=false"]
+
+
+def make_sc09_corpus(folder, digits=("zero", "one"), speakers=SC09_SPEAKERS[:3]):
+    """An SC09-layout corpus holding some of the bundled clips (no list files: splits come from the hash)."""
+    for digit in digits:
+        os.makedirs(os.path.join(folder, digit), exist_ok=True)
+        for speaker in speakers:
+            source = glob.glob(os.path.join(SC09_DEMO, digit, f"{speaker}_nohash_0.*"))[0]
+            shutil.copy(source, os.path.join(folder, digit, os.path.basename(source)))
+    return folder
+
+
+def tiny_sc09_overrides(corpus, model_dir):
+    """Overrides that make configs/sc09_demo.json an unconditional model that trains in seconds."""
+    return [f"data.path={corpus}", "data.valid_percent=0", "data.test_percent=0", "model.audio_length=2000",
+            "model.residual_channels=8", "model.residual_layers=2", "model.dilation_cycle=2",
+            "model.embed_dim=16", f"train.model_dir={model_dir}", "train.batch_size=2",
+            "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
+
+
+def overfit_losses(config, steps=150):
+    """Train a fresh model for `steps` steps; return the mean loss of the first and of the last tenth."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tf_diffwave.training.trainer import Trainer
+
+    trainer = Trainer(config)
+    iterator = iter(trainer.dataset(0))
+    step = tf.function(trainer.train_step)
+    losses = [float(step(iterator)[0]) for _ in range(steps)]
+    return np.mean(losses[: steps // 10]), np.mean(losses[-(steps // 10):])
+
+
+def read_summaries(log_dir):
+    """TensorBoard events under `log_dir` as {tag: {step: value}}; the value is a float for scalars, else None."""
+    import tensorflow as tf
+
+    found = {}
+    for path in glob.glob(os.path.join(log_dir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                array = tf.make_ndarray(value.tensor)
+                found.setdefault(value.tag, {})[event.step] = float(array) if array.ndim == 0 else None
+    return found
+
+
+def lmnt_features(y, sr):
+    """lmnt-com/diffwave's preprocessing (torchaudio MelSpectrogram, power 1, normalized, HTK, fmin 20), computed
+    with librosa in float64: reflect-padded centred frames, magnitudes over the window's L2 norm, dB - 20 mapped
+    from [-100, 0] to [0, 1]."""
+    import librosa
+    import numpy as np
+    import scipy.signal
+
+    mel = librosa.feature.melspectrogram(y=y.astype(np.float64), sr=sr, n_fft=1024, hop_length=256, win_length=1024,
+                                         window="hann", center=True, pad_mode="reflect", power=1.0, n_mels=80,
+                                         fmin=20.0, fmax=sr / 2, htk=True, norm=None)
+    mel /= np.sqrt(np.sum(scipy.signal.get_window("hann", 1024) ** 2))
+    db = 20 * np.log10(np.maximum(mel, 1e-5)) - 20
+    return np.clip((db + 100) / 100, 0, 1).T
+
+
+CLEAN_LOAD = """
+import sys, numpy as np, tensorflow as tf
+assert not any(m.startswith("tf_diffwave") for m in sys.modules), "not a clean process"
+fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+mel = tf.constant(np.random.default_rng(0).normal(-5, 2, (2, 9, 80)), tf.float32)
+audio = fn(mel=mel)["audio"].numpy()
+assert audio.shape == (2, 9 * 256) and audio.dtype == np.float32 and np.all(np.isfinite(audio)), audio.shape
+assert sorted(m for m in sys.modules if m.startswith("tf_diffwave")) == []
+print("OK", audio.shape)
+"""

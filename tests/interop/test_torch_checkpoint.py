@@ -1,0 +1,108 @@
+"""Reading torch.save zip checkpoints without PyTorch: tensors rebuilt from hand-written files; nothing else runs."""
+
+import os
+import pickle
+import struct
+import zipfile
+
+import numpy as np
+import pytest
+
+from tf_diffwave.errors import UserError
+from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
+
+
+def text(s):
+    """Pickle opcode BINUNICODE."""
+    data = s.encode()
+    return b"X" + struct.pack("<I", len(data)) + data
+
+
+def tensor_pickle(size, stride, offset=0, storage="FloatStorage", numel=6):
+    """The pickle torch.save writes for {'w': tensor}, written opcode by opcode (protocol 2)."""
+    ints = lambda values: b"(" + b"".join(b"J" + struct.pack("<i", v) for v in values) + b"t"  # noqa: E731
+    persistent_id = b"(" + text("storage") + f"ctorch\n{storage}\n".encode() + text("0") + text("cpu") + \
+        b"K" + bytes([numel]) + b"tQ"
+    rebuild = b"ctorch._utils\n_rebuild_tensor_v2\n(" + persistent_id + b"K" + bytes([offset]) + ints(size) + \
+        ints(stride) + b"\x89" + b"ccollections\nOrderedDict\n)R" + b"tR"
+    return b"\x80\x02}" + text("w") + rebuild + b"s."
+
+
+def write_checkpoint(path, data_pkl, storages=None):
+    """A zip laid out as torch.save lays it out."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", data_pkl)
+        archive.writestr("archive/byteorder", "little")
+        for key, raw in (storages or {}).items():
+            archive.writestr(f"archive/data/{key}", raw)
+    return str(path)
+
+
+def test_tensors_are_rebuilt_with_their_strides(tmp_path):
+    values = np.arange(6, dtype=np.float32)
+    path = write_checkpoint(tmp_path / "a.pt", tensor_pickle((3, 2), (1, 3)), {"0": values.tobytes()})
+    w = read_torch_checkpoint(path)["w"]
+    np.testing.assert_array_equal(w, [[0, 3], [1, 4], [2, 5]])  # a transposed view of the storage
+    assert w.dtype == np.float32 and w.flags.writeable
+
+
+def test_bfloat16_storages_become_float32(tmp_path):
+    values = np.array([1.5, -2.25, 2.0 ** 100], np.float32)
+    bits = (values.view(np.uint32) >> 16).astype("<u2")  # these values are exact in bfloat16
+    path = write_checkpoint(tmp_path / "b.pt", tensor_pickle((3,), (1,), storage="BFloat16Storage", numel=3),
+                            {"0": bits.tobytes()})
+    np.testing.assert_array_equal(read_torch_checkpoint(path)["w"], values)
+
+
+class RunsAShellCommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])  # GLOBAL and STACK_GLOBAL
+def test_a_pickle_that_calls_os_system_is_refused_and_nothing_runs(tmp_path, protocol):
+    marker = tmp_path / "ran"
+    payload = pickle.dumps({"model": RunsAShellCommand(marker)}, protocol=protocol)
+    path = write_checkpoint(tmp_path / "evil.pt", payload)
+    with pytest.raises(UserError, match=r"refused: .*'(posix|os)\.system'.*nothing was run") as err:
+        read_torch_checkpoint(path)
+    assert "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("size,stride,offset", [((7,), (1,), 0), ((3, 2), (1, 3), 1), ((2,), (-1,), 0)])
+def test_a_tensor_outside_its_storage_is_an_error(tmp_path, size, stride, offset):
+    path = write_checkpoint(tmp_path / "oob.pt", tensor_pickle(size, stride, offset), {"0": bytes(24)})
+    with pytest.raises(UserError, match="lies outside its storage"):
+        read_torch_checkpoint(path)
+
+
+def test_missing_storage_data_is_an_error(tmp_path):
+    path = write_checkpoint(tmp_path / "nodata.pt", tensor_pickle((6,), (1,)))
+    with pytest.raises(UserError, match="lacks the data of storage 0"):
+        read_torch_checkpoint(path)
+
+
+def test_files_that_are_not_zip_checkpoints_are_named_errors(tmp_path):
+    cases = {"empty.pt": (b"", "the file is empty"),
+             "text.pt": (b"hello, not a checkpoint\n", "unknown format"),
+             "legacy.pt": (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + b"\x80\x02",  # its magic number
+                           "PyTorch's legacy \\(pre-1.6\\)")}
+    for name, (content, reason) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(UserError, match=f"{name}: not a zip-format PyTorch checkpoint \\({reason}"):
+            read_torch_checkpoint(str(tmp_path / name))
+    whole = write_checkpoint(tmp_path / "whole.pt", tensor_pickle((6,), (1,)), {"0": bytes(24)})
+    with open(whole, "rb") as f:
+        (tmp_path / "truncated.pt").write_bytes(f.read()[:200])
+    with pytest.raises(UserError, match="truncated.pt: .*truncated or damaged"):
+        read_torch_checkpoint(str(tmp_path / "truncated.pt"))
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        archive.writestr("readme.txt", "a zip, but not a checkpoint")
+    with pytest.raises(UserError, match="other.zip: a zip file, but not a PyTorch checkpoint"):
+        read_torch_checkpoint(str(tmp_path / "other.zip"))
+    with pytest.raises(UserError, match="absent.pt: checkpoint file not found"):
+        read_torch_checkpoint(str(tmp_path / "absent.pt"))

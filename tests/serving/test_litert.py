@@ -1,0 +1,85 @@
+"""LiteRT exports: the .tflite model runs with ai-edge-litert and numpy alone, and gives the SavedModel's audio for
+the same seeds."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_diffwave
+from tf_diffwave.errors import UserError
+from tf_diffwave.cli.export import main as export_main
+from tf_diffwave.serving.litert import seeded_noise
+
+pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed (pip install -e '.[litert]')")
+
+# float32 throughout; XNNPACK sums the convolutions in another order than TensorFlow's kernels: a few float32
+# rounding steps per network pass, over the 6 steps of the fast schedule
+TOLERANCE = 1e-5
+
+RUN_WITHOUT_TENSORFLOW = """
+import sys, numpy as np
+from tf_diffwave.serving.litert_runtime import LiteRTModel
+inputs = np.load(sys.argv[2])
+model = LiteRTModel(sys.argv[1], num_threads=1)
+audio = model(inputs["noise"], inputs["mel"] if "mel" in inputs else None)
+audio = model(inputs["noise"], inputs["mel"] if "mel" in inputs else None)  # a second call reuses the tensors
+assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in sys.modules), "TensorFlow was imported"
+np.save(sys.argv[3], audio)
+"""
+
+
+def run_litert(model_path, tmp_path, **inputs):
+    """The model's audio, computed in a process that has no TensorFlow."""
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    out = subprocess.run([sys.executable, "-c", RUN_WITHOUT_TENSORFLOW, model_path, str(tmp_path / "inputs.npz"),
+                          str(tmp_path / "audio.npy")], capture_output=True, text=True, timeout=300, cwd="/")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return np.load(tmp_path / "audio.npy")
+
+
+@pytest.mark.slow
+def test_litert_vocoder_gives_the_savedmodels_audio_for_the_same_seeds(tiny_run, tmp_path):
+    path = str(tmp_path / "vocoder.tflite")
+    export_main(["litert", "--model-dir", tiny_run, "--out", path])
+    model = tf_diffwave.load(tiny_run)
+    mel = np.random.default_rng(1).normal(-5, 2, (2, 11, model.n_mels)).astype(np.float32)
+    served = tf.saved_model.load(model.export(str(tmp_path / "export"))).signatures["serving_default"]
+    expected = served(mel=tf.constant(mel))["audio"].numpy()
+    steps = len(model.sampler.betas_and_steps("fast")[0])
+    noise = seeded_noise(np.arange(2), steps, mel.shape[1] * model.config["audio"]["hop_length"]).numpy()
+    audio = run_litert(path, tmp_path, noise=noise, mel=mel)
+    assert audio.shape == expected.shape and np.abs(expected).max() > 0.01
+    np.testing.assert_allclose(audio, expected, atol=TOLERANCE)
+
+
+@pytest.mark.slow
+def test_litert_generator_gives_the_reverse_process_audio(tiny_sc09_run, tmp_path):
+    path = str(tmp_path / "generator.tflite")
+    export_main(["litert", "--model-dir", tiny_sc09_run, "--out", path])
+    model = tf_diffwave.load(tiny_sc09_run)
+    steps = len(model.sampler.betas_and_steps("fast")[0])
+    noise = np.random.default_rng(2).normal(size=(steps, 2, model.config["model"]["audio_length"]))
+    expected = model.reverse_process(noise.astype(np.float32))
+    np.testing.assert_allclose(run_litert(path, tmp_path, noise=noise.astype(np.float32)), expected,
+                               atol=TOLERANCE)
+
+
+def test_export_rejects_options_a_litert_model_does_not_take(tiny_run, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        export_main(["litert", "--model-dir", tiny_run, "--precision", "bfloat16", "--out", str(tmp_path / "m.tflite")])
+    assert stop.value.code == 2 and "unrecognized arguments: --precision bfloat16" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "m.tflite")
+
+
+def test_an_autoregressive_model_is_refused_before_any_work(tmp_path):
+    folder = tmp_path / "ar"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model": {"backbone": "ar_sashimi", "unconditional": True,
+                                                              "audio_length": 512}, "data": {"kind": "sc09"}}))
+    with pytest.raises(UserError, match="autoregressive SaShiMi models sample with a loop of their own"):
+        export_main(["litert", "--model-dir", str(folder), "--out", str(tmp_path / "m.tflite")])

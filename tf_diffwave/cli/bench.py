@@ -1,0 +1,65 @@
+"""tf-diffwave bench (also python -m tf_diffwave.bench): speed and memory tables on this machine."""
+
+import argparse
+import tempfile
+
+from tf_diffwave.quiet import import_tensorflow
+from tf_diffwave.shipped import shipped_path
+
+
+def main(argv=None, prog=None):
+    parser = argparse.ArgumentParser(prog=prog, description="Benchmark vocoding and training speed.")
+    parser.add_argument("--config", default=shipped_path("configs/ljspeech.json"))
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--long-seconds", type=float, default=60.0, help="length of the long input (0: skip)")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--micro-batches", type=int, default=4, help="batch 16 in this many sequential parts")
+    parser.add_argument("--sc09-config", default=shipped_path("configs/sc09.json"),
+                        help="unconditional model for the generation table ('' to skip)")
+    parser.add_argument("--sashimi-config", default=shipped_path("configs/sc09_sashimi_small.json"),
+                        help="SaShiMi config for the training-step table ('' to skip)")
+    parser.add_argument("--skip-vocoder", action="store_true", help="only the SC09, S4 and SaShiMi tables")
+    parser.add_argument("--converted-rounds", type=int, default=3,
+                        help="rounds of the converted-lmnt against native BASE comparison (0: skip)")
+    parser.add_argument("--wavegrad-config", default=shipped_path("configs/wavegrad_ljspeech.json"),
+                        help="WaveGrad config for the WaveGrad table ('' to skip)")
+    parser.add_argument("--ar-config", default=shipped_path("configs/sc09_ar_sashimi.json"),
+                        help="autoregressive SaShiMi config for its table ('' to skip)")
+    parser.add_argument("--peers", action="store_true",
+                        help="add lmnt-com/diffwave and lmnt-com/wavegrad (PyTorch), if installed, to the race")
+    parser.add_argument("--race-rounds", type=int, default=5, help="rounds of the race (0: skip it)")
+    parser.add_argument("--race-only", action="store_true", help="only the race")
+    args = parser.parse_args(argv)
+    import_tensorflow()
+    from tf_diffwave.bench.race import race
+    from tf_diffwave.bench.tables import (
+        bench_autoregressive,
+        bench_converted,
+        bench_long_input,
+        bench_s4,
+        bench_sashimi_training,
+        bench_sc09,
+        bench_vocoder_table,
+        bench_wavegrad,
+    )
+
+    if args.race_rounds:
+        with tempfile.TemporaryDirectory() as folder:
+            race(args.config, args.wavegrad_config, args.peers, args.race_rounds, folder)
+    if args.race_only:
+        return
+    if args.long_seconds and not args.skip_vocoder:
+        bench_long_input(args.config, args.long_seconds)
+    if not args.skip_vocoder:
+        bench_vocoder_table(args)
+    if args.sc09_config:
+        bench_sc09(args.sc09_config, args.repeats)
+    bench_s4()
+    if args.sashimi_config:
+        bench_sashimi_training(args.sashimi_config, args.repeats)
+    if args.converted_rounds:
+        bench_converted(args.converted_rounds, args.repeats)
+    if args.wavegrad_config:
+        bench_wavegrad(args.wavegrad_config, args.repeats, args.micro_batches)
+    if args.ar_config:
+        bench_autoregressive(args.ar_config, args.repeats)

@@ -1,0 +1,87 @@
+"""What every command shares: its parser's common options, the one-line error handling, the checks of outputs made
+before any work, and the process settings a command (never library code) makes."""
+
+import json
+import os
+import sys
+
+from tf_diffwave.errors import UserError
+from tf_diffwave.shipped import DEMO_MODEL_DIR
+
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+def add_config(parser):
+    """--config CFG and the dotted overrides after it."""
+    parser.add_argument("--config", required=True, help="JSON config file (see configs/)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+
+
+def add_model_dir(parser, help_text="model folder: a training run, a bundle or a conversion (default: the bundled "
+                                    "demo vocoder)"):
+    """--model-dir DIR, the model every command reads, the bundled demo model by default."""
+    parser.add_argument("--model-dir", default=DEMO_MODEL_DIR, help=help_text)
+
+
+def add_precision(parser):
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="what the networks compute in: float32 (default), bfloat16 (CPUs with AVX-512 BF16 or "
+                             "AMX), float16 (GPUs); the sampler stays float32")
+
+
+def run(main):
+    """Run a command, turning UserError into one line on stderr and exit code 2, and Ctrl-C into exit code 130."""
+    try:
+        main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def parse_steps(text, names):
+    """A schedule named in `names` ('fast', 'full', a family's named ones), or a JSON list of betas."""
+    if text in names:
+        return text
+    try:
+        betas = json.loads(text)
+    except json.JSONDecodeError:
+        betas = None
+    if isinstance(betas, int) and not isinstance(betas, bool):
+        raise UserError(f"--steps {text}: numbered schedules are WaveGrad's; this model takes "
+                        f"{', '.join(names)} or a JSON list of betas")
+    if not isinstance(betas, list) or not all(isinstance(b, (int, float)) for b in betas):
+        raise UserError(f"--steps must be {', '.join(names)} or a JSON list of betas, got {text!r}")
+    return betas
+
+
+def writable_folder(path, flag):
+    """Raise UserError, before any work, unless `path` is (or can be made) a folder this process can write in;
+    `flag` names where the path came from (an option or a config key)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{path}: {flag} names a file, not a folder")
+    existing = path
+    while existing and not os.path.exists(existing):
+        existing = os.path.dirname(existing.rstrip(os.sep)) or "."
+    if not os.access(existing or ".", os.W_OK | os.X_OK):
+        raise UserError(f"{path}: {flag} is not writable (no write permission in {existing or '.'})")
+
+
+def writable_file(path, flag, extension=None):
+    """Raise UserError, before any work, unless a file can be written at `path` (with `extension`, if given)."""
+    if os.path.isdir(path):
+        raise UserError(f"{path}: {flag} names a folder; it takes a file")
+    if extension and not path.lower().endswith(extension):
+        raise UserError(f"{path}: {flag} takes a {extension} file name")
+    writable_folder(os.path.dirname(os.path.abspath(path)), flag)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise UserError(f"{path}: {flag} is not writable")
+
+
+def start_run(config):
+    """The process-wide settings a command takes from the config of its model, set where the command starts (not
+    by library code): whether GPU matmuls may use TF32 (config key `model.tf32`)."""
+    import tensorflow as tf
+
+    from tf_diffwave.models.registry import tf32_allowed
+
+    tf.config.experimental.enable_tensor_float_32_execution(tf32_allowed(config))

@@ -1,0 +1,56 @@
+"""tf-diffwave convert FORMAT ... (also python -m tf_diffwave.convert): model folders from checkpoints of other
+implementations, one subcommand per format. No PyTorch is needed, and nothing in a checkpoint is run."""
+
+import argparse
+import os
+
+from tf_diffwave.cli.common import writable_folder
+from tf_diffwave.errors import UserError
+from tf_diffwave.quiet import import_tensorflow
+
+# format -> (help, the files before OUT_DIR, the description of each)
+FORMATS = {
+    "lmnt": ("an lmnt-com/diffwave checkpoint (vocoder or unconditional)", ("CHECKPOINT",),
+             ("its .pt checkpoint (the learner's torch.save, or a bare state dict)",)),
+    "wavegrad-ivanvovk": ("an ivanvovk/WaveGrad checkpoint and its JSON config", ("CHECKPOINT", "CONFIG"),
+                          ("its .pt checkpoint", "its JSON config (model_config, data_config, training_config)")),
+}
+
+
+def make_parser(prog):
+    parser = argparse.ArgumentParser(prog=prog, description="Convert a checkpoint of another implementation into a "
+                                                            "tf-diffwave model folder.")
+    formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    for name, (text, inputs, helps) in FORMATS.items():
+        sub = formats.add_parser(name, help=text, description=f"Convert {text} into a model folder: config.json, "
+                                                              f"the weights as EMA weights and export/<step>/.")
+        for metavar, help_text in zip(inputs, helps):
+            sub.add_argument(metavar.lower(), metavar=metavar, help=help_text)
+        sub.add_argument("out_dir", metavar="OUT_DIR", help="the model folder to write (new or empty)")
+        sub.add_argument("overrides", nargs="*", metavar="key=value",
+                         help="dotted config overrides (keys the checkpoint does not record)")
+        sub.add_argument("--no-export", action="store_true", help="skip the TF Serving export")
+    return parser
+
+
+def main(argv=None, prog=None):
+    """tf-diffwave convert lmnt CKPT OUT_DIR [key=value ...] | convert wavegrad-ivanvovk CKPT CONFIG OUT_DIR [...]"""
+    args = make_parser(prog).parse_args(argv)
+    for path in [args.checkpoint] + ([args.config] if args.format == "wavegrad-ivanvovk" else []):
+        if not os.path.isfile(path):
+            raise UserError(f"{path}: file not found")
+    writable_folder(args.out_dir, "OUT_DIR")
+    import_tensorflow()
+    if args.format == "wavegrad-ivanvovk":
+        from tf_diffwave.interop.wavegrad_ivanvovk import convert_ivanvovk
+
+        model = convert_ivanvovk(args.checkpoint, args.config, args.out_dir, args.overrides,
+                                 export=not args.no_export)
+        kind = "ivanvovk WaveGrad vocoder"
+    else:
+        from tf_diffwave.interop.lmnt import convert_lmnt
+
+        model = convert_lmnt(args.checkpoint, args.out_dir, args.overrides, export=not args.no_export)
+        kind = "lmnt " + ("unconditional generator" if model.unconditional else "vocoder")
+    print(f"wrote {args.out_dir}: an {kind} at step {model.step}, {model.backbone.model.count_params():,} parameters"
+          + ("" if args.no_export else f", exported to {os.path.join(args.out_dir, 'export', str(model.step))}"))

@@ -1,0 +1,203 @@
+"""tf-diffwave evaluate MODE ...: quality reports (vocoder measures, SC09 metrics, likelihood) and the schedule search."""
+import argparse
+import json
+import os
+
+from tf_diffwave.cli.common import add_model_dir, add_precision, parse_steps, start_run, writable_file
+from tf_diffwave.config import load_config, load_run_config
+from tf_diffwave.errors import UserError
+from tf_diffwave.quiet import import_tensorflow
+from tf_diffwave.shipped import DEMO_MODEL_DIR
+
+
+def print_sc09_report(report):
+    """The report as a Markdown table."""
+    from tf_diffwave.data.corpora import DIGITS
+
+    print(f"{report['clips']} generated clips against {report['reference_clips']} real training clips\n")
+    print("| FID (lower is better) | IS (higher) | mIS (higher) | AM (lower) |")
+    print("| --- | --- | --- | --- |")
+    print(f"| {report['FID']:.3f} | {report['IS']:.3f} | {report['mIS']:.3f} | {report['AM']:.3f} |\n")
+    print("| " + " | ".join(DIGITS) + " |")
+    print("|" + " --- |" * len(DIGITS))
+    print("| " + " | ".join(f"{v:.2f}" for v in report["labels"].values()) + " |")
+
+
+def sc09_main(args):
+    from tf_diffwave.evaluation.classifier import DigitClassifier
+    from tf_diffwave.evaluation.reports import read_wav_folder, real_training_clips, sc09_report
+
+    classifier = DigitClassifier(args.classifier)
+    generated = read_wav_folder(args.generated, classifier.sample_rate, classifier.length)
+    report = sc09_report(classifier, generated, real_training_clips(classifier, args.real))
+    print_sc09_report(report)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+def _cell(value, digits):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_vocoder_report(report):
+    """The mean table, then one row per utterance and system, in Markdown."""
+    from tf_diffwave.evaluation.reports import METRICS, SYSTEMS
+
+    header = "| " + " | ".join(title for _, title, _ in METRICS) + " |"
+    rule = "|" + " --- |" * (len(METRICS) + 1)
+    print(f"\n{len(report['utterances'])} held-out utterances, step {report['step']}, schedule {report['steps']}, "
+          f"{report['precision']}, seed {report['seed']}\n")
+    print("| system " + header)
+    print(rule)
+    for system in SYSTEMS:
+        print(f"| {system} | " + " | ".join(_cell(report["mean"][system][k], d) for k, _, d in METRICS) + " |")
+    print("\n| utterance, system " + header)
+    print(rule)
+    for utterance, row in report["utterances"].items():
+        for system in SYSTEMS[:2]:
+            print(f"| {utterance} {system} | " + " | ".join(_cell(row[system][k], d) for k, _, d in METRICS) + " |")
+
+
+def vocoder_main(args):
+    from tf_diffwave.evaluation.reports import held_out_utterances, vocoder_report
+    from tf_diffwave.inference.model import load
+    from tf_diffwave.progress import progress_bar
+
+    model = load(args.model_dir, args.precision)
+    start_run(model.config)
+    if model.unconditional:
+        raise UserError(f"{args.model_dir}: an unconditional model; use 'evaluate sc09'")
+    steps = parse_steps(args.steps, model.sampler.names)
+    corpus, ids = held_out_utterances(model, args.data, args.limit)
+    report = vocoder_report(model, corpus, ids, steps, progress_bar(len(ids), "utterance"), args.seed)
+    print_vocoder_report(report)
+    label = steps if isinstance(steps, str) else "betas-" + "-".join(f"{b:g}" for b in steps)
+    if args.precision != "float32":
+        label += f"-{args.precision}"
+    path = args.out or f"evaluation-vocoder-{label}.json"
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nwrote {path}")
+
+
+def search_schedule_main(args):
+    import numpy as np
+
+    from tf_diffwave.data.audio import read_audio
+    from tf_diffwave.data.features import LogMel
+    from tf_diffwave.evaluation.reports import held_out_utterances
+    from tf_diffwave.evaluation.schedule_search import candidate_schedules, save_searched_schedule, score_schedule
+    from tf_diffwave.evaluation.vocoder_measures import log_mel_distance
+    from tf_diffwave.inference.model import load
+    from tf_diffwave.progress import progress_bar
+
+    model = load(args.model_dir)
+    start_run(model.config)
+    if model.unconditional:
+        raise UserError(f"{args.model_dir}: the schedule search scores vocoded audio; this model is unconditional")
+    corpus, ids = held_out_utterances(model, args.data, args.utterances)
+    a = model.config["audio"]
+    log_mel = LogMel.from_config(a)
+    references = [read_audio(corpus.wav_paths[i], a["sample_rate"])[: int(args.max_seconds * a["sample_rate"])]
+                  for i in ids]
+    mels = [log_mel(r).numpy()[: len(r) // a["hop_length"]] for r in references]
+    # the config's own schedule, not one an earlier search saved
+    paper = [float(b) for b in load_config(os.path.join(model.model_dir, "config.json"))["diffusion"]["fast_schedule"]]
+    candidates = candidate_schedules(model.sampler.schedule, args.steps, args.candidates, args.seed)
+    if len(paper) == args.steps and paper not in candidates:
+        candidates.insert(0, paper)
+    if not candidates:
+        raise UserError(f"no {args.steps}-step schedule on the grid fits the training noise range")
+    progress = progress_bar(len(candidates), "schedule", stateful_metrics=["best"])
+    scores = []
+    for n, betas in enumerate(candidates, 1):
+        scores.append(score_schedule(model, mels, references,
+                                     betas, lambda ref, est: log_mel_distance(ref, est, log_mel)))
+        progress.update(n, [("best", min(scores))])
+    best = int(np.argmin(scores))
+    report = {"fast_schedule": candidates[best], "log_mel_l1": scores[best], "utterances": ids,
+              "candidates": [{"betas": c, "log_mel_l1": s} for c, s in zip(candidates, scores)]}
+    if paper in candidates:
+        report["config_schedule"] = {"betas": paper, "log_mel_l1": scores[candidates.index(paper)]}
+    path = save_searched_schedule(model.model_dir, report)
+    print(f"\nbest of {len(candidates)}: {candidates[best]} (log-mel L1 {scores[best]:.4f}"
+          + (f"; the config's schedule: {report['config_schedule']['log_mel_l1']:.4f}" if "config_schedule" in report
+             else "") + f")\nwrote {path}")
+
+
+def nll_main(args):
+    import numpy as np
+
+    from tf_diffwave.data.audio import fit_length, read_audio
+    from tf_diffwave.data.corpora import read_corpus
+    from tf_diffwave.inference.model import load
+
+    model = load(args.model_dir)
+    start_run(model.config)
+    data = dict(model.config["data"], path=args.data or model.config["data"]["path"])
+    corpus = read_corpus(data)
+    ids = getattr(corpus, f"{args.split}_ids")[: args.limit or None]
+    if not ids:
+        raise UserError(f"{data['path']}: the {args.split} split is empty")
+    length = model.config["model"]["audio_length"]
+    clips = np.stack([fit_length(read_audio(corpus.wav_paths[i], model.sample_rate), length) for i in ids])
+    bits = model.nll(clips)
+    report = {"split": args.split, "clips": len(ids), "nll_bits_per_sample": float(np.mean(bits)),
+              "per_clip": dict(zip(ids, map(float, bits)))}
+    print(f"{args.split} split of {data['path']}: {len(ids)} clips, NLL {report['nll_bits_per_sample']:.4f} bits "
+          f"per sample")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.out}")
+
+
+def main(argv=None, prog=None):
+    parser = argparse.ArgumentParser(prog=prog, description="Measure the quality of generated audio.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sc09 = commands.add_parser("sc09", help="FID, IS, mIS, AM and labels of generated SC09 digits")
+    sc09.add_argument("--generated", required=True, help="folder of generated WAV clips")
+    sc09.add_argument("--classifier", required=True, help="digit classifier folder (the bundled "
+                      "checkpoints/sc09-classifier, or one from tf-diffwave classifier)")
+    sc09.add_argument("--real", help="real clips: an SC09-layout corpus (its training split) or a folder of WAVs; "
+                                     "default: the classifier's training corpus")
+    sc09.add_argument("--out", help="also write the report to this JSON file")
+    vocoder = commands.add_parser("vocoder", help="objective quality of a vocoder against Griffin-Lim")
+    add_model_dir(vocoder)
+    vocoder.add_argument("--data", help="corpus folder (default: the run's data.path)")
+    vocoder.add_argument("--steps", default="fast", help="fast, full, a schedule the model's family ships by name "
+                                                         "(WaveGrad: 6, 12, 25, 50, 100, 1000), or a JSON list of "
+                                                         "betas")
+    vocoder.add_argument("--limit", type=int, default=0, help="at most this many utterances (0: all)")
+    add_precision(vocoder)
+    vocoder.add_argument("--seed", type=int, default=0, help="seed of the model's noise (another seed shows the "
+                                                             "measures' run-to-run spread)")
+    vocoder.add_argument("--out", help="the JSON report to write (default: evaluation-vocoder-<steps>.json in the "
+                                       "current folder)")
+    search = commands.add_parser("search-schedule", help="search a fast schedule for a vocoder")
+    add_model_dir(search, "model folder of your own (a run or a conversion): the best schedule is saved in it, "
+                          "where infer --steps fast and exports pick it up")
+    search.add_argument("--data", help="corpus folder (default: the run's data.path)")
+    search.add_argument("--steps", type=int, default=6, help="schedule length")
+    search.add_argument("--candidates", type=int, default=40, help="schedules to score (besides the config's)")
+    search.add_argument("--utterances", type=int, default=3, help="held-out utterances to score them on")
+    search.add_argument("--max-seconds", type=float, default=3.0, help="the first seconds of each utterance")
+    search.add_argument("--seed", type=int, default=0, help="seed of the candidate draw")
+    nll = commands.add_parser("nll", help="negative log-likelihood of held-out clips (autoregressive models)")
+    add_model_dir(nll, "model folder of an autoregressive model")
+    nll.add_argument("--data", help="corpus folder (default: the run's data.path)")
+    nll.add_argument("--split", choices=("valid", "test", "train"), default="test", help="which split (default test)")
+    nll.add_argument("--limit", type=int, default=0, help="at most this many clips (0: all)")
+    nll.add_argument("--out", help="also write the report to this JSON file")
+    args = parser.parse_args(argv)
+    if getattr(args, "out", None):
+        writable_file(args.out, "--out", ".json")
+    if args.command == "search-schedule" and os.path.abspath(args.model_dir) == os.path.abspath(DEMO_MODEL_DIR):
+        raise UserError("search-schedule saves its schedule in the model folder: give --model-dir of a run or a "
+                        "conversion of your own, not the bundled demo model")
+    if args.command != "sc09":
+        load_run_config(args.model_dir)
+    import_tensorflow()
+    {"sc09": sc09_main, "vocoder": vocoder_main, "search-schedule": search_schedule_main,
+     "nll": nll_main}[args.command](args)

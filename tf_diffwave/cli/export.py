@@ -1,0 +1,45 @@
+"""tf-diffwave export savedmodel|litert: a model folder as a TF Serving SavedModel or a LiteRT (.tflite) model."""
+
+import argparse
+
+from tf_diffwave.cli.common import add_model_dir, add_precision, writable_file, writable_folder
+from tf_diffwave.config import load_run_config
+from tf_diffwave.errors import UserError
+from tf_diffwave.models import registry
+from tf_diffwave.quiet import import_tensorflow
+
+
+def main(argv=None, prog=None):
+    """tf-diffwave export savedmodel --out-dir ROOT [...] | export litert --out FILE.tflite [...]"""
+    parser = argparse.ArgumentParser(prog=prog, description="Export a model folder with its fast schedule.")
+    formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    saved = formats.add_parser("savedmodel", help="a SavedModel version folder for TF Serving",
+                               description="Write <out-dir>/<version>/, a SavedModel that TF Serving loads "
+                                           "(float32 in and out).")
+    add_model_dir(saved)
+    saved.add_argument("--out-dir", required=True, help="the export root: the version folder is written in it")
+    add_precision(saved)
+    saved.add_argument("--version", type=int, help="the version folder (default: the checkpoint's step)")
+    lite = formats.add_parser("litert", help="a .tflite file for the LiteRT interpreter (diffusion models)",
+                              description="Write a float32 .tflite model of the fast schedule, noise as an input.")
+    add_model_dir(lite)
+    lite.add_argument("--out", required=True, help="the .tflite file to write")
+    args = parser.parse_args(argv)
+    if args.format == "litert":
+        writable_file(args.out, "--out", ".tflite")
+        family = registry.family_of(load_run_config(args.model_dir))
+        if family.autoregressive:
+            raise UserError(f"{args.model_dir}: {family.title} models sample with a loop of their own; only "
+                            f"diffusion models export to LiteRT (use 'export savedmodel')")
+    else:
+        writable_folder(args.out_dir, "--out-dir")
+        load_run_config(args.model_dir)
+    import_tensorflow()
+    from tf_diffwave.inference.model import load
+    from tf_diffwave.serving.litert import export_litert
+
+    model = load(args.model_dir)
+    if args.format == "litert":
+        print(f"wrote {export_litert(model, args.out)}")
+    else:
+        print(f"wrote {model.export(args.out_dir, args.version, args.precision)}")

@@ -1,0 +1,167 @@
+"""tf-diffwave infer (also python infer.py): vocode mels with a model folder, or generate clips with an
+unconditional one. The options a model's family declares (an autoregressive family's sampling flags) are offered
+when --model-dir names such a model."""
+
+import argparse
+import os
+
+import soundfile
+
+from tf_diffwave.cli.common import add_model_dir, add_precision, parse_steps, start_run, writable_file, writable_folder
+from tf_diffwave.config import load_run_config
+from tf_diffwave.data.audio import read_audio, write_wav
+from tf_diffwave.data.corpora import read_corpus
+from tf_diffwave.data.mel_files import mel_path, read_mel
+from tf_diffwave.errors import UserError
+from tf_diffwave.models import registry
+from tf_diffwave.quiet import import_tensorflow
+from tf_diffwave.shipped import existing_path
+
+AUDIO_EXTENSIONS = {f".{name.lower()}" for name in soundfile.available_formats()}  # what read_audio can read
+
+
+def resolve_mel(spec, model):
+    """The mel named by `spec`: a .npy file, an audio file (.wav, .flac, ...), or an utterance id of the model's
+    corpus (its precomputed mel if data.mel_dir has one, else its recording's)."""
+    config = model.config
+    n_mels = config["audio"]["n_mels"]
+    extension = os.path.splitext(spec)[1].lower()
+    if extension == ".npy":
+        return read_mel(spec, n_mels)
+    if extension in AUDIO_EXTENSIONS:
+        return model.features(read_audio(spec, model.sample_rate), spec)
+    if extension:
+        raise UserError(f"{spec}: --mel takes utterance ids, .npy mel arrays or audio files (.wav, .flac, ...), not "
+                        f"{extension} files")
+    data = config["data"]
+    mel_dir = existing_path(data["mel_dir"])
+    if mel_dir and os.path.isfile(mel_path(mel_dir, spec)):
+        return read_mel(mel_path(mel_dir, spec), n_mels)
+    corpus_dir = existing_path(data["path"])
+    path = read_corpus(dict(data, path=corpus_dir)).wav_paths.get(spec) if corpus_dir else None
+    if path is None:
+        raise UserError(f"utterance id '{spec}' not found (neither {spec}.npy in data.mel_dir '{data['mel_dir']}' "
+                        f"nor an utterance of the corpus in data.path '{data['path']}')")
+    return model.features(read_audio(path, model.sample_rate), path)
+
+
+def output_name(spec, model):
+    """<out-dir> file name of the audio vocoded from `spec`: named after the input and the model, so that models
+    do not overwrite each other's results (LJ001-0001 with checkpoints/demo at step 14000:
+    LJ001-0001_demo-14000.wav)."""
+    tag = os.path.basename(os.path.normpath(model.model_dir))
+    return f"{os.path.splitext(os.path.basename(spec))[0]}_{tag}-{model.step}.wav"
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def make_parser(prog, family=None):
+    """The parser, with the sampling flags of `family` (a registry.Family) if given."""
+    parser = argparse.ArgumentParser(prog=prog, description="Vocode mel spectrograms with a vocoder (DiffWave, "
+                                                            "WaveGrad), or generate clips with an unconditional model.")
+    parser.add_argument("--mel", nargs="+", help="vocoders: utterance ids, .npy mels or audio files")
+    add_model_dir(parser)
+    parser.add_argument("--out", help="output WAV (one --mel only); default: <id>_<model>-<step>.wav in --out-dir")
+    parser.add_argument("--out-dir", default=".", help="folder for the outputs (default: current folder)")
+    parser.add_argument("--steps", default="fast",
+                        help="diffusion models' inference schedule: fast (default), full, one the model's family "
+                             "ships (WaveGrad: 6, 12, 25, 50, 100, 1000), or a JSON list of betas")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first example; example i uses seed + i")
+    add_precision(parser)
+    parser.add_argument("--n-samples", type=int, default=16, help="unconditional models: clips to generate")
+    parser.add_argument("--batch-size", type=int, default=16, help="unconditional models: clips per batch")
+    for flag in family.sampling_flags if family else ():
+        parser.add_argument(_flag(flag.name), dest=flag.name, type=None if flag.kind == "audio" else flag.kind,
+                            help=f"{family.title} models: {flag.help}")
+    return parser
+
+
+def parse(argv, prog):
+    """(arguments, the model folder's config, its Family), checked before TensorFlow is imported."""
+    known, _ = make_parser(prog).parse_known_args(argv)
+    if known.out:
+        writable_file(known.out, "--out", ".wav")
+    else:
+        writable_folder(known.out_dir, "--out-dir")
+    config = load_run_config(known.model_dir)
+    family = registry.family_of(config)
+    args, unknown = make_parser(prog, family).parse_known_args(argv)
+    others = {_flag(flag.name): other.title for other in map(registry.family, registry.names())
+              for flag in other.sampling_flags}
+    for word in unknown:
+        if word.split("=")[0] in others:
+            raise UserError(f"{known.model_dir}: {word.split('=')[0]} is an option of {others[word.split('=')[0]]} "
+                            f"models; this is a {family.title} model")
+    if unknown:
+        make_parser(prog, family).parse_args(argv)  # argparse's own error for the rest
+    unconditional = config["model"]["unconditional"]
+    if unconditional and args.mel:
+        raise UserError(f"{args.model_dir}: this model is unconditional; it takes no --mel (use --n-samples)")
+    if not unconditional and not args.mel:
+        raise UserError(f"{args.model_dir}: this model is a vocoder; give --mel with utterance ids, .npy or .wav files")
+    if args.out and (unconditional or len(args.mel) > 1):
+        raise UserError("--out names one file; with several outputs use --out-dir")
+    if not family.autoregressive:
+        args.steps = parse_steps(args.steps, ["fast", "full", *family.schedules])
+    return args, config, family
+
+
+def main(argv=None, prog=None):
+    """tf-diffwave infer --mel ID|FILE.npy|FILE.wav [...] [--model-dir DIR] [--out FILE] [--steps NAME] (vocoders)
+    tf-diffwave infer --model-dir DIR --n-samples N [--batch-size B] [--seed S] [--out-dir OUT] (unconditional)"""
+    args, config, family = parse(argv, prog)
+    options = {flag.name: getattr(args, flag.name) for flag in family.sampling_flags
+               if getattr(args, flag.name) is not None}
+    for flag in family.sampling_flags:
+        if flag.kind == "audio" and flag.name in options:
+            options[flag.name] = read_audio(options[flag.name], config["audio"]["sample_rate"])
+    import_tensorflow()
+    import numpy as np
+
+    from tf_diffwave.inference.model import load
+
+    model = load(args.model_dir, args.precision)
+    start_run(model.config)
+    if model.unconditional:
+        generate_clips(model, args, options)
+        return
+    mels = [resolve_mel(spec, model) for spec in args.mel]
+    frames = max(len(m) for m in mels)
+    silence = model.log_mel.silence
+    batch = np.stack([np.pad(m, ((0, frames - len(m)), (0, 0)), constant_values=silence) for m in mels])
+    audio = model.vocode(batch, steps=args.steps, seed=args.seed)
+    hop = model.config["audio"]["hop_length"]
+    for spec, mel, wave in zip(args.mel, mels, audio):
+        out = args.out or os.path.join(args.out_dir, output_name(spec, model))
+        write_wav(out, wave[: len(mel) * hop], model.sample_rate)
+        print(f"wrote {out} ({len(mel) * hop / model.sample_rate:.2f} s)")
+
+
+def generate_clips(model, args, options):
+    """Write --n-samples clips of an unconditional model as <out-dir>/seed_<seed>.wav, in batches."""
+    from tf_diffwave.progress import progress_bar
+
+    progbar = progress_bar(args.n_samples, "clip")
+    length = model.config["model"]["audio_length"]
+    samples = None
+
+    def on_sample(done):  # autoregressive models: a bar over the samples of each batch
+        nonlocal samples
+        samples = samples or progress_bar(length, "sample")
+        samples.update(min(int(done), length))
+
+    def on_batch(done):
+        nonlocal samples
+        samples = None
+        progbar.update(done)
+
+    if model.family.autoregressive:
+        options = dict(options, on_sample=on_sample)
+    clips = model.unconditional_generate(args.n_samples, seed=args.seed, steps=args.steps,
+                                         batch_size=args.batch_size, on_batch=on_batch, **options)
+    os.makedirs(args.out_dir, exist_ok=True)
+    for i, clip in enumerate(clips):
+        write_wav(os.path.join(args.out_dir, f"seed_{args.seed + i}.wav"), clip, model.sample_rate)
+    print(f"wrote {len(clips)} clips to {args.out_dir}")

@@ -1,0 +1,168 @@
+"""Reverse samplers of the diffusion core, and the inference schedules of a trained model.
+
+Nothing here knows which network predicts the noise: samplers take a function eps(x_t, t). Equations refer to
+Kong et al., "DiffWave" (ICLR 2021).
+"""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+from tf_diffwave.diffusion.schedules import Schedule, align_steps, checked_betas, noise_levels
+from tf_diffwave.errors import UserError
+
+
+def per_example_normal(seeds, length, stream):
+    """Standard normal noise (B, length) whose row b is drawn statelessly from (seeds[b], stream) alone, so an
+    example's noise depends on its own seed and not on the batch it is generated in."""
+    stream = tf.cast(stream, tf.int64)
+    return tf.map_fn(lambda s: tf.random.stateless_normal(tf.reshape(length, [1]), seed=tf.stack([s, stream])),
+                     tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
+
+
+class SamplingOptions(collections.namedtuple("SamplingOptions", "clip_each_step clip_x0 precision",
+                                             defaults=(False, False, "float64"))):
+    """How the reverse process steps (config keys `diffusion.clip_each_step`, `clip_x0`, `schedule_precision`):
+
+    - clip_each_step: clip the audio to [-1, 1] after every step (lmnt-com/diffwave), not only at the end;
+    - clip_x0: step to the posterior mean given the clean-audio estimate clipped to [-1, 1] (ivanvovk/WaveGrad),
+      instead of DiffWave's eq. 5 (the same step without the clip);
+    - precision: "float64" computes the per-step coefficients exactly and rounds them once (lmnt-com/diffwave's
+      numpy); "float32" computes them in float32 throughout (ivanvovk/WaveGrad's torch buffers).
+    """
+
+    @classmethod
+    def from_config(cls, diffusion_config):
+        """The options of the config's `diffusion` section."""
+        d = diffusion_config
+        return cls(d["clip_each_step"], d["clip_x0"], d["schedule_precision"])
+
+
+def reverse_coefficients(betas, precision="float64"):
+    """The per-step coefficients of the reverse process (float32 tensors (S,)) for an inference schedule:
+    x_scale = 1 / sqrt(alpha), eps_scale = beta / sqrt(1 - abar) (DiffWave eq. 5); recip = sqrt(1 / abar),
+    recip_m1 = sqrt(1 - abar) recip (the clean-audio estimate recip x - recip_m1 eps), coef_x0 and coef_xt (the
+    posterior mean, DDPM eq. 7); sigma, the standard deviation of the added noise (DDPM eq. 7 and DiffWave eq. 5)."""
+    dtype = tf.float32 if precision == "float32" else tf.float64
+    betas = tf.cast(betas, dtype)
+    alphas = 1.0 - betas
+    alpha_bars = tf.math.cumprod(alphas)
+    prev = tf.concat([tf.ones([1], dtype), alpha_bars[:-1]], 0)
+    recip = tf.sqrt(1.0 / alpha_bars)
+    coefficients = {
+        "x_scale": 1.0 / tf.sqrt(alphas),
+        "eps_scale": betas / tf.sqrt(1.0 - alpha_bars),
+        "recip": recip,
+        "recip_m1": tf.sqrt(1.0 - alpha_bars) * recip,
+        "coef_x0": betas * tf.sqrt(prev) / (1.0 - alpha_bars),
+        "coef_xt": (1.0 - prev) * tf.sqrt(alphas) / (1.0 - alpha_bars),
+        "sigma": tf.sqrt((1.0 - prev) / (1.0 - alpha_bars) * betas),
+    }
+    return {name: tf.cast(value, tf.float32) for name, value in coefficients.items()}
+
+
+def reverse_process(eps_fn, betas, inputs, seeds, length, options=SamplingOptions()):
+    """Ancestral sampling x_T -> x_0 (DiffWave algorithm 2, WaveGrad algorithm 2) from seeded noise.
+
+    eps_fn(x, c) predicts the noise in x (B, length) given the network's noise input c (B,). `betas` (S,) is the
+    inference schedule and `inputs` (S,) what the network is given at each step (the possibly fractional
+    training step, or the noise level). Example b starts from noise drawn from seeds[b] (stream -1) and gets
+    fresh noise from seeds[b] at each step (stream n), so a given seed always gives the same audio.
+    """
+    return reverse_loop(eps_fn, reverse_coefficients(betas, options.precision), inputs,
+                        per_example_normal(seeds, length, -1), lambda n: per_example_normal(seeds, length, n), options)
+
+
+def reverse_process_from_noise(eps_fn, betas, inputs, noise, options=SamplingOptions(), unroll=False):
+    """Ancestral sampling as `reverse_process`, with every noise draw given: `noise` (S, B, length) holds the start
+    x_T in noise[S - 1] and the draw added after step n >= 1 in noise[n - 1] (the order of lmnt-com/diffwave)."""
+    noise = tf.convert_to_tensor(noise, tf.float32)
+    return reverse_loop(eps_fn, reverse_coefficients(betas, options.precision), inputs, noise[-1],
+                        lambda n: noise[n - 1], options, unroll)
+
+
+def reverse_loop(eps_fn, coefficients, inputs, x_T, noise_at, options=SamplingOptions(), unroll=False):
+    """The reverse loop from x_T in one tf.while_loop, or unrolled into one graph per step if `unroll` (for
+    converters that cannot take the loop; `inputs` must then have a static length), with the coefficients of
+    `reverse_coefficients` (or recorded ones); noise_at(n) is the draw added after step n."""
+    c = {name: tf.convert_to_tensor(value, tf.float32) for name, value in coefficients.items()}
+    inputs = tf.cast(inputs, tf.float32)
+    batch = tf.shape(x_T)[0]
+
+    def body(n, x):
+        # unrolled, the network's input is a constant (1,), broadcast over the batch, so that what it computes from
+        # it (a step embedding) folds into constants
+        eps = eps_fn(x, inputs[n][None] if unroll else tf.fill([batch], inputs[n]))
+        if options.clip_x0:
+            x0 = tf.clip_by_value(c["recip"][n] * x - c["recip_m1"][n] * eps, -1.0, 1.0)
+            x = c["coef_x0"][n] * x0 + c["coef_xt"][n] * x
+        else:
+            x = c["x_scale"][n] * (x - c["eps_scale"][n] * eps)
+        if unroll:
+            x = x + c["sigma"][n] * noise_at(n) if n > 0 else x
+        else:
+            x = tf.cond(n > 0, lambda: x + c["sigma"][n] * noise_at(n), lambda: x)
+        if options.clip_each_step:
+            x = tf.clip_by_value(x, -1.0, 1.0)
+        return n - 1, x
+
+    if unroll:
+        x0 = x_T
+        for n in reversed(range(inputs.shape[0])):
+            _, x0 = body(n, x0)
+    else:
+        n0 = tf.shape(inputs)[0] - 1
+        _, x0 = tf.while_loop(lambda n, x: n >= 0, body, (n0, x_T), maximum_iterations=tf.shape(inputs)[0],
+                              shape_invariants=(n0.shape, tf.TensorShape([None, None])))
+    return tf.clip_by_value(x0, -1.0, 1.0)
+
+
+class Sampler:
+    """The inference schedules of a trained model: 'full' (every training step), 'fast' (the config's), the
+    schedules its family ships by name, or any list of betas; with what the network is given at each step.
+
+    A network conditioned on the step (DiffWave) is given, for a schedule other than the training one, the
+    fractional steps aligned with its noise levels (appendix B); one conditioned on the noise level (WaveGrad) is
+    given the levels themselves, so that it takes any schedule."""
+
+    def __init__(self, schedule, fast_betas, noise_input="step", named=None, precision="float64"):
+        self.schedule = schedule
+        self.fast_betas = np.asarray(fast_betas, dtype=np.float64)
+        self.noise_input, self.named, self.precision = noise_input, dict(named or {}), precision
+        self.fast_steps = self._inputs(self.fast_betas)  # checks the fast schedule when the model is loaded
+
+    @classmethod
+    def from_config(cls, diffusion_config, family=None):
+        """Schedules from the config's `diffusion` section, for a network of `family` (a registry.Family; None:
+        conditioned on the step, no named schedules)."""
+        d = diffusion_config
+        noise_input = "step" if family is None else family.noise_input
+        named = {} if family is None else family.schedules
+        return cls(Schedule.from_config(d), d["fast_schedule"], noise_input, named, d["schedule_precision"])
+
+    @property
+    def names(self):
+        """The schedules that can be asked for by name."""
+        return ["fast", "full", *self.named]
+
+    def _inputs(self, betas):
+        if self.noise_input == "level":
+            return noise_levels(betas, self.precision)
+        return align_steps(self.schedule, betas).astype(np.float32)
+
+    def betas_and_steps(self, which):
+        """(betas float64, the network's inputs float32) for `which`: a name (see `names`) or a list of betas."""
+        if not isinstance(which, str):
+            betas = checked_betas(which)
+            return betas, self._inputs(betas)
+        if which == "fast":
+            return self.fast_betas, self.fast_steps
+        if which == "full":
+            s = self.schedule
+            if self.noise_input == "level":
+                return s.betas, self._inputs(s.betas)
+            return s.betas, np.arange(s.num_steps, dtype=np.float32)
+        if which in self.named:
+            return self.betas_and_steps(self.named[which])
+        raise UserError(f"unknown schedule '{which}': use one of {', '.join(self.names)}")

@@ -1,0 +1,74 @@
+"""Noise schedules: the training schedule and what derives from it, inference schedules and their alignment to
+the training steps (Kong et al., "DiffWave", ICLR 2021; Chen et al., "WaveGrad", ICLR 2021)."""
+
+import numpy as np
+
+from tf_diffwave.errors import UserError
+
+
+class Schedule:
+    """A linear beta schedule and the quantities derived from it (float64 numpy)."""
+
+    def __init__(self, betas):
+        self.betas = np.asarray(betas, dtype=np.float64)
+        self.alphas = 1.0 - self.betas
+        self.alpha_bars = np.cumprod(self.alphas)
+
+    @classmethod
+    def from_config(cls, diffusion_config):
+        """Linear betas from the config's `diffusion` section."""
+        d = diffusion_config
+        return cls(np.linspace(d["beta_start"], d["beta_end"], d["num_steps"]))
+
+    @property
+    def num_steps(self):
+        return len(self.betas)
+
+    def posterior(self, x0, xt, t):
+        """Mean and variance of q(x_{t-1} | x_t, x_0) (DDPM eq. 6-7), float64 numpy, for integer t >= 1."""
+        ab_t, ab_prev = self.alpha_bars[t], self.alpha_bars[t - 1]
+        coef_x0 = np.sqrt(ab_prev) * self.betas[t] / (1.0 - ab_t)
+        coef_xt = np.sqrt(self.alphas[t]) * (1.0 - ab_prev) / (1.0 - ab_t)
+        variance = (1.0 - ab_prev) / (1.0 - ab_t) * self.betas[t]
+        return coef_x0 * x0 + coef_xt * xt, variance
+
+
+def checked_betas(betas):
+    """`betas` as a float64 array (S,), or a UserError unless it is a non-empty list of betas in (0, 1)."""
+    array = np.asarray(betas, dtype=np.float64)
+    if array.ndim != 1 or len(array) == 0 or np.any(array <= 0) or np.any(array >= 1):
+        raise UserError(f"inference schedule {list(betas)} must be a non-empty list of betas in (0, 1)")
+    return array
+
+
+def align_steps(schedule, inference_betas):
+    """Fractional training steps (0-based) whose noise levels match a short inference schedule.
+
+    DiffWave appendix B: with gamma_s the cumulative product of (1 - eta) over the inference schedule, pick t with
+    sqrt(abar_{t+1}) <= sqrt(gamma_s) <= sqrt(abar_t) and interpolate linearly between t and t + 1.
+    """
+    eta = checked_betas(inference_betas)
+    gammas = np.cumprod(1.0 - eta)
+    root_ab = np.sqrt(schedule.alpha_bars)
+    eps = 1e-12
+    steps = []
+    for s, gamma in enumerate(gammas):
+        g = np.sqrt(gamma)
+        if g < root_ab[-1] - eps:
+            raise UserError(
+                f"inference schedule {list(inference_betas)} is noisier than the training schedule at position "
+                f"{s} (noise level {1 - gamma:.6g} > training's {1 - schedule.alpha_bars[-1]:.6g})")
+        if g > root_ab[0] + eps:
+            raise UserError(
+                f"inference schedule {list(inference_betas)} is less noisy than the first training step at "
+                f"position {s} (beta {eta[s]:.6g} < training's first beta {schedule.betas[0]:.6g})")
+        t = int(np.clip(np.searchsorted(-root_ab, -g, side="right") - 1, 0, schedule.num_steps - 2))
+        steps.append(t + (root_ab[t] - g) / (root_ab[t] - root_ab[t + 1]))
+    return np.asarray(steps)
+
+
+def noise_levels(betas, precision="float64"):
+    """The noise levels sqrt(alpha_bar_n) of a schedule, float32, computed in `precision`."""
+    dtype = np.float32 if precision == "float32" else np.float64
+    alphas = dtype(1) - np.asarray(betas, dtype)
+    return np.sqrt(np.cumprod(alphas, dtype=dtype)).astype(np.float32)

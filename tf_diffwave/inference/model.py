@@ -1,0 +1,217 @@
+"""Loading trained models: `tf_diffwave.load(model_dir)` and the vocode / export calls on the result."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tf_diffwave.config import load_run_config
+from tf_diffwave.data.features import LogMel
+from tf_diffwave.diffusion.samplers import Sampler, SamplingOptions
+from tf_diffwave.diffusion.synthesizer import Synthesizer
+from tf_diffwave.errors import UserError
+from tf_diffwave.inference.checkpoints import restore_ema
+from tf_diffwave.models.contract import evaluation_loss
+from tf_diffwave.models.registry import build_backbone
+from tf_diffwave.serving.savedmodel import export_model
+from tf_diffwave.shipped import DEMO_MODEL_DIR
+
+# what the networks compute in when sampling, and the Keras policy that gives it: weights and the reverse
+# process stay float32 either way
+PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+
+class DiffWave:
+    """A trained model: its config, EMA weights and samplers."""
+
+    def __init__(self, model_dir, precision="float32"):
+        if not os.path.isdir(model_dir):
+            raise UserError(f"{model_dir}: model folder not found")
+        self.model_dir = model_dir
+        self.precision = check_precision(precision)
+        self.config = load_run_config(model_dir)
+        self.backbone = build_backbone(self.config, PRECISION_POLICIES[precision])
+        self.family = self.backbone.family
+        self.step = restore_ema(self.backbone.model, model_dir)
+        # the inference schedules of a diffusion model (None for an autoregressive one)
+        self.sampler = None if self.family.autoregressive else \
+            Sampler.from_config(self.config["diffusion"], self.family)
+        self.synthesizer = self._synthesizer(self.backbone)
+        self.log_mel = LogMel.from_config(self.config["audio"])
+        self._features = self.log_mel.traced()
+
+    def _synthesizer(self, backbone):
+        return Synthesizer(backbone, options=SamplingOptions.from_config(self.config["diffusion"]))
+
+    def synthesizer_in(self, precision):
+        """A Synthesizer of this model's weights whose networks compute in `precision` (one of
+        PRECISION_POLICIES)."""
+        if check_precision(precision) == self.precision:
+            return self.synthesizer
+        backbone = build_backbone(self.config, PRECISION_POLICIES[precision])
+        backbone.model.set_weights(self.backbone.model.get_weights())
+        return self._synthesizer(backbone)
+
+    @property
+    def sample_rate(self):
+        return self.config["audio"]["sample_rate"]
+
+    @property
+    def n_mels(self):
+        return self.config["audio"]["n_mels"]
+
+    @property
+    def unconditional(self):
+        return self.backbone.unconditional
+
+    @property
+    def noise_input(self):
+        """What the network is conditioned on: "step" (DiffWave) or "level" (WaveGrad)."""
+        return self.family.noise_input
+
+    def features(self, audio, name="audio"):
+        """The model's own mel features (frames, n_mels) of float audio (samples,) at its sample rate; errors name
+        the audio `name` (its file, say)."""
+        audio = np.asarray(audio, dtype=np.float32)
+        hop = self.config["audio"]["hop_length"]
+        if audio.ndim != 1:
+            raise UserError(f"{name} has shape {audio.shape}; expected (samples,)")
+        if len(audio) < hop:
+            raise UserError(f"{name}: {len(audio)} samples, shorter than one mel frame ({hop} samples)")
+        return self._features(audio).numpy()
+
+    def vocode(self, mel, steps="fast", seed=0):
+        """Float32 audio from a mel (frames, n_mels) -> (samples,), or a batch (B, frames, n_mels) -> (B, samples).
+
+        Example b of the batch is drawn with seed `seed + b`."""
+        if self.unconditional:
+            raise UserError(f"{self.model_dir}: this model is unconditional; it generates audio without a mel "
+                            f"(use unconditional_generate)")
+        mel = np.asarray(mel, dtype=np.float32)
+        single = mel.ndim == 2
+        batch = self._check_mel(mel[None] if single else mel)
+        betas, t = self.sampler.betas_and_steps(steps)
+        audio = self.synthesizer.vocode(batch, betas, t, seed + np.arange(len(batch), dtype=np.int64)).numpy()
+        return audio[0] if single else audio
+
+    def _check_mel(self, mel, what="mel"):
+        """`mel` as float32 (B, frames, n_mels), or a UserError saying how it is not."""
+        mel = np.asarray(mel, dtype=np.float32)
+        if mel.ndim != 3 or mel.shape[-1] != self.n_mels or mel.shape[1] == 0:
+            raise UserError(f"{what} has shape {mel.shape}, expected (batch, frames, {self.n_mels})")
+        if not np.all(np.isfinite(mel)):
+            raise UserError(f"{what} contains NaN or infinite values")
+        return mel
+
+    def _check_audio(self, audio, what, mel=None):
+        """`audio` as float32 (B, samples), checked against the mel batch it goes with (a vocoder's)."""
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 2 or audio.shape[1] == 0 or not np.all(np.isfinite(audio)):
+            raise UserError(f"{what} has shape {audio.shape} or non-finite values; expected finite (batch, samples)")
+        if self.unconditional and mel is not None:
+            raise UserError(f"{self.model_dir}: this model is unconditional; it takes no mel")
+        if not self.unconditional:
+            if mel is None:
+                raise UserError(f"{self.model_dir}: this model is a vocoder; it needs a mel")
+            mel = self._check_mel(mel)
+            hop = self.config["audio"]["hop_length"]
+            if mel.shape[0] != audio.shape[0] or mel.shape[1] * hop != audio.shape[1]:
+                raise UserError(f"{what} has shape {audio.shape}; with a mel of shape {mel.shape} it must be "
+                                f"({mel.shape[0]}, {mel.shape[1] * hop}) (frames x hop {hop})")
+        return audio, mel
+
+    def denoise(self, audio, step, mel=None):
+        """The network's noise estimate (float32 [batch, samples]) for noisy `audio` [batch, samples], given `mel`
+        [batch, frames, n_mels] for a vocoder, at `step`: a number or an array [batch] of what the network is
+        conditioned on (`noise_input`): the 0-based training step (fractional steps interpolate the step
+        embedding), or for WaveGrad the noise level sqrt(alpha_bar) in (0, 1]."""
+        audio, mel = self._check_audio(audio, "audio", mel)
+        step = np.broadcast_to(np.asarray(step, np.float32), audio.shape[:1])
+        if self.noise_input == "level":
+            if np.any(step <= 0) or np.any(step > 1):
+                raise UserError(f"noise level {step.tolist()} out of range: levels sqrt(alpha_bar) lie in (0, 1]")
+        elif np.any(step < 0) or np.any(step > self.sampler.schedule.num_steps - 1):
+            raise UserError(f"step {step.tolist()} out of range: the training steps are 0 to "
+                            f"{self.sampler.schedule.num_steps - 1}")
+        return self.synthesizer.denoise(audio, step, mel).numpy()
+
+    def reverse_process(self, noise, mel=None, steps="fast"):
+        """Audio (float32 [batch, samples]) sampled with every noise draw given, for comparing samplers and
+        implementations: `noise` [S, batch, samples] for a schedule of S steps holds the start in noise[S - 1] and
+        the draw added after step n >= 1 in noise[n - 1] (lmnt-com/diffwave's order); `mel` for a vocoder."""
+        noise = np.asarray(noise, dtype=np.float32)
+        betas, t = self.sampler.betas_and_steps(steps)
+        if noise.ndim != 3 or len(noise) != len(betas):
+            raise UserError(f"noise has shape {noise.shape}, expected ({len(betas)}, batch, samples) for the "
+                            f"{len(betas)}-step schedule")
+        _, mel = self._check_audio(noise[0], "noise[0]", mel)
+        if mel is None:
+            return self.synthesizer.generate_from_noise(betas, t, noise).numpy()
+        return self.synthesizer.vocode_from_noise(mel, betas, t, noise).numpy()
+
+    def unconditional_generate(self, n, seed=0, steps="fast", batch_size=16, on_batch=None, **options):
+        """Float32 audio (n, model.audio_length) generated from noise; clip i is drawn with seed `seed + i`, so
+        the clips do not depend on `batch_size`. `on_batch(done)` is called after each batch. Diffusion models use
+        the schedule `steps`; autoregressive ones take their family's sampling options (for the autoregressive
+        SaShiMi: temperature, top_p, prompt (float audio (samples,) that begins every clip), and on_sample(done)
+        for progress within a batch)."""
+        if not self.unconditional:
+            raise UserError(f"{self.model_dir}: this model is a vocoder; it needs a mel (use vocode)")
+        if n < 1 or batch_size < 1:
+            raise UserError(f"the number of clips ({n}) and the batch size ({batch_size}) must be at least 1")
+        length = self.config["model"]["audio_length"]
+        if self.family.autoregressive:
+            known = {flag.name for flag in self.family.sampling_flags} | {"on_sample"}
+            unknown = sorted(set(options) - known)
+            if unknown:
+                raise UserError(f"{', '.join(unknown)}: not sampling options of {self.family.title} models (they take "
+                                f"{', '.join(sorted(known))})")
+            own = self.backbone.own_sampler(self.config)
+            generate = lambda seeds: own.generate(seeds, length, **options)  # noqa: E731
+        else:
+            if options:
+                raise UserError(f"{', '.join(sorted(options))}: {self.family.title} models take no sampling options "
+                                f"but the schedule (steps)")
+            betas, t = self.sampler.betas_and_steps(steps)
+            generate = lambda seeds: self.synthesizer.generate(seeds, length, betas, t)  # noqa: E731
+        clips = []
+        for start in range(0, n, batch_size):
+            seeds = seed + np.arange(start, min(start + batch_size, n), dtype=np.int64)
+            clips.append(generate(seeds).numpy())
+            if on_batch is not None:
+                on_batch(start + len(seeds))
+        return np.concatenate(clips)
+
+    def nll(self, clips, batch_size=8):
+        """Negative log-likelihood in bits per sample of each clip (n, audio_length), for likelihood models (the
+        autoregressive ones): the training objective of the EMA weights, in convolution mode."""
+        if not self.family.autoregressive:
+            raise UserError(f"{self.model_dir}: a diffusion model has no exact likelihood; nll is for "
+                            f"autoregressive models")
+        clips = np.asarray(clips, np.float32)
+        if clips.ndim != 2 or clips.shape[1] != self.config["model"]["audio_length"]:
+            raise UserError(f"clips have shape {clips.shape}, expected (n, {self.config['model']['audio_length']})")
+        return np.concatenate([evaluation_loss(self.backbone, self.config,
+                                               {"audio": tf.constant(clips[start: start + batch_size])}).numpy()
+                               for start in range(0, len(clips), batch_size)])
+
+    def export(self, export_root, version=None, precision=None):
+        """Write a TF Serving version folder <export_root>/<version> (default: the checkpoint's step) whose networks
+        compute in `precision` (default: the model's); its signature takes and returns float32 either way."""
+        return export_model(self.synthesizer_in(precision or self.precision), self.sampler, self.config,
+                            export_root, self.step if version is None else version)
+
+
+def check_precision(precision):
+    """`precision` if it names one of PRECISION_POLICIES, else a UserError listing them."""
+    if precision not in PRECISION_POLICIES:
+        raise UserError(f"unknown precision '{precision}': use one of {', '.join(PRECISION_POLICIES)}")
+    return precision
+
+
+def load(model_dir=None, precision="float32"):
+    """Load a trained model folder (default: the bundled demo checkpoint); its networks compute in `precision`:
+    "float32", "bfloat16" (CPUs with AVX-512 BF16 or AMX, TPUs) or "float16" (GPUs), the sampler's arithmetic
+    staying in float32."""
+    return DiffWave(model_dir or DEMO_MODEL_DIR, precision)

@@ -1,0 +1,72 @@
+"""Model folders for weights trained by other implementations: checked weight look-up in a PyTorch state dict,
+assignment to a backbone, and the folder written as a training run would leave it."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tf_diffwave.config import save_config, used_keys
+from tf_diffwave.errors import UserError
+from tf_diffwave.inference.checkpoints import save_ema
+from tf_diffwave.inference.model import load
+from tf_diffwave.models.registry import build_backbone
+
+
+class StateDict:
+    """A PyTorch state dict whose tensors are taken once each, with their shapes checked; errors name `path`."""
+
+    def __init__(self, state, path):
+        self.unused, self.path = dict(state), path
+
+    def take(self, key, shape):
+        """The float32 array of `key`, which must have `shape`."""
+        if key not in self.unused:
+            raise UserError(f"{self.path}: the state dict has no key '{key}' (or it was used twice)")
+        value = np.asarray(self.unused.pop(key))
+        if value.shape != tuple(shape):
+            raise UserError(f"{self.path}: '{key}' has shape {value.shape}, expected {tuple(shape)} for the model "
+                            f"its config describes")
+        return value.astype(np.float32)
+
+    def conv1d(self, key, out, inp, k=1):
+        """A Conv1d's weight [out, in, k] and bias as Keras' kernel [k, in, out] and bias."""
+        return {"kernel": self.take(f"{key}.weight", (out, inp, k)).transpose(2, 1, 0),
+                "bias": self.take(f"{key}.bias", (out,))}
+
+    def linear(self, key, out, inp):
+        """A Linear's weight [out, in] and bias as Keras' kernel [in, out] and bias."""
+        return {"kernel": self.take(f"{key}.weight", (out, inp)).T, "bias": self.take(f"{key}.bias", (out,))}
+
+    def check_all_used(self):
+        """Raise UserError when some keys were not taken."""
+        if self.unused:
+            keys = sorted(self.unused)
+            raise UserError(f"{self.path}: the state dict has keys the model its config describes does not use: "
+                            f"{', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}")
+
+
+def assign_weights(model, weights, path):
+    """Set every variable of `model` from `weights` {layer name: {weight name: array}}."""
+    flat = {f"{layer}/{name}": value for layer, values in weights.items() for name, value in values.items()}
+    for variable in model.weights:
+        if variable.path not in flat:
+            raise UserError(f"{path}: nothing in the checkpoint for the model's variable '{variable.path}'")
+        variable.assign(flat.pop(variable.path))
+    if flat:
+        raise UserError(f"{path}: converted weights without a place in the model: {', '.join(sorted(flat))}")
+
+
+def write_model_folder(config, weights, step, out_dir, path, export=True):
+    """Build the config's backbone, set its weights, write config.json, a checkpoint of them (as EMA weights) and,
+    with `export`, export/<step>/; return the loaded model (tf_diffwave.load)."""
+    if os.path.exists(os.path.join(out_dir, "config.json")) or tf.train.latest_checkpoint(out_dir) is not None:
+        raise UserError(f"{out_dir}: already holds a model; convert into a new folder")
+    backbone = build_backbone(config)
+    assign_weights(backbone.model, weights, path)
+    save_config(used_keys(config), out_dir)
+    save_ema(backbone.model, step, out_dir)
+    model = load(out_dir)
+    if export:
+        model.export(os.path.join(out_dir, "export"))
+    return model

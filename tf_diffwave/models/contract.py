@@ -1,0 +1,81 @@
+"""The contract every model family's network (its backbone) meets.
+
+The diffusion core, the trainer, the synthesizer, the exports and the benchmark use a backbone only through
+`Backbone`'s attributes and methods, and what its family declares (registry.Family); none of them knows which
+network it drives. A new family is a package of its own (its Family and a Backbone subclass) and a line in
+registry.FAMILIES.
+"""
+
+import contextlib
+
+from tf_diffwave.diffusion.objectives import TrainingObjective
+from tf_diffwave.diffusion.schedules import Schedule
+
+
+class Backbone:
+    """What a denoising network offers. A subclass is built from `(model_config, audio_config, policy)`, where
+    model_config holds the keys common to every backbone (`model.*`) and those of its own section
+    (`model.<name>.*`) and `policy` is the Keras dtype policy its layers compute under (given to each layer: no
+    global policy is set), and sets, in its constructor:
+
+    - `denoiser`: Keras model (audio [B, L], noise input [B], and for vocoders the conditioner's output) ->
+      predicted noise [B, L]. The noise input is what its family's `noise_input` names: "step", the 0-based diffusion step
+      (DiffWave eq. 7; fractional for aligned fast schedules), or "level", the continuous noise level
+      sqrt(alpha_bar) (WaveGrad eq. 8-9). The diffusion core draws it in training and computes it when sampling;
+    - `conditioner`: Keras model mel [B, frames, n_mels] -> what the denoiser takes, computed once per utterance
+      (or per chunk) when sampling; None for unconditional models;
+    - `model`: the training model chaining them, (audio, noise input[, mel]) -> predicted noise;
+    - `hop_length`, `n_mels`, `unconditional`: from the config.
+
+    A diffusion family only predicts noise: the diffusion core's objective trains it and its reverse process
+    samples it. An autoregressive family (the autoregressive SaShiMi) sets `model` to its own network,
+    `conditioner` and `denoiser` to None, and brings its own `training_objective` and `own_sampler`.
+
+    `registry.build_backbone` sets `family` (the registry.Family) on the instance it builds.
+    """
+
+    family = None
+
+    def chunk_networks(self):
+        """(conditioner, denoiser) that vocode a long input chunk by chunk, the conditioner then running at every
+        step: by default the two above; a family whose conditioner output is large per sample gives a pair that
+        leaves more of the work to the denoiser, so that less is held per chunk."""
+        return self.conditioner, self.denoiser
+
+    max_frames = None  # the most mel frames one pass takes (None: any); a chunk of a long input must fit it
+
+    @property
+    def context_frames(self):
+        """Mel frames on each side of a chunk that a chunked vocoding pass adds, so that the kept centre of the
+        chunk equals the whole-utterance result (the receptive field, or an approximation of it)."""
+        raise NotImplementedError
+
+    def own_learning_rate_variables(self):
+        """(variables, learning rate) for the weights that train with an Adam of their own (the trainer gives them
+        a second optimizer), or None when every weight trains alike."""
+        return None
+
+    def training_objective(self, config):
+        """How a training example becomes a loss (see diffusion.TrainingObjective for the interface): by default
+        the diffusion core's, for a network conditioned as `noise_input` says."""
+        return TrainingObjective(Schedule.from_config(config["diffusion"]), self.family.noise_input,
+                                 config["diffusion"]["loss"])
+
+    def own_sampler(self, config):
+        """For an autoregressive family, a tf.Module whose `generate(seeds, length, **options)` returns audio
+        (B, length), clip b drawn from seeds[b] alone (options: its family's sampling flags, and `on_sample(done)`
+        for progress), and whose `frozen()` returns a `generate(seeds, length)` safe to trace into an export. None
+        for the families the diffusion core samples."""
+        return None
+
+    def sampling(self):
+        """A context manager entered once per sampling call, around the reverse process: for work that depends on
+        the weights only and would otherwise be repeated at every denoising step."""
+        return contextlib.nullcontext()
+
+
+def evaluation_loss(backbone, config, batch):
+    """The training objective's loss per example (B,) of `backbone`'s model on a batch, in inference mode (for
+    likelihood models: the NLL of held-out clips)."""
+    objective = backbone.training_objective(config)
+    return objective.per_example_loss(batch, backbone.model(objective.model_inputs(batch), training=False))

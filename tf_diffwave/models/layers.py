@@ -1,0 +1,106 @@
+"""Layers shared by families: the diffusion-step embedding, the split convolution and DiffWave's mel upsampler."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from tf_diffwave.models.strides import upsample_strides
+
+
+def upsample_mel(mel, hop_length, policy="float32"):
+    """DiffWave's mel upsampler: transposed convolutions over time (strides multiplying to the hop) with leaky
+    ReLUs, (B, frames, n_mels) -> (B, frames * hop, n_mels), computing under the Keras dtype policy `policy`."""
+    x = ops.expand_dims(mel, -1)
+    for n, stride in enumerate(upsample_strides(hop_length), 1):
+        x = layers.Conv2DTranspose(1, (2 * stride, 3), strides=(stride, 1), padding="same",
+                                   name=f"mel_upsampler_{n}", dtype=policy)(x)
+        x = layers.LeakyReLU(0.4, dtype=policy)(x)
+    return ops.squeeze(x, -1)
+
+
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class StepEmbedding(layers.Layer):
+    """Sinusoidal embedding of the diffusion step (DiffWave eq. 9 in appendix C), linearly interpolated
+    between integer steps so that the fractional steps of a fast schedule are handled (appendix B).
+
+    precision "float64" computes the table exactly; "float32" reproduces lmnt-com/diffwave's float32 table and
+    interpolation, rounding for rounding (the angles reach 1e4 x step, where float32 moves the phase by up to 0.05
+    rad, so a network trained on that table expects it).
+    """
+
+    def __init__(self, dim=128, precision="float64", **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.precision = dim, precision
+        half = dim // 2
+        # lmnt: 10.0 ** (dims * 4.0 / 63.0), the exponent divided in float32, the power rounded once to float32
+        exponents = np.arange(half, dtype=np.float32) * np.float32(4.0) / np.float32(half - 1)
+        self.float32_freqs = (10.0 ** exponents.astype(np.float64)).astype(np.float32)
+
+    def _table(self, steps, freqs):
+        angles = ops.expand_dims(steps, -1) * freqs
+        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+    def call(self, step):
+        if self.precision == "float32":
+            step, freqs = tf.cast(step, tf.float32), tf.constant(self.float32_freqs)
+            floor = tf.floor(step)
+            low, high = self._table(floor, freqs), self._table(tf.math.ceil(step), freqs)
+            return low + (high - low) * tf.expand_dims(step - floor, -1)
+        # float64: the angles reach 1e4 x step, where float32 loses the phase
+        half = self.dim // 2
+        freqs = ops.power(10.0, ops.arange(half, dtype="float64") * 4.0 / (half - 1))
+        step = ops.cast(step, "float64")
+        low = ops.floor(step)
+        frac = ops.expand_dims(step - low, -1)
+        return ops.cast(self._table(low, freqs) * (1.0 - frac) + self._table(low + 1.0, freqs) * frac, "float32")
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "precision": self.precision}
+
+
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class SplitConv1D(layers.Layer):
+    """A 'same'-padded 1-D convolution with `parts * filters` outputs, returned as `parts` tensors of `filters`.
+
+    The weights are those of one Conv1D (kernel (kernel_size, in, parts * filters), bias); each part is computed by
+    its own convolution over its slice of the kernel, and cast to `output_dtype` if given. For inference, dilation
+    is given to Conv2D directly: tf.nn.convolution would rearrange the whole input with SpaceToBatchND /
+    BatchToSpaceND around every dilated convolution on a CPU.
+    """
+
+    def __init__(self, filters, parts=2, kernel_size=1, dilation=1, output_dtype=None,
+                 kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.parts, self.kernel_size, self.dilation = filters, parts, kernel_size, dilation
+        self.output_dtype = output_dtype
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        width = self.parts * self.filters
+        self.kernel = self.add_weight(name="kernel", shape=(self.kernel_size, input_shape[-1], width),
+                                      initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="bias", shape=(width,), initializer="zeros")
+
+    def call(self, x, training=False):
+        x = tf.expand_dims(x, 1)
+        kernel = tf.expand_dims(tf.cast(self.kernel, x.dtype), 0)
+        bias = tf.cast(self.bias, x.dtype)
+        # TensorFlow's own CPU kernels, used where oneDNN is off (CPUs without AVX-512 VNNI, BF16 or AMX), have no
+        # gradient for a dilated Conv2D; tf.nn.convolution's SpaceToBatchND form has one everywhere
+        differentiable = training and self.dilation > 1
+        outputs = []
+        for p in range(self.parts):
+            part = slice(p * self.filters, (p + 1) * self.filters)
+            if differentiable:
+                y = tf.nn.convolution(x, kernel[..., part], padding="SAME", dilations=[1, self.dilation])
+            else:
+                y = tf.nn.conv2d(x, kernel[..., part], strides=1, padding="SAME",
+                                 dilations=[1, 1, self.dilation, 1])
+            outputs.append(tf.squeeze(tf.nn.bias_add(y, bias[part]), 1))
+        return [tf.cast(y, self.output_dtype or y.dtype) for y in outputs]
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "parts": self.parts,
+                "kernel_size": self.kernel_size, "dilation": self.dilation, "output_dtype": self.output_dtype,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}

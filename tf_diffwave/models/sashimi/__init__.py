@@ -1,0 +1,60 @@
+"""DiffWave with a SaShiMi backbone (Goel et al. 2022, section 5.3): a vocoder or an unconditional generator built
+of S4 layers. The network is in network.py."""
+
+import math
+
+from tf_diffwave.errors import UserError
+from tf_diffwave.models.registry import Family
+from tf_diffwave.models.strides import upsample_strides
+
+
+def check(config):
+    """The pooling divides the clip (and a vocoder's hop), a vocoder's S4 kernels cover the training crop, and the
+    jan2022 variant has DPLR S4."""
+    model, sashimi, audio = config["model"], config["model"]["sashimi"], config["audio"]
+    total = math.prod(sashimi["pool"])
+    if model["audio_length"] % total:
+        raise UserError(f"config key 'model.audio_length' = {model['audio_length']} must be a multiple of the "
+                        f"product of 'model.sashimi.pool' ({total})")
+    if not model["unconditional"]:
+        upsample_strides(audio["hop_length"])
+        if audio["hop_length"] % total:
+            raise UserError(f"config key 'audio.hop_length' = {audio['hop_length']} must be a multiple of the "
+                            f"product of 'model.sashimi.pool' ({total}) for a SaShiMi vocoder")
+        crop = config["data"]["crop_frames"] * audio["hop_length"]
+        if crop > model["audio_length"]:
+            raise UserError(f"config key 'model.audio_length' = {model['audio_length']} must be at least the "
+                            f"training crop of {crop} samples ('data.crop_frames' x 'audio.hop_length'): a "
+                            f"SaShiMi network's S4 kernels have that length")
+    if sashimi["s4_variant"] == "jan2022" and sashimi["ssm"] != "s4":
+        raise UserError("config key 'model.sashimi.s4_variant' = 'jan2022' needs 'model.sashimi.ssm' = 's4' (its "
+                        "Q is the low-rank term of a DPLR state matrix)")
+
+
+FAMILY = Family(
+    name="sashimi",
+    title="DiffWave (SaShiMi)",
+    network="tf_diffwave.models.sashimi.network:SashimiBackbone",
+    section={
+        "d_model": 64,                # channels of the first tier (times sashimi.expand per tier down)
+        "n_layers": 8,                # residual blocks (S4 + feed-forward) per tier
+        "pool": [4, 4],               # pooling factor of each tier
+        "expand": 2,                  # channel multiplier per tier
+        "ff": 2,                      # feed-forward width multiplier
+        "unet": True,                 # blocks on the way down too, with a skip around every layer
+        "bidirectional": True,        # S4 kernels in both directions (diffusion sees the whole clip)
+        "ssm": "s4",                  # "s4" (DPLR, Cauchy kernel) or "s4d" (diagonal, Vandermonde)
+        "state_size": 64,             # S4 state size N
+        "ssm_trainable": True,        # False freezes Lambda, P, B and dt (the paper's checkpoints)
+        "ssm_learning_rate": 1e-3,    # Adam for the S4 state-space parameters (Lambda, P, B, dt)
+        "s4_variant": "glu",          # "glu" (directions summed, linear to 2H, GLU) or "jan2022" (the paper's
+                                      # S4: a Q per direction, directions kept apart, linear 2H -> H)
+        "weight_norm": False,         # weight normalisation on the feed-forward, pooling, in/out layers
+        "embed_dim": 512,             # width of the diffusion-step MLP
+        "step_embedding": "float64",  # as model.wavenet.step_embedding
+    },
+    choices={"ssm": ("s4", "s4d"), "s4_variant": ("glu", "jan2022"), "step_embedding": ("float64", "float32")},
+    check=check,
+    full_float32=True,  # TF32 matmuls cost S4 kernels about 1e-2 relative accuracy on GPUs
+    legacy_keys={("train", "ssm_learning_rate"): "ssm_learning_rate"},
+)

@@ -1,0 +1,178 @@
+"""The WaveNet backbone of DiffWave (Kong et al. 2021, section 3 and figure 2) as Keras functional models.
+
+The network is split in two so that samplers can compute the mel conditioner once per utterance:
+  conditioner: mel (B, frames, n_mels) -> conditioner projections (2 * layers, B, frames * hop, C), gate and filter
+               halves of each residual layer in turn
+  denoiser:    audio (B, L), step (B,), [conditioner] -> predicted noise (B, L)
+`Backbone.model` chains both for training. The backbone knows nothing about noise schedules.
+
+Activations at audio rate dominate the cost, so the layers avoid copies of them: every tensor that the paper
+splits in two (gate and filter, residual and skip, the conditioner's per-layer parts) is produced as separate
+tensors by convolutions over slices of one kernel, never cut out of a larger tensor (TF's Split copies).
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from tf_diffwave.models.contract import Backbone
+from tf_diffwave.models.layers import SplitConv1D, StepEmbedding, upsample_mel
+
+
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class LayerwiseProjection(layers.Layer):
+    """The 1x1 conditioner projections of all residual layers at once: (B, L, n_mels) -> (2 * layers, B, L, C).
+
+    Row 2i holds layer i's gate part, row 2i + 1 its filter part. Written layers-first by one broadcast batched
+    matmul, so each row is a contiguous tensor that the denoiser unstacks without copying (a Conv1D to
+    layers * 2C channels would need a transpose of the whole output to get there).
+    """
+
+    def __init__(self, num_layers, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.num_layers, self.channels = num_layers, channels
+
+    def build(self, input_shape):
+        width = self.num_layers * 2 * self.channels
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], width), initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(width,), initializer="zeros")
+
+    def call(self, mel):
+        rows, c = 2 * self.num_layers, self.channels
+        kernel = tf.transpose(tf.reshape(tf.cast(self.kernel, mel.dtype), [-1, rows, c]), [1, 0, 2])
+        bias = tf.reshape(tf.cast(self.bias, mel.dtype), [rows, 1, c])
+        shape = tf.shape(mel)
+        flat = tf.reshape(mel, [1, shape[0] * shape[1], shape[2]])
+        out = tf.matmul(flat, kernel) + bias
+        return tf.reshape(out, [rows, shape[0], shape[1], c])
+
+    def get_config(self):
+        return {**super().get_config(), "num_layers": self.num_layers, "channels": self.channels}
+
+
+class ConditionedGate(layers.Layer):
+    """Residual layer `index`'s gate and filter plus its conditioning, projected from the upsampled mel (B, L,
+    n_mels) with its columns of a LayerwiseProjection's weights (the layer owns none of its own)."""
+
+    def __init__(self, projection, index, **kwargs):
+        super().__init__(**kwargs)
+        self.projection, self.index = projection, index
+        self._convert_input_args = False  # Keras would cast the float32 gate and filter to a mixed policy's bfloat16
+
+    def call(self, mel, gate, filt):
+        c = self.projection.channels
+        columns = slice(2 * self.index * c, 2 * (self.index + 1) * c)
+        # not before the layer needs it: with no data dependency on the layer's input, the executor would run every
+        # layer's projection at once and hold them all (layers x 2C values per sample, what chunking avoids)
+        with tf.control_dependencies([gate]):
+            out = tf.matmul(mel, tf.cast(self.projection.kernel[:, columns], mel.dtype))
+        out = out + tf.cast(self.projection.bias[columns], mel.dtype)
+        return gate + tf.cast(out[..., :c], gate.dtype), filt + tf.cast(out[..., c:], filt.dtype)
+
+
+class WaveNetBackbone(Backbone):
+    """The conditioner, denoiser and training models of one WaveNet, sharing their layers."""
+
+    def __init__(self, model_config, audio_config, policy="float32"):
+        m = model_config
+        self.policy = policy
+        self.channels = m["residual_channels"]
+        self.num_layers = m["residual_layers"]
+        self.dilations = [2 ** (i % m["dilation_cycle"]) for i in range(self.num_layers)]
+        self.unconditional = m["unconditional"]
+        self.step_embedding = m["step_embedding"]
+        self.hop_length = audio_config["hop_length"]
+        self.n_mels = audio_config["n_mels"]
+        self._layers = {}  # the denoiser's, by name, shared with the chunk denoiser
+        self.conditioner = upsampler = None
+        if not self.unconditional:
+            self.conditioner, upsampler = self._build_conditioners()
+        self.denoiser = self._build_denoiser(m["embed_dim"])
+        self.model = self._build_training_model()
+        self._chunk_networks = (upsampler, None if self.unconditional else self._build_chunk_denoiser())
+
+    def chunk_networks(self):
+        """The upsampler alone as the conditioner, and a denoiser (the same weights) that projects the upsampled
+        mel inside each residual layer: n_mels values per sample held between the two, not 2 x layers x
+        channels."""
+        return self._chunk_networks
+
+    @property
+    def context_frames(self):
+        """Mel frames on each side that influence an output sample (receptive field of one network pass)."""
+        one_side = sum(self.dilations)  # kernel 3: each layer reaches `dilation` samples to each side
+        return math.ceil(one_side / self.hop_length) + 3  # + the transposed convolutions' reach
+
+    def _build_conditioners(self):
+        """The conditioner, and its upsampler alone (the chunk conditioner)."""
+        mel = keras.Input((None, self.n_mels), name="mel")
+        x = upsample_mel(mel, self.hop_length, self.policy)
+        cond = LayerwiseProjection(self.num_layers, self.channels, name="conditioner_projection",
+                                   dtype=self.policy)(x)
+        return keras.Model(mel, cond, name="conditioner"), keras.Model(mel, x, name="chunk_conditioner")
+
+    def _build_denoiser(self, embed_dim):
+        """The denoiser taking the conditioner's output: every layer's projection of the upsampled mel."""
+        audio, step = keras.Input((None,), name="audio"), keras.Input((), name="step")
+        if self.unconditional:
+            return keras.Model([audio, step], self._denoise(audio, step, None, embed_dim), name="denoiser")
+        cond = keras.Input(batch_shape=(2 * self.num_layers, None, None, self.channels), name="cond",
+                           dtype=keras.DTypePolicy(self.policy).compute_dtype)
+        parts = ops.unstack(cond, 2 * self.num_layers, axis=0)
+        eps = self._denoise(audio, step, lambda i, gate, filt: (gate + parts[2 * i], filt + parts[2 * i + 1]),
+                            embed_dim)
+        return keras.Model([audio, step, cond], eps, name="denoiser")
+
+    def _build_chunk_denoiser(self):
+        """The denoiser, its weights shared, taking the upsampled mel and projecting it in each residual layer."""
+        audio, step = keras.Input((None,), name="audio"), keras.Input((), name="step")
+        upsampled = keras.Input((None, self.n_mels), name="upsampled_mel",
+                                dtype=keras.DTypePolicy(self.policy).compute_dtype)
+        projection = self.conditioner.get_layer("conditioner_projection")
+        eps = self._denoise(audio, step, lambda i, gate, filt: ConditionedGate(projection, i, dtype=self.policy)(upsampled, gate, filt),
+                            None)
+        return keras.Model([audio, step, upsampled], eps, name="chunk_denoiser")
+
+    def _denoise(self, audio, step, condition, embed_dim):
+        """The denoiser's graph; condition(i, gate, filter) gives layer i's conditioned gate and filter (None:
+        unconditional). Its layers are made on the first call and reused by the next (embed_dim is read then)."""
+        def layer(name, make):
+            if name not in self._layers:
+                self._layers[name] = make(name=name, dtype=self.policy)
+            return self._layers[name]
+
+        c = self.channels
+        emb = layer("step_embedding", lambda **kw: StepEmbedding(128, self.step_embedding, **kw))(step)
+        emb = layer("step_mlp_1", lambda **kw: layers.Dense(embed_dim, activation="swish", **kw))(emb)
+        emb = layer("step_mlp_2", lambda **kw: layers.Dense(embed_dim, activation="swish", **kw))(emb)
+        x = layer("input_projection", lambda **kw: layers.Conv1D(c, 1, activation="relu", **kw))(
+            ops.expand_dims(audio, -1))
+        skip_sum = None
+        for i, dilation in enumerate(self.dilations):
+            step_bias = layer(f"step_projection_{i}", lambda **kw: layers.Dense(c, **kw))(emb)
+            y = x + ops.expand_dims(step_bias, 1)
+            # the gate in float32 under any policy: TensorFlow's CPU sigmoid and tanh of bfloat16 take twice as long
+            gate, filt = layer(f"dilated_conv_{i}", lambda **kw: SplitConv1D(c, 2, 3, dilation, "float32",
+                                                                                **kw))(y)
+            if condition is not None:
+                gate, filt = condition(i, gate, filt)
+            y = ops.sigmoid(gate) * ops.tanh(filt)
+            residual, skip = layer(f"output_projection_{i}", lambda **kw: SplitConv1D(c, 2, **kw))(y)
+            x = (x + residual) / math.sqrt(2.0)
+            skip_sum = skip if skip_sum is None else skip_sum + skip
+        x = skip_sum / math.sqrt(self.num_layers)
+        x = layer("skip_projection", lambda **kw: layers.Conv1D(c, 1, activation="relu", **kw))(x)
+        x = layer("output", lambda **kw: layers.Conv1D(1, 1, kernel_initializer="zeros",
+                                                       **{**kw, "dtype": "float32"}))(x)
+        return ops.squeeze(x, -1)
+
+    def _build_training_model(self):
+        audio = keras.Input((None,), name="audio")
+        step = keras.Input((), name="step")
+        if self.unconditional:
+            return keras.Model([audio, step], self.denoiser([audio, step]), name="diffwave")
+        mel = keras.Input((None, self.n_mels), name="mel")
+        eps = self.denoiser([audio, step, self.conditioner(mel)])
+        return keras.Model([audio, step, mel], eps, name="diffwave")

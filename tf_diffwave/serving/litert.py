@@ -1,0 +1,65 @@
+"""LiteRT (TFLite) exports: the reverse process with the fast schedule unrolled into one graph of LiteRT's built-in
+operators, for the `ai-edge-litert` interpreter (XNNPACK on CPUs) on machines and devices without TensorFlow.
+
+LiteRT has no seeded random operators, so the model takes its noise as an input: `noise` (S, B, samples) for the
+S-step schedule, noise[S - 1] the start x_T and noise[n - 1] the draw added after step n (the order of
+`DiffWave.reverse_process`). Standard normal draws from any generator will do; `seeded_noise` gives the draws the
+SavedModel export makes for seeds 0 .. B - 1, for comparing the two; `litert_runtime.LiteRTModel` runs the model.
+"""
+
+import os
+
+import tensorflow as tf
+
+# the one private TensorFlow import of the package: TensorFlow 2 has no public API that freezes a concrete
+# function's variables into constants, which the converter needs here (see litert_model)
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from tf_diffwave.diffusion.samplers import per_example_normal, reverse_process_from_noise
+from tf_diffwave.errors import UserError
+
+
+def litert_model(synthesizer, betas, steps, config):
+    """The .tflite bytes of a vocoder (mel (B, frames, n_mels) and noise (S, B, frames * hop) -> audio) or of an
+    unconditional model (noise (S, B, audio_length) -> audio), with the schedule (betas, network inputs) inside."""
+    backbone, options = synthesizer.backbone, synthesizer.options
+    if backbone.family.autoregressive:
+        raise UserError(f"model.backbone '{config['model']['backbone']}': {backbone.family.title} models sample "
+                        f"with a loop of their own; only diffusion models export to LiteRT")
+    specs = [tf.TensorSpec([len(betas), None, None], tf.float32, name="noise")]
+    if backbone.unconditional:
+        def sample(noise):
+            denoise = lambda x, t: backbone.denoiser([x, t], training=False)  # noqa: E731
+            return {"audio": reverse_process_from_noise(denoise, betas, steps, noise, options, unroll=True)}
+    else:
+        specs.insert(0, tf.TensorSpec([None, None, config["audio"]["n_mels"]], tf.float32, name="mel"))
+
+        def sample(mel, noise):
+            cond = backbone.conditioner(mel, training=False)  # once, for every step
+            denoise = lambda x, t: backbone.denoiser([x, t, cond], training=False)  # noqa: E731
+            return {"audio": reverse_process_from_noise(denoise, betas, steps, noise, options, unroll=True)}
+    # the weights as constants: TensorFlow 2.21's converter leaves Keras 3 variables uninitialized in the model
+    # (it reads garbage), from concrete functions and from SavedModels alike. It also writes no signature for
+    # this graph, so `LiteRTModel` finds the inputs by name
+    frozen = convert_variables_to_constants_v2(tf.function(sample, input_signature=specs).get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], tf.Module())
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TensorFlow kernels inside
+    return converter.convert()
+
+
+def seeded_noise(seeds, steps, length):
+    """The noise (S, B, length) that the SavedModel export and `DiffWave.vocode` draw for `seeds` (B,) with an
+    S-step schedule, in the order the LiteRT model takes it."""
+    streams = list(range(1, steps)) + [-1]  # noise[n - 1] is drawn on stream n, x_T on stream -1
+    return tf.stack([per_example_normal(seeds, length, stream) for stream in streams])
+
+
+def export_litert(model, path):
+    """Write `model` (float32) with its fast schedule as a .tflite file at `path`; the path."""
+    betas, steps = model.sampler.betas_and_steps("fast")
+    content = litert_model(model.synthesizer_in("float32"), betas, steps, model.config)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".partial", "wb") as f:
+        f.write(content)
+    os.replace(path + ".partial", path)
+    return path

@@ -1,0 +1,29 @@
+"""Files shipped with tf-diffwave: the demo model, the digit classifier, the demo corpora and the configs. In a clone
+they are in the repository; `pip install` puts them in <prefix>/share/tf-diffwave."""
+
+import os
+import sys
+
+ROOTS = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.join(sys.prefix, "share", "tf-diffwave"))
+
+
+def shipped_path(relative):
+    """The path of a shipped file or folder (e.g. "checkpoints/demo"): in the clone, else in the installed share
+    folder; the clone's path when neither has it."""
+    for root in ROOTS:
+        path = os.path.join(root, relative)
+        if os.path.exists(path):
+            return path
+    return os.path.join(ROOTS[0], relative)
+
+
+DEMO_MODEL_DIR = shipped_path(os.path.join("checkpoints", "demo"))  # what commands and load() use by default
+
+
+def existing_path(path):
+    """`path` as given if it exists, else the shipped file or folder of that relative name (a config's
+    "data/ljspeech-demo" outside the clone), else None."""
+    for candidate in (path, shipped_path(path)):
+        if path and os.path.exists(candidate):
+            return candidate
+    return None
