@@ -7,8 +7,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from tests.helpers import (DEMO_CONFIG, SC09_DEMO_CONFIG, make_corpus, make_sc09_corpus, tiny_overrides,  # noqa: E402
-                           tiny_sc09_overrides)
+from tests.helpers import (  # noqa: E402
+    DEMO_CONFIG,
+    SC09_DEMO_CONFIG,
+    make_corpus,
+    make_sc09_corpus,
+    tiny_overrides,
+    tiny_sc09_overrides,
+)
 
 
 def pytest_addoption(parser):

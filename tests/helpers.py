@@ -66,14 +66,23 @@ def tiny_sc09_overrides(corpus, model_dir):
             "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
 
 
+def seeded_trainer(config):
+    """A Trainer whose initial weights come from `train.seed`, as the train command makes them (it seeds Keras'
+    random state first; the library leaves process-wide state alone)."""
+    import keras
+
+    from tf_diffwave.training.trainer import Trainer
+
+    keras.utils.set_random_seed(config["train"]["seed"])
+    return Trainer(config)
+
+
 def overfit_losses(config, steps=150):
     """Train a fresh model for `steps` steps; return the mean loss of the first and of the last tenth."""
     import numpy as np
     import tensorflow as tf
 
-    from tf_diffwave.training.trainer import Trainer
-
-    trainer = Trainer(config)
+    trainer = seeded_trainer(config)
     iterator = iter(trainer.dataset(0))
     step = tf.function(trainer.train_step)
     losses = [float(step(iterator)[0]) for _ in range(steps)]

@@ -100,3 +100,11 @@ def test_the_configuration_reference_lists_every_key_with_its_default():
     actual = flatten(defaults())
     assert documented == actual
     assert len(rows) == len(documented) and all(meaning.strip() for _, _, meaning in rows)
+
+
+def test_a_misspelt_key_is_answered_with_the_key_it_is_closest_to():
+    with pytest.raises(UserError, match=r"unknown config key 'train.max_step' \(did you mean 'train.max_steps'\?\)"):
+        load_config(DEMO_CONFIG, ["train.max_step=10"])
+    with pytest.raises(UserError, match=r"unknown config key 'model.wavenet.residual_chanels' \(did you mean "
+                                        r"'model.wavenet.residual_channels'\?\)"):
+        load_config(DEMO_CONFIG, ["model.wavenet.residual_chanels=8"])

@@ -32,7 +32,7 @@ COMMON_DEFAULTS = {
         "log_floor": 1e-5,
         "features": "hifigan",        # mel convention: "hifigan" (ln of Slaney mels), "lmnt" (lmnt-com/diffwave's
                                       # HTK mels in dB scaled to [0, 1]) or "ivanvovk" (ivanvovk/WaveGrad's log10
-                                      # of HTK mel power); see features.py
+                                      # of HTK mel power); see data/features.py
     },
     "model": {                        # keys every family reads
         "backbone": "wavenet",        # the model family: one of models.registry.names()

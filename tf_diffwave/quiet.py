@@ -1,9 +1,9 @@
 """TensorFlow imported without its start-up notices.
 
-When first imported, TensorFlow's C++ runtime writes notices to file descriptor 2 before any Python logging setting
-applies (oneDNN, CPU features, CUDA probing on machines without a GPU) that read like failures. They are sent to
-/dev/null during that import only; nothing else is changed, so a TF_CPP_MIN_LOG_LEVEL the user sets still governs
-every later message.
+When first imported and when it first looks for devices, TensorFlow's C++ runtime writes notices to file descriptor 2
+before any Python logging setting applies (oneDNN, CPU features, "failed call to cuInit" on machines without a GPU)
+that read like failures. Both are done here with that descriptor sent to /dev/null, and only then; nothing else is
+changed, so a TF_CPP_MIN_LOG_LEVEL the user sets still governs every later message.
 """
 
 import importlib
@@ -20,7 +20,9 @@ def import_tensorflow():
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        return importlib.import_module("tensorflow")
+        tensorflow = importlib.import_module("tensorflow")
+        tensorflow.config.list_physical_devices()  # the device probe, which reports a missing GPU as an error
+        return tensorflow
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import DEMO, DEMO_CONFIG, REPO, make_corpus, tiny_overrides
+from tests.helpers import DEMO, DEMO_CONFIG, REPO, make_corpus, seeded_trainer, tiny_overrides
 from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.cli.preprocess import main as preprocess_main
 from tf_diffwave.cli.train import main as train_main
@@ -38,6 +38,7 @@ def test_commands_start_without_tensorflows_notices(tmp_path):
     listing = run(["-m", "tf_diffwave.cli.main", "--help"], cwd=tmp_path)
     for name in ("train", "infer", "preprocess", "evaluate", "export", "bench", "classifier", "bundle", "convert"):
         assert f"\n  {name} " in listing.stdout
+    assert "lmnt-com/diffwave or ivanvovk/WaveGrad" in listing.stdout
     unknown = run(["-m", "tf_diffwave.cli.main", "vocode"], cwd=tmp_path)
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "unknown command 'vocode'" in unknown.stderr
 
@@ -54,6 +55,50 @@ def test_the_command_turns_onednn_on_unless_the_environment_says_otherwise(monke
             command.main(["bundle", "--help"])
         assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == expected
     assert "usage: tf-diffwave bundle" in capsys.readouterr().out
+
+
+def test_argument_errors_come_before_tensorflow_is_imported(tmp_path):
+    code = ("import sys\nfrom tf_diffwave.cli.main import main\nfor argv in sys.argv[1:]:\n    try:\n"
+            "        main(argv.split())\n    except SystemExit:\n        pass\n"
+            "print('tensorflow' in sys.modules)")
+    commands = [f"infer --model-dir {tmp_path}/absent --mel LJ001-0001", "train --config absent.json",
+                f"export litert --model-dir {tmp_path}/absent --out m.tflite", "convert lmnt absent.pt out",
+                "evaluate nll --model-dir absent", f"infer --steps 6 --mel LJ001-0001 --out-dir {tmp_path}"]
+    out = run(["-c", code, *commands], cwd=tmp_path)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == len(commands) and all(line.startswith("error: ") for line in lines)
+    assert "numbered schedules are WaveGrad's" in lines[-1]
+
+
+@pytest.mark.parametrize("command", [
+    ["infer", "--mel", "LJ001-0001", "--out-dir", "{blocked}/wavs"],
+    ["train", "--config", DEMO_CONFIG, "train.model_dir={blocked}/run"],
+    ["preprocess", "--config", DEMO_CONFIG, "--out-dir", "{blocked}/mels"],
+    ["export", "savedmodel", "--out-dir", "{blocked}/exports"],
+    ["export", "litert", "--out", "{blocked}/m.tflite"],
+    ["convert", "lmnt", os.path.join(REPO, "tests", "fixtures", "lmnt-diffwave", "lmnt-small.pt"), "{blocked}/out"],
+    ["bundle", "--model-dir", os.path.join(REPO, "checkpoints", "demo"), "--out-dir", "{blocked}/bundle"],
+    ["evaluate", "vocoder", "--out", "{blocked}/report.json"]])
+def test_an_unwritable_output_is_one_line_before_any_work(command, tmp_path, capsys):
+    """A folder that cannot be made or written (here: inside a file) is reported at once, not after the work."""
+    from tf_diffwave.cli.main import main
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with pytest.raises(SystemExit) as stop:
+        main([word.replace("{blocked}", str(blocked)) for word in command])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith(f"error: {blocked}/")
+    assert "is not writable" in err
+
+
+@pytest.mark.slow
+def test_importing_and_loading_in_python_prints_no_tensorflow_notices(tmp_path):
+    out = run(["-c", "import tf_diffwave; tf_diffwave.load(); print('loaded')"], cwd=tmp_path,
+              env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert out.returncode == 0 and out.stdout.strip() == "loaded"
+    assert "cuInit" not in out.stderr and "oneDNN" not in out.stderr and "cpu_feature_guard" not in out.stderr
 
 
 @pytest.mark.slow
@@ -127,7 +172,6 @@ def test_progress_off_a_terminal_is_plain_lines(tmp_path, tiny_corpus, capsys):
 def test_cli_resume_continues_from_the_checkpoint(tiny_run, tiny_corpus, tmp_path, capsys):
     import tf_diffwave
     from tf_diffwave.config import load_config
-    from tf_diffwave.training.trainer import Trainer
 
     run_dir = str(tmp_path / "run")
     shutil.copytree(tiny_run, run_dir)
@@ -136,7 +180,7 @@ def test_cli_resume_continues_from_the_checkpoint(tiny_run, tiny_corpus, tmp_pat
     out = capsys.readouterr().out
     assert f"resumed from {os.path.join(run_dir, 'ckpt-2')} at step 2" in out
     assert "building the training graph" in out and "first step done" in out
-    trainer = Trainer(load_config(DEMO_CONFIG, overrides))
+    trainer = seeded_trainer(load_config(DEMO_CONFIG, overrides))
     initial = [w.numpy() for w in trainer.ema_backbone.model.weights]
     assert trainer.restore().endswith("ckpt-4") and int(trainer.step.numpy()) == 4
     assert int(trainer.optimizer.iterations.numpy()) == 4  # 2 restored, 2 taken after the resume

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import DEMO_CONFIG, make_corpus, tiny_overrides
+from tests.helpers import DEMO_CONFIG, make_corpus, seeded_trainer, tiny_overrides
+from tf_diffwave.cli.common import run as run_cli
 from tf_diffwave.cli.preprocess import main as preprocess_main
 from tf_diffwave.cli.train import main as train_main
 from tf_diffwave.config import load_config
-from tf_diffwave.cli.common import run as run_cli
-from tf_diffwave.training.trainer import Trainer
 
 
 def run_train(capsys, overrides):
@@ -44,7 +43,7 @@ def _break(path, how):
 def test_an_unreadable_wav_is_skipped_with_a_warning(tmp_path, capsys, how, problem):
     corpus = make_corpus(str(tmp_path / "c"), ids=("LJ001-0001", "LJ001-0002", "LJ001-0003", "LJ001-0004"))
     _break(os.path.join(corpus, "wavs", "LJ001-0002.wav"), how)
-    trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(corpus, str(tmp_path / "run"))))
+    trainer = seeded_trainer(load_config(DEMO_CONFIG, tiny_overrides(corpus, str(tmp_path / "run"))))
     batches = iter(trainer.dataset(0))
     for _ in range(4):
         assert np.all(np.isfinite(next(batches)["audio"].numpy()))
@@ -65,7 +64,7 @@ def test_short_clips_are_padded_and_the_loss_is_finite(tmp_path):
     corpus = make_corpus(str(tmp_path / "c"))
     for i in ("LJ001-0001", "LJ001-0002"):
         soundfile.write(os.path.join(corpus, "wavs", f"{i}.wav"), np.full(300, 0.1, np.float32), 22050)
-    trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(corpus, str(tmp_path / "run"))))
+    trainer = seeded_trainer(load_config(DEMO_CONFIG, tiny_overrides(corpus, str(tmp_path / "run"))))
     batch = next(iter(trainer.dataset(0)))
     assert batch["audio"].shape == (2, 8 * 256) and batch["mel"].shape == (2, 8, 80)
     assert np.all(np.isfinite(batch["mel"].numpy()))
@@ -81,7 +80,7 @@ def test_preprocess_writes_mels_that_training_reads(tmp_path, tiny_corpus):
     mel = np.load(os.path.join(mel_dir, "LJ001-0001.npy"))
     frames = soundfile.info(os.path.join(tiny_corpus, "wavs", "LJ001-0001.wav")).frames // 256 + 1
     assert mel.shape == (frames, 80) and mel.dtype == np.float32
-    trainer = Trainer(load_config(DEMO_CONFIG, overrides))
+    trainer = seeded_trainer(load_config(DEMO_CONFIG, overrides))
     batch = next(iter(trainer.dataset(0)))
     assert batch["mel"].shape == (2, 8, 80)
 
@@ -89,8 +88,8 @@ def test_preprocess_writes_mels_that_training_reads(tmp_path, tiny_corpus):
 def test_on_the_fly_crops_match_the_whole_utterance_mel(tmp_path, tiny_corpus):
     """A crop's mel computed on the fly equals the same frames of the whole utterance's mel."""
     from tf_diffwave.data.corpora import read_corpus
-    from tf_diffwave.data.pipelines import training_examples
     from tf_diffwave.data.features import LogMel
+    from tf_diffwave.data.pipelines import training_examples
 
     cfg = load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "run")))
     corpus = read_corpus(cfg["data"])
@@ -115,8 +114,8 @@ def test_on_the_fly_crops_in_lmnts_convention_match_the_whole_utterance(tmp_path
     """lmnt's features pad an utterance by reflection: so do the training crops that start at its first sample
     (a crop longer than every utterance starts there)."""
     from tf_diffwave.data.corpora import read_corpus
-    from tf_diffwave.data.pipelines import training_examples
     from tf_diffwave.data.features import LogMel
+    from tf_diffwave.data.pipelines import training_examples
 
     cfg = load_config(DEMO_CONFIG, [*tiny_overrides(tiny_corpus, str(tmp_path / "run")), "audio.features=lmnt",
                                     "audio.fmin=20", "audio.fmax=11025", "data.crop_frames=600"])

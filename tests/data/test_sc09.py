@@ -10,15 +10,23 @@ import pytest
 import soundfile
 
 import tf_diffwave
-from tests.helpers import (REPO, SC09_DEMO, SC09_DEMO_CONFIG, SC09_SPEAKERS, make_sc09_corpus, overfit_losses,
-                      read_summaries, tiny_sc09_overrides)
+from tests.helpers import (
+    REPO,
+    SC09_DEMO,
+    SC09_DEMO_CONFIG,
+    SC09_SPEAKERS,
+    make_sc09_corpus,
+    overfit_losses,
+    read_summaries,
+    tiny_sc09_overrides,
+)
+from tf_diffwave.cli.common import run as run_cli
 from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.cli.train import main as train_main
 from tf_diffwave.config import load_config
 from tf_diffwave.data.corpora import DIGITS, read_sc09, speaker_of
 from tf_diffwave.data.pipelines import training_examples
 from tf_diffwave.diffusion.samplers import Sampler
-from tf_diffwave.cli.common import run as run_cli
 from tf_diffwave.errors import UserError
 from tf_diffwave.models.registry import build_backbone
 
@@ -90,7 +98,7 @@ def test_bad_sc09_folders(tmp_path, capsys):
     cfg = load_config(SC09_DEMO_CONFIG, tiny_sc09_overrides(corpus, str(tmp_path / "run")))
     example = next(iter(training_examples(cfg, read_sc09(corpus, 0.0, 0.0), seed=[0, 0])))
     assert example["audio"].shape == (2000,)
-    assert "no WAV files for the digit 'two'" in capsys.readouterr().err
+    assert "no audio files (.wav, .flac) for the digit 'two'" in capsys.readouterr().err
     mixed = [a for a in training_examples(cfg, read_sc09(corpus, 0.0, 0.0), seed=[0, 1]).take(40)
              if np.allclose(a["audio"].numpy(), 0.3, atol=1e-4)]
     assert mixed, "the stereo clip is read as the mean of its channels"
@@ -107,7 +115,7 @@ def test_bad_sc09_folders(tmp_path, capsys):
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(UserError, match="no WAV files in the digit folders"):
+    with pytest.raises(UserError, match=r"no audio files \(\.wav, \.flac\) in the digit folders"):
         read_sc09(str(empty), 10.0, 10.0)
 
 

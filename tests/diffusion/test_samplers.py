@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_diffwave.diffusion.schedules import Schedule, align_steps
 from tf_diffwave.diffusion.objectives import per_example_loss, q_sample
 from tf_diffwave.diffusion.samplers import reverse_process
+from tf_diffwave.diffusion.schedules import Schedule, align_steps
 from tf_diffwave.errors import UserError
 
 BASE_FAST = [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]
@@ -76,7 +76,8 @@ def test_reverse_process_with_oracle_noise_recovers_x0():
 
 
 def test_reverse_step_noise_has_posterior_variance():
-    """Two steps: an eps that sends the mean of x_{t-1} to 0 at t = 1, then eps = 0. Then x_0 = sigma_1 z / sqrt(alpha_0),
+    """Two steps: an eps that sends the mean of x_{t-1} to 0 at t = 1, then eps = 0.
+    Then x_0 = sigma_1 z / sqrt(alpha_0),
     and the variance of its samples gives sigma_1^2."""
     betas = np.array([0.01, 0.3])
     ab1 = (1 - betas[0]) * (1 - betas[1])

@@ -8,9 +8,14 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, SC09_DEMO
-from tf_diffwave.evaluation.sc09_metrics import (am_score, frechet_distance, inception_score, label_distribution,
-                                 modified_inception_score)
+from tests.helpers import REPO, SC09_DEMO, seeded_trainer
+from tf_diffwave.evaluation.sc09_metrics import (
+    am_score,
+    frechet_distance,
+    inception_score,
+    label_distribution,
+    modified_inception_score,
+)
 
 CLASSIFIER = os.path.join(REPO, "checkpoints", "sc09-classifier")
 
@@ -73,15 +78,14 @@ def test_bundled_classifier_scores_real_clips_far_above_noise_and_an_untrained_m
     import soundfile
 
     import tf_diffwave
-    from tf_diffwave.evaluation.classifier import DigitClassifier, read_clips
     from tf_diffwave.config import load_config, save_config
     from tf_diffwave.data.corpora import read_sc09
+    from tf_diffwave.evaluation.classifier import DigitClassifier, labelled_clips
     from tf_diffwave.evaluation.reports import real_training_clips, sc09_report
-    from tf_diffwave.training.trainer import Trainer
 
     classifier = DigitClassifier(CLASSIFIER)
     corpus = read_sc09(SC09_DEMO, 10.0, 10.0)
-    test_clips, labels = read_clips(corpus, corpus.test_ids, 16000, 16000)
+    test_clips, labels = labelled_clips(corpus, corpus.test_ids, 16000, 16000)
     probs, _ = classifier.predict(test_clips)
     assert np.mean(np.argmax(probs, 1) == labels) >= 0.9
     real = real_training_clips(classifier, SC09_DEMO)
@@ -90,7 +94,7 @@ def test_bundled_classifier_scores_real_clips_far_above_noise_and_an_untrained_m
     run = str(tmp_path / "untrained")
     config = load_config(os.path.join(REPO, "configs", "sc09_demo.json"), [f"train.model_dir={run}"])
     save_config(config, run)
-    trainer = Trainer(config)
+    trainer = seeded_trainer(config)
     trainer.save()
     untrained = tf_diffwave.load(run).unconditional_generate(20, batch_size=20)
 
@@ -107,7 +111,7 @@ def test_bundled_classifier_scores_real_clips_far_above_noise_and_an_untrained_m
     folder.mkdir()
     for i, clip in enumerate(test_clips[:6]):
         soundfile.write(str(folder / f"{i}.wav"), clip, 16000)
-    out = subprocess.run([sys.executable, "-m", "tf_diffwave.evaluation.reports", "sc09", "--generated", str(folder),
+    out = subprocess.run([sys.executable, "-m", "tf_diffwave.cli.main", "evaluate", "sc09", "--generated", str(folder),
                           "--classifier", CLASSIFIER, "--real", SC09_DEMO], cwd=REPO, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

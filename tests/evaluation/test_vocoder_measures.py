@@ -7,11 +7,17 @@ import numpy as np
 import pytest
 
 from tests.helpers import DEMO
-from tf_diffwave.data.audio import read_audio
 from tf_diffwave.config import defaults
+from tf_diffwave.data.audio import read_audio
 from tf_diffwave.data.features import LogMel
-from tf_diffwave.evaluation.vocoder_measures import (griffin_lim, log_mel_distance, mr_stft_distance, pesq_wideband, quality_metrics,
-                                 short_time_intelligibility)
+from tf_diffwave.evaluation.vocoder_measures import (
+    griffin_lim,
+    log_mel_distance,
+    mr_stft_distance,
+    pesq_wideband,
+    quality_metrics,
+    short_time_intelligibility,
+)
 
 RATE = 22050
 
@@ -91,8 +97,8 @@ def test_searched_schedule_is_saved_and_used_by_infer_and_evaluate(tiny_run, tmp
     import shutil
 
     import tf_diffwave
-    from tf_diffwave.cli.infer import main as infer_main
     from tf_diffwave.cli.evaluate import main as evaluate_main
+    from tf_diffwave.cli.infer import main as infer_main
 
     run = str(tmp_path / "run")
     shutil.copytree(tiny_run, run)
@@ -101,7 +107,8 @@ def test_searched_schedule_is_saved_and_used_by_infer_and_evaluate(tiny_run, tmp
     with open(os.path.join(run, "fast_schedule.json")) as f:
         saved = json.load(f)
     betas = saved["fast_schedule"]
-    assert len(saved["candidates"]) == 4 and saved["config_schedule"]["betas"] == defaults()["diffusion"]["fast_schedule"]
+    assert len(saved["candidates"]) == 4
+    assert saved["config_schedule"]["betas"] == defaults()["diffusion"]["fast_schedule"]
     assert saved["log_mel_l1"] == min(c["log_mel_l1"] for c in saved["candidates"])
     assert all(a < b for a, b in zip(betas, betas[1:]))
     np.testing.assert_allclose(tf_diffwave.load(run).sampler.fast_betas, betas)

@@ -7,10 +7,16 @@ import pytest
 import tensorflow as tf
 
 import tf_diffwave.training.trainer as trainer_module
-from tests.helpers import DEMO_CONFIG, SC09_DEMO_CONFIG, make_sc09_corpus, tiny_overrides, tiny_sc09_overrides
+from tests.helpers import (
+    DEMO_CONFIG,
+    SC09_DEMO_CONFIG,
+    make_sc09_corpus,
+    seeded_trainer,
+    tiny_overrides,
+    tiny_sc09_overrides,
+)
 from tf_diffwave.config import load_config
 from tf_diffwave.models.s4 import s4_layers
-from tf_diffwave.training.trainer import Trainer
 
 SASHIMI = ["model.backbone=sashimi", "model.d_model=8", "model.n_layers=1", "model.state_size=8",
            "model.embed_dim=16", "model.audio_length=2048"]
@@ -30,11 +36,12 @@ def compute_dtypes(model):
     return found
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_on_cpu_keeps_s4_and_the_output_in_float32(tmp_path):
     corpus = make_sc09_corpus(str(tmp_path / "c"))
     config = load_config(SC09_DEMO_CONFIG, tiny_sc09_overrides(corpus, str(tmp_path / "run")) + SASHIMI + [
         "train.mixed_precision=true"])
-    trainer = Trainer(config)
+    trainer = seeded_trainer(config)
     dtypes = compute_dtypes(trainer.backbone.model)
     s4_names = {layer.name for layer in s4_layers(trainer.backbone.model)}
     assert s4_names and all(dtypes[name] == "float32" for name in s4_names)
@@ -70,7 +77,7 @@ def test_mixed_float16_scales_the_loss_and_a_nan_step_halves_the_scale(tmp_path,
 
     monkeypatch.setattr(trainer_module, "add_training_noise", poisoned)
     # dilation 1 only: TensorFlow's CPU kernels cannot differentiate dilated float16 convolutions (GPUs can)
-    trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "run")) + [
+    trainer = seeded_trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "run")) + [
         "train.mixed_precision=true", "model.dilation_cycle=1"]))
     assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
     scale = float(trainer.optimizer.dynamic_scale.numpy())
@@ -86,7 +93,7 @@ def test_mixed_float16_scales_the_loss_and_a_nan_step_halves_the_scale(tmp_path,
 def test_xla_compiled_gradients_match_the_plain_ones(tmp_path, tiny_corpus):
     updated = []
     for jit in ("false", "true"):
-        trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / jit)) + [
+        trainer = seeded_trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / jit)) + [
             f"train.jit_compile={jit}"]))
         results = run_steps(trainer, 2)
         updated.append(([v.numpy() for v in trainer.backbone.model.weights], [float(r[0]) for r in results]))
@@ -100,6 +107,7 @@ def rms(x):
     return float(np.sqrt(np.mean(np.square(x))))
 
 
+@pytest.mark.slow
 def test_bfloat16_inference_stays_near_float32_and_exports_the_same_signature(tmp_path):
     """The bundled demo model (trained weights) in bfloat16: its networks compute in bfloat16 (the output layer
     and the sampler in float32), its audio is within a few percent of float32's, and a bfloat16 export of a

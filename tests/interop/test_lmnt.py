@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import FIXTURES as FIXTURE_ROOT, DEMO, DEMO_CONFIG, make_corpus
-from tests.helpers import lmnt_features
+from tests.helpers import DEMO, DEMO_CONFIG, lmnt_features, make_corpus, seeded_trainer
+from tests.helpers import FIXTURES as FIXTURE_ROOT
 from tf_diffwave import load
-from tf_diffwave.models.registry import build_backbone
-from tf_diffwave.config import load_config, with_model_of
-from tf_diffwave.interop.lmnt import convert_lmnt, lmnt_weights
 from tf_diffwave.cli.convert import main as convert_main
+from tf_diffwave.config import load_config, with_model_of
 from tf_diffwave.errors import UserError
+from tf_diffwave.interop.lmnt import convert_lmnt, lmnt_weights
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
+from tf_diffwave.models.registry import build_backbone
 
 FIXTURES = os.path.join(FIXTURE_ROOT, "lmnt-diffwave")
 MODELS = ("lmnt-small", "lmnt-uncond-small")
@@ -161,7 +161,8 @@ def test_a_bare_state_dict_converts_with_overrides_for_what_it_does_not_record(t
     import tf_diffwave.interop.lmnt
 
     state = read_torch_checkpoint(os.path.join(FIXTURES, "lmnt-small.pt"))["model"]
-    monkeypatch.setattr(tf_diffwave.interop.lmnt, "read_torch_checkpoint", lambda path: state)  # model.state_dict() alone
+    # model.state_dict() alone
+    monkeypatch.setattr(tf_diffwave.interop.lmnt, "read_torch_checkpoint", lambda path: state)
     model = convert_lmnt("weights.pt", str(tmp_path / "model"), ["model.dilation_cycle=2"], export=False)
     note = capsys.readouterr().out
     assert "weights.pt does not record params" in note and "dilation_cycle_length=10" in note
@@ -179,7 +180,6 @@ def test_converting_into_a_model_folder_is_refused(converted):
 
 @pytest.mark.slow
 def test_fine_tuning_starts_from_the_converted_weights_and_trains(converted, tmp_path):
-    from tf_diffwave.training.trainer import Trainer
 
     folder, ref = converted["lmnt-small"]
     corpus = make_corpus(str(tmp_path / "corpus"))
@@ -187,7 +187,7 @@ def test_fine_tuning_starts_from_the_converted_weights_and_trains(converted, tmp
                  "data.valid_count=1", "data.crop_frames=8", "train.batch_size=2", "train.max_steps=2",
                  "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
     config = with_model_of(load_config(DEMO_CONFIG, overrides), overrides)  # the demo's model is another
-    trainer = Trainer(config)
+    trainer = seeded_trainer(config)
     assert trainer.config["audio"]["features"] == "lmnt"
     assert trainer.config["model"]["wavenet"]["residual_channels"] == 8
     for backbone in (trainer.backbone, trainer.ema_backbone):  # after 0 steps: lmnt's function

@@ -11,15 +11,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO, make_sc09_corpus
+from tests.helpers import REPO, make_sc09_corpus, seeded_trainer
 from tf_diffwave import load
-from tf_diffwave.models.ar_sashimi.network import (MU, START, NextSampleObjective, mu_law_decode, mu_law_encode,
-                                    nucleus_gumbel_sample)
-from tf_diffwave.models.registry import build_backbone
 from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.cli.train import main as train_main
 from tf_diffwave.config import load_config
 from tf_diffwave.errors import UserError
+from tf_diffwave.models.ar_sashimi.network import (
+    MU,
+    START,
+    NextSampleObjective,
+    mu_law_decode,
+    mu_law_encode,
+    nucleus_gumbel_sample,
+)
+from tf_diffwave.models.registry import build_backbone
 
 AR_CONFIG = os.path.join(REPO, "configs", "sc09_ar_sashimi.json")
 AR_DEMO_CONFIG = os.path.join(REPO, "configs", "sc09_ar_sashimi_demo.json")
@@ -111,6 +117,7 @@ def test_nucleus_sampling_draws_from_the_tempered_truncated_distribution():
     np.testing.assert_allclose(counts, hot / hot.sum(), atol=0.015)
 
 
+@pytest.mark.slow
 def test_a_clip_depends_on_its_seed_only_and_a_prompt_is_continued():
     backbone = tiny_backbone(length=64)
     sampler = backbone.own_sampler({"model": {"ar_sashimi": backbone.config}})
@@ -145,7 +152,7 @@ def test_tiny_ar_model_trains_resumes_generates_exports_and_is_scored(tmp_path, 
         model.unconditional_generate(1, top_p=1.5)
     monkeypatch.chdir(tmp_path)
     from tf_diffwave.cli.evaluate import main as evaluate_main
-    evaluate_main(["nll", "--model-dir", run, "--split", "valid", "--limit", "2", "--json", "nll.json"])
+    evaluate_main(["nll", "--model-dir", run, "--split", "valid", "--limit", "2", "--out", "nll.json"])
     with open(tmp_path / "nll.json") as f:
         assert 0 < json.load(f)["nll_bits_per_sample"] <= 8.5
     served = os.path.join(run, "export", "3")
@@ -161,12 +168,19 @@ def test_tiny_ar_model_trains_resumes_generates_exports_and_is_scored(tmp_path, 
 
 @pytest.mark.slow
 def test_a_mixed_precision_step_is_finite(tmp_path):
-    from tf_diffwave.training.trainer import Trainer
 
     corpus = make_sc09_corpus(str(tmp_path / "sc09"))
-    trainer = Trainer(load_config(AR_DEMO_CONFIG, [f"data.path={corpus}", "data.valid_percent=0",
+    trainer = seeded_trainer(load_config(AR_DEMO_CONFIG, [f"data.path={corpus}", "data.valid_percent=0",
                                                    "data.test_percent=0", "model.audio_length=512",
                                                    f"train.model_dir={tmp_path / 'run'}", "train.batch_size=2",
                                                    "train.mixed_precision=true"]))
     loss, norm, applied, _ = tf.function(trainer.train_step)(iter(trainer.dataset(0)))
     assert 0 < loss.numpy() < 9 and np.isfinite(norm.numpy()) and bool(applied)
+
+
+def test_a_prompt_as_long_as_a_clip_is_refused_with_a_hint_to_trim_it():
+    backbone = tiny_backbone(length=64)
+    sampler = backbone.own_sampler({"model": {"ar_sashimi": backbone.config}})
+    with pytest.raises(UserError, match=r"the prompt has 64 samples; it must be shorter than a clip \(64\): trim it, "
+                                        r"e.g. to its first 32 samples"):
+        sampler.generate(np.array([0]), 64, prompt=np.zeros(64, np.float32))

@@ -9,13 +9,21 @@ import pytest
 import tensorflow as tf
 
 import tf_diffwave
-from tests.helpers import REPO, SC09_DEMO_CONFIG, SC09_SPEAKERS, make_sc09_corpus, overfit_losses, tiny_sc09_overrides
-from tf_diffwave.models.registry import build_backbone
+from tests.helpers import (
+    REPO,
+    SC09_DEMO_CONFIG,
+    SC09_SPEAKERS,
+    make_sc09_corpus,
+    overfit_losses,
+    seeded_trainer,
+    tiny_sc09_overrides,
+)
 from tf_diffwave.cli.train import main as train_main
 from tf_diffwave.config import load_config
 from tf_diffwave.diffusion.samplers import reverse_process
-from tf_diffwave.models.s4 import S4Layer, s4_layers
 from tf_diffwave.diffusion.synthesizer import Synthesizer
+from tf_diffwave.models.registry import build_backbone
+from tf_diffwave.models.s4 import S4Layer, s4_layers
 
 SASHIMI = os.path.join(REPO, "configs", "sc09_sashimi.json")
 SASHIMI_SMALL = os.path.join(REPO, "configs", "sc09_sashimi_small.json")
@@ -135,14 +143,15 @@ def test_sashimi_run_trains_generates_and_exports_for_a_clean_process(tmp_path, 
     np.testing.assert_allclose(np.load(tmp_path / "a.npy"), api, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_ssm_parameters_train_in_their_own_optimizer_group(tmp_path):
-    """With the main learning rate at 0 only the S4 state-space parameters move; frozen, nothing of theirs is trained."""
+    """With the main learning rate at 0 only the S4 state-space parameters move; frozen, nothing of theirs is
+    trained."""
     from tf_diffwave.models.s4 import s4_layers
-    from tf_diffwave.training.trainer import Trainer
 
     corpus = make_sc09_corpus(str(tmp_path / "c"))
     overrides = tiny_sc09_overrides(corpus, str(tmp_path / "run")) + TINY + ["train.learning_rate=0"]
-    trainer = Trainer(load_config(SC09_DEMO_CONFIG, overrides))
+    trainer = seeded_trainer(load_config(SC09_DEMO_CONFIG, overrides))
     model = trainer.backbone.model
     ssm = {id(v) for layer in s4_layers(model) for v in layer.ssm_variables}
     output = model.get_layer("output")  # zero-initialised, it would stop every gradient below it
@@ -152,7 +161,7 @@ def test_ssm_parameters_train_in_their_own_optimizer_group(tmp_path):
     moved = {id(v) for v in model.trainable_variables if not np.array_equal(v.numpy(), before[id(v)])}
     assert moved == ssm and len(ssm) == 5 * 5  # 5 S4 layers with dt, Lambda (2), B, P
 
-    frozen = Trainer(load_config(SC09_DEMO_CONFIG, overrides + ["model.ssm_trainable=false",
+    frozen = seeded_trainer(load_config(SC09_DEMO_CONFIG, overrides + ["model.ssm_trainable=false",
                                                                 f"train.model_dir={tmp_path / 'run2'}"]))
     assert frozen.own_optimizer is None
     assert not any(layer.ssm_variables for layer in s4_layers(frozen.backbone.model))
@@ -162,8 +171,7 @@ def test_ssm_parameters_train_in_their_own_optimizer_group(tmp_path):
 def test_sashimi_vocoder_trains_vocodes_long_mels_in_windows_and_exports(tmp_path, tiny_corpus):
     """The mel conditions every tier; mels longer than the network's window (8 frames here) are vocoded in
     overlapping windows; the export runs in a TensorFlow-only process."""
-    from tests.helpers import DEMO_CONFIG, tiny_overrides
-    from tests.helpers import CLEAN_LOAD
+    from tests.helpers import CLEAN_LOAD, DEMO_CONFIG, tiny_overrides
 
     run = str(tmp_path / "run")
     train_main(["--config", DEMO_CONFIG, *tiny_overrides(tiny_corpus, run), "model.backbone=sashimi",

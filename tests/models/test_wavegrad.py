@@ -16,18 +16,19 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from tests.helpers import FIXTURES as FIXTURE_ROOT, DEMO, REPO, WAVEGRAD_DEMO_CONFIG, make_corpus, tiny_wavegrad_overrides
+from tests.helpers import DEMO, REPO, WAVEGRAD_DEMO_CONFIG, make_corpus, seeded_trainer, tiny_wavegrad_overrides
+from tests.helpers import FIXTURES as FIXTURE_ROOT
 from tf_diffwave import load
-from tf_diffwave.models.registry import build_backbone
+from tf_diffwave.cli.convert import main as convert_main
 from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.cli.train import main as train_main
 from tf_diffwave.config import load_config
-from tf_diffwave.cli.convert import main as convert_main
-from tf_diffwave.diffusion.schedules import Schedule
-from tf_diffwave.diffusion.samplers import SamplingOptions, reverse_loop
-from tf_diffwave.diffusion.objectives import TrainingObjective
-from tf_diffwave.errors import UserError
 from tf_diffwave.data.features import LogMel
+from tf_diffwave.diffusion.objectives import TrainingObjective
+from tf_diffwave.diffusion.samplers import SamplingOptions, reverse_loop
+from tf_diffwave.diffusion.schedules import Schedule
+from tf_diffwave.errors import UserError
+from tf_diffwave.models.registry import build_backbone
 from tf_diffwave.models.wavegrad import SCHEDULES
 from tf_diffwave.models.wavegrad.network import LinearResample, NoiseLevelEncoding, torch_frequencies
 
@@ -183,6 +184,7 @@ def test_reverse_process_with_our_float32_schedule_equals_ivanvovks_audio(conver
     assert np.max(np.abs(exact.reverse_process(noise, ref["mel"], "6") - ref["rev_audio"])) > 1e-3
 
 
+@pytest.mark.slow
 def test_the_export_vocodes_an_ivanvovk_mel_in_a_tensorflow_only_process(converted):
     folder, ref = converted
     export = os.path.join(folder, "export", "1001")
@@ -293,10 +295,9 @@ def test_chunked_vocoding_equals_whole(tiny_wavegrad):
 
 @pytest.mark.slow
 def test_tiny_wavegrad_mixed_precision_step_is_finite(tiny_wavegrad, tmp_path):
-    from tf_diffwave.training.trainer import Trainer
 
     corpus, _, overrides = tiny_wavegrad
-    trainer = Trainer(load_config(WAVEGRAD_DEMO_CONFIG, [*overrides, f"train.model_dir={tmp_path}",
+    trainer = seeded_trainer(load_config(WAVEGRAD_DEMO_CONFIG, [*overrides, f"train.model_dir={tmp_path}",
                                                          "train.mixed_precision=true"]))
     loss, norm, applied, _ = tf.function(trainer.train_step)(iter(trainer.dataset(0)))
     assert np.isfinite(loss.numpy()) and np.isfinite(norm.numpy()) and bool(applied)

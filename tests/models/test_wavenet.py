@@ -7,8 +7,8 @@ import tensorflow as tf
 from tests.helpers import BASE_CONFIG, DEMO_CONFIG
 from tf_diffwave.config import load_config
 from tf_diffwave.diffusion.synthesizer import Synthesizer
-from tf_diffwave.models.registry import build_backbone
 from tf_diffwave.models.layers import StepEmbedding
+from tf_diffwave.models.registry import build_backbone
 
 
 def test_base_parameter_count():
@@ -115,7 +115,8 @@ def test_conditioner_rows_are_each_layers_projection():
     rows = backbone.conditioner(mel).numpy()
     upsampled = tf.keras.Model(backbone.conditioner.input,
                                backbone.conditioner.get_layer("conditioner_projection").input)(mel).numpy()
-    kernel, bias = [v.numpy().astype(np.float64) for v in backbone.conditioner.get_layer("conditioner_projection").weights]
+    projection = backbone.conditioner.get_layer("conditioner_projection")
+    kernel, bias = [v.numpy().astype(np.float64) for v in projection.weights]
     full = upsampled.astype(np.float64) @ kernel + bias  # (B, L, layers * 2C): layer i owns columns 8i .. 8i + 7
     for i in range(3):
         np.testing.assert_allclose(rows[2 * i], full[..., 8 * i: 8 * i + 4], rtol=1e-4, atol=1e-4)

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 import tf_diffwave
-from tf_diffwave.errors import UserError
 from tf_diffwave.cli.export import main as export_main
+from tf_diffwave.errors import UserError
 from tf_diffwave.serving.litert import seeded_noise
 
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed (pip install -e '.[litert]')")

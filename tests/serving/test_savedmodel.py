@@ -12,8 +12,8 @@ import soundfile
 
 import tf_diffwave
 from tests.helpers import CLEAN_LOAD, REPO
-from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.cli.common import run as run_cli
+from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.errors import UserError
 
 

@@ -8,12 +8,18 @@ import pytest
 import tensorflow as tf
 
 import tf_diffwave.training.trainer as trainer_module
-from tests.helpers import (DEMO_CONFIG, SC09_DEMO_CONFIG, make_sc09_corpus, read_summaries, tiny_overrides,
-                      tiny_sc09_overrides)
+from tests.helpers import (
+    DEMO_CONFIG,
+    SC09_DEMO_CONFIG,
+    make_sc09_corpus,
+    read_summaries,
+    seeded_trainer,
+    tiny_overrides,
+    tiny_sc09_overrides,
+)
 from tf_diffwave.config import load_config
 from tf_diffwave.data.pipelines import UnreadableFiles
 from tf_diffwave.errors import UserError
-from tf_diffwave.training.trainer import Trainer
 
 
 def poison_examples_from(monkeypatch, first):
@@ -34,7 +40,7 @@ def weights(model):
 
 def test_a_nan_batch_is_skipped_and_changes_nothing(tmp_path, tiny_corpus, monkeypatch):
     poison_examples_from(monkeypatch, 4)  # batch size 2: the third batch is the first poisoned one
-    trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "run"))))
+    trainer = seeded_trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "run"))))
     batches = iter(trainer.dataset(0))
     step = tf.function(trainer.train_step)
     for _ in range(2):
@@ -54,30 +60,31 @@ def test_non_finite_steps_in_a_row_stop_the_run_and_keep_the_checkpoints(tmp_pat
     config = load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, model_dir) + [
         "train.max_steps=20", "train.max_nonfinite_steps=3"])
     with pytest.raises(UserError) as stop:
-        Trainer(config).train()
+        seeded_trainer(config).train()
     assert "step 6" in str(stop.value) and "3 steps in a row" in str(stop.value)
     # step 4 was skipped but saved as usual (its weights are those of step 3); nothing is saved on stopping
     assert str(stop.value).endswith(f"the last checkpoint is {model_dir}/ckpt-4")
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-4")
     assert read_summaries(os.path.join(model_dir, "logs"))["skipped_steps"] == {4: 1.0, 5: 2.0, 6: 3.0}
     monkeypatch.undo()
-    resumed = Trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, model_dir)))
+    resumed = seeded_trainer(load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, model_dir)))
     assert resumed.restore().endswith("ckpt-4")
     assert all(np.all(np.isfinite(w)) for w in weights(resumed.backbone.model))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", ["index", "data-00000-of-00001"])
 def test_a_truncated_checkpoint_falls_back_to_the_one_before(tmp_path, tiny_corpus, capsys, part):
     model_dir = str(tmp_path / "run")
     overrides = tiny_overrides(tiny_corpus, model_dir)
-    Trainer(load_config(DEMO_CONFIG, overrides + ["train.max_steps=4"])).train()
-    reference = Trainer(load_config(DEMO_CONFIG, overrides))
+    seeded_trainer(load_config(DEMO_CONFIG, overrides + ["train.max_steps=4"])).train()
+    reference = seeded_trainer(load_config(DEMO_CONFIG, overrides))
     reference.checkpoint.restore(os.path.join(model_dir, "ckpt-2"))
     path = os.path.join(model_dir, f"ckpt-4.{part}")
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) // 2)
     capsys.readouterr()
-    trainer = Trainer(load_config(DEMO_CONFIG, overrides + ["train.max_steps=4"]))
+    trainer = seeded_trainer(load_config(DEMO_CONFIG, overrides + ["train.max_steps=4"]))
     assert trainer.restore().endswith("ckpt-2")
     warning = capsys.readouterr().err
     assert f"warning: {model_dir}/ckpt-4: cannot read this checkpoint" in warning
@@ -88,12 +95,12 @@ def test_a_truncated_checkpoint_falls_back_to_the_one_before(tmp_path, tiny_corp
     with open(os.path.join(model_dir, "ckpt-2.index"), "r+b") as f:
         f.truncate(10)
     with pytest.raises(UserError, match="none of the checkpoints ckpt-4, ckpt-2 can be read"):
-        Trainer(load_config(DEMO_CONFIG, overrides)).restore()
+        seeded_trainer(load_config(DEMO_CONFIG, overrides)).restore()
 
 
 def test_a_clip_that_goes_bad_mid_epoch_is_skipped_and_counted(tmp_path, capsys):
     corpus = make_sc09_corpus(str(tmp_path / "c"), digits=("zero", "one", "two"))
-    trainer = Trainer(load_config(SC09_DEMO_CONFIG, tiny_sc09_overrides(corpus, str(tmp_path / "run"))))
+    trainer = seeded_trainer(load_config(SC09_DEMO_CONFIG, tiny_sc09_overrides(corpus, str(tmp_path / "run"))))
     batches = iter(trainer.dataset(0))
     next(batches)
     victim = glob.glob(os.path.join(corpus, "one", "*.flac"))[0]
@@ -108,7 +115,8 @@ def test_a_clip_that_goes_bad_mid_epoch_is_skipped_and_counted(tmp_path, capsys)
 def test_a_corpus_that_mostly_fails_mid_run_stops_with_an_error_and_saves(tmp_path, capsys, monkeypatch):
     corpus = make_sc09_corpus(str(tmp_path / "c"), digits=("zero", "one"))
     model_dir = str(tmp_path / "run")
-    trainer = Trainer(load_config(SC09_DEMO_CONFIG, tiny_sc09_overrides(corpus, model_dir) + ["train.max_steps=50"]))
+    trainer = seeded_trainer(load_config(SC09_DEMO_CONFIG,
+                                         tiny_sc09_overrides(corpus, model_dir) + ["train.max_steps=50"]))
     monkeypatch.setattr(UnreadableFiles, "check_all", lambda self, paths: None)  # the files break after the check
     for path in glob.glob(os.path.join(corpus, "*", "*.flac"))[:4]:
         os.remove(path)

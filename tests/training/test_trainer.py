@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import DEMO_CONFIG, REPO, make_corpus, overfit_losses, tiny_overrides
+from tests.helpers import DEMO_CONFIG, REPO, make_corpus, overfit_losses, seeded_trainer, tiny_overrides
 from tf_diffwave.config import load_config
-from tf_diffwave.training.trainer import Trainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -60,7 +59,7 @@ def test_sigkill_then_resume_keeps_step_and_weights(tmp_path, tiny_corpus):
     assert saved_step >= 6
 
     cfg = load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, model_dir) + [f"train.max_steps={saved_step + 2}"])
-    trainer = Trainer(cfg)
+    trainer = seeded_trainer(cfg)
     trainer.checkpoint.restore(trainer.manager.latest_checkpoint)
     assert int(trainer.step.numpy()) == saved_step
     restored = [v.numpy() for v in trainer.backbone.model.trainable_variables]
@@ -76,11 +75,13 @@ def test_sigkill_then_resume_keeps_step_and_weights(tmp_path, tiny_corpus):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_signal_saves_the_current_step_and_exits_cleanly(tmp_path, tiny_corpus, signum):
     """SIGINT (Ctrl-C) or SIGTERM (preemption) between periodic saves: the run writes a checkpoint of the step it
-    reached, then exits with 0; rerunning the command resumes there."""
+    reached, then exits with 128 + the signal's number (130 for Ctrl-C) saying so; rerunning the command resumes
+    there."""
     model_dir = str(tmp_path / "run")
     cmd = [sys.executable, os.path.join(REPO, "train.py"), "--config", DEMO_CONFIG,
            *tiny_overrides(tiny_corpus, model_dir), "train.max_steps=100000", "train.save_every=100000"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    errors = open(tmp_path / "stderr.txt", "w")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True)
     reached = 0
     try:
         for line in proc.stdout:  # off a terminal the progress bar prints "N/100000" lines, at most one per 50 ms
@@ -92,9 +93,13 @@ def test_a_stop_signal_saves_the_current_step_and_exits_cleanly(tmp_path, tiny_c
         out, _ = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 0
+        errors.close()
+    assert proc.returncode == 128 + signum
     step = int(tf.train.latest_checkpoint(model_dir).rsplit("-", 1)[1])
     assert reached >= 5 and step >= reached and f"saved {model_dir}/ckpt-{step} at step {step}" in out
+    said = (tmp_path / "stderr.txt").read_text()
+    assert "stopping after the current step, then saving" in said
+    assert f"interrupted at step {step}; run the same command to resume" in said
     again = subprocess.run(cmd[:-2] + [f"train.max_steps={step + 1}"], cwd=REPO, capture_output=True, text=True)
     assert f"resumed from {model_dir}/ckpt-{step} at step {step}" in again.stdout
 
@@ -128,7 +133,7 @@ def test_two_replicas_match_one(tmp_path, tiny_corpus, backbone):
 def test_micro_batches_give_the_same_gradients(tmp_path, tiny_corpus):
     """Splitting a replica's batch into sequential micro-batches sums to the gradients of one pass."""
     cfg = load_config(DEMO_CONFIG, tiny_overrides(tiny_corpus, str(tmp_path / "m")) + ["train.batch_size=4"])
-    trainer = Trainer(cfg)
+    trainer = seeded_trainer(cfg)
     batch = next(iter(trainer.dataset(0)))
     for w in trainer.backbone.model.trainable_variables:  # nonzero output layer: every gradient is nonzero
         w.assign(tf.random.stateless_normal(w.shape, seed=[1, 2]) * 0.2)
@@ -155,3 +160,17 @@ def test_checkpoint_of_another_model_is_a_clear_error(tiny_run, tmp_path):
     (other / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(UserError, match="does not match"):
         load(str(other))
+
+
+@pytest.mark.slow
+def test_a_training_step_runs_with_onednn_off(tmp_path, tiny_corpus):
+    """TensorFlow's own CPU kernels (oneDNN off, the default on CPUs without AVX-512 VNNI, BF16 or AMX) train the
+    dilated convolutions too: they have no gradient for a dilated Conv2D, which the training path avoids."""
+    code = ("import sys, numpy as np\nfrom tests.helpers import DEMO_CONFIG, seeded_trainer, tiny_overrides\n"
+            "from tf_diffwave.config import load_config\n"
+            "trainer = seeded_trainer(load_config(DEMO_CONFIG, tiny_overrides(sys.argv[1], sys.argv[2])))\n"
+            "iterator = iter(trainer.dataset(0))\nloss = float(trainer.train_step(iterator)[0])\n"
+            "assert np.isfinite(loss) and trainer.step.numpy() == 1, loss\nprint('OK', loss)")
+    out = subprocess.run([sys.executable, "-c", code, tiny_corpus, str(tmp_path / "run")], cwd=REPO,
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]

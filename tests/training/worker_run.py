@@ -8,6 +8,8 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # the tests package
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tests.helpers import DEMO_CONFIG, tiny_overrides  # noqa: E402
@@ -15,6 +17,7 @@ from tf_diffwave.config import load_config  # noqa: E402
 from tf_diffwave.training.trainer import Trainer  # noqa: E402
 
 strategy, corpus, model_dir, out = sys.argv[1:5]
+keras.utils.set_random_seed(0)  # the same initial weights in every process (the train command does this)
 trainer = Trainer(load_config(DEMO_CONFIG, tiny_overrides(corpus, model_dir) + [
     f"train.strategy={strategy}", "train.batch_size=4", "train.max_steps=3", "train.save_every=2",
     "train.export=true"]))

@@ -134,11 +134,12 @@ def installed(module):
 
 
 def race(config_path, wavegrad_config_path, peers, rounds, folder):
-    """Print the race table: RTF min and median over `rounds` per contestant, the spread (max / min) of its
+    """The race's Table: RTF min and median over `rounds` per contestant, the spread (max / min) of its
     rounds, and per round the ratio of each contestant's time to this project's float32 export's."""
+    from tf_diffwave.bench.tables import Table
     from tf_diffwave.config import load_config
     from tf_diffwave.inference.checkpoints import save_ema
-    from tf_diffwave.inference.model import DiffWave
+    from tf_diffwave.inference.model import TrainedModel
     from tf_diffwave.models.registry import build_backbone
     from tf_diffwave.serving.litert import export_litert
 
@@ -152,7 +153,7 @@ def race(config_path, wavegrad_config_path, peers, rounds, folder):
         with open(os.path.join(out, "config.json"), "w") as f:
             json.dump(config, f)
         save_ema(build_backbone(config).model, 0, out)
-        return DiffWave(out)
+        return TrainedModel(out)
 
     base = model_folder(config_path, "base")
     n_mels, hop = base.n_mels, base.config["audio"]["hop_length"]
@@ -195,12 +196,11 @@ def race(config_path, wavegrad_config_path, peers, rounds, folder):
         for contestant in contestants:
             contestant.close()
     reference = contestants[0].times
-    print(f"\nThe race: {SECONDS:g} s of audio, batch 1, 6-step schedules, {rounds} rounds taking the contestants "
-          f"in turn (RTF: compute seconds per second of audio; lower is faster); {threads} CPUs\n")
-    print("| contestant | RTF min | RTF median | spread of rounds (max / min) | time / float32 export's, "
-          "per round |")
-    print("| --- | --- | --- | --- | --- |")
+    table = Table(f"The race: {SECONDS:g} s of audio, batch 1, 6-step schedules, {rounds} rounds taking the "
+                  f"contestants in turn (RTF: compute seconds per second of audio; lower is faster); {threads} CPUs",
+                  ["contestant", "RTF min", "RTF median", "spread of rounds (max / min)",
+                   "time / float32 export's, per round"])
     for c in contestants:
-        ratios = " ".join(f"{t / ref:.2f}" for t, ref in zip(c.times, reference))
-        print(f"| {c.name} | {min(c.times):.2f} | {statistics.median(c.times):.2f} "
-              f"| {max(c.times) / min(c.times):.2f} | {ratios} |")
+        table.add(c.name, f"{min(c.times):.2f}", f"{statistics.median(c.times):.2f}",
+                  f"{max(c.times) / min(c.times):.2f}", " ".join(f"{t / r:.2f}" for t, r in zip(c.times, reference)))
+    return table

@@ -8,9 +8,12 @@ from tf_diffwave.shipped import shipped_path
 
 
 def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=prog, description="Benchmark vocoding and training speed.")
-    parser.add_argument("--config", default=shipped_path("configs/ljspeech.json"))
-    parser.add_argument("--repeats", type=int, default=2)
+    """tf-diffwave bench [--race-only] [--peers] [...]: the race first, then the tables, in Markdown."""
+    parser = argparse.ArgumentParser(prog=prog, description="Benchmark vocoding and training speed on this machine: "
+                                                            "the race against the other implementations first, then "
+                                                            "the tables.")
+    parser.add_argument("--config", default=shipped_path("configs/ljspeech.json"), help="the vocoder config")
+    parser.add_argument("--repeats", type=int, default=2, help="timed calls after the warm-up (best is shown)")
     parser.add_argument("--long-seconds", type=float, default=60.0, help="length of the long input (0: skip)")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--micro-batches", type=int, default=4, help="batch 16 in this many sequential parts")
@@ -31,35 +34,31 @@ def main(argv=None, prog=None):
     parser.add_argument("--race-only", action="store_true", help="only the race")
     args = parser.parse_args(argv)
     import_tensorflow()
+    from tf_diffwave.bench import tables
     from tf_diffwave.bench.race import race
-    from tf_diffwave.bench.tables import (
-        bench_autoregressive,
-        bench_converted,
-        bench_long_input,
-        bench_s4,
-        bench_sashimi_training,
-        bench_sc09,
-        bench_vocoder_table,
-        bench_wavegrad,
-    )
+
+    def show(table):
+        print(f"\n{table.markdown()}\n", flush=True)
 
     if args.race_rounds:
         with tempfile.TemporaryDirectory() as folder:
-            race(args.config, args.wavegrad_config, args.peers, args.race_rounds, folder)
+            show(race(args.config, args.wavegrad_config, args.peers, args.race_rounds, folder))
     if args.race_only:
         return
-    if args.long_seconds and not args.skip_vocoder:
-        bench_long_input(args.config, args.long_seconds)
     if not args.skip_vocoder:
-        bench_vocoder_table(args)
+        if args.long_seconds:
+            show(tables.long_input_table(args.config, args.long_seconds))
+        show(tables.vocoder_table(args.config, args.repeats, args.micro_batches, not args.skip_training))
+        if not args.skip_training:
+            show(tables.training_options_table(args.config, args.micro_batches))
     if args.sc09_config:
-        bench_sc09(args.sc09_config, args.repeats)
-    bench_s4()
+        show(tables.sc09_table(args.sc09_config, args.repeats))
+    show(tables.s4_table())
     if args.sashimi_config:
-        bench_sashimi_training(args.sashimi_config, args.repeats)
+        show(tables.sashimi_training_table(args.sashimi_config, args.repeats))
     if args.converted_rounds:
-        bench_converted(args.converted_rounds, args.repeats)
+        show(tables.converted_table(args.converted_rounds, args.repeats))
     if args.wavegrad_config:
-        bench_wavegrad(args.wavegrad_config, args.repeats, args.micro_batches)
+        show(tables.wavegrad_table(args.wavegrad_config, args.repeats, args.micro_batches))
     if args.ar_config:
-        bench_autoregressive(args.ar_config, args.repeats)
+        show(tables.autoregressive_table(args.ar_config, args.repeats))

@@ -4,6 +4,7 @@ before any work, and the process settings a command (never library code) makes."
 import json
 import os
 import sys
+import tempfile
 
 from tf_diffwave.errors import UserError
 from tf_diffwave.shipped import DEMO_MODEL_DIR
@@ -55,15 +56,15 @@ def parse_steps(text, names):
 
 
 def writable_folder(path, flag):
-    """Raise UserError, before any work, unless `path` is (or can be made) a folder this process can write in;
+    """Raise UserError, before any work, unless `path` is a folder this process can write in (made if missing);
     `flag` names where the path came from (an option or a config key)."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"{path}: {flag} names a file, not a folder")
-    existing = path
-    while existing and not os.path.exists(existing):
-        existing = os.path.dirname(existing.rstrip(os.sep)) or "."
-    if not os.access(existing or ".", os.W_OK | os.X_OK):
-        raise UserError(f"{path}: {flag} is not writable (no write permission in {existing or '.'})")
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as err:
+        raise UserError(f"{path}: {flag} is not writable ({err.strerror or err})") from None
 
 
 def writable_file(path, flag, extension=None):
@@ -72,7 +73,11 @@ def writable_file(path, flag, extension=None):
         raise UserError(f"{path}: {flag} names a folder; it takes a file")
     if extension and not path.lower().endswith(extension):
         raise UserError(f"{path}: {flag} takes a {extension} file name")
-    writable_folder(os.path.dirname(os.path.abspath(path)), flag)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        writable_folder(folder, flag)
+    except UserError:
+        raise UserError(f"{path}: {flag} is not writable (its folder {folder} cannot be made or written in)") from None
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise UserError(f"{path}: {flag} is not writable")
 

@@ -1,10 +1,11 @@
-"""tf-diffwave evaluate MODE ...: quality reports (vocoder measures, SC09 metrics, likelihood) and the schedule search."""
+"""tf-diffwave evaluate MODE ...: quality reports (vocoder measures, SC09 metrics, likelihood) and the schedule
+search; this module parses and prints, evaluation/ measures."""
 import argparse
 import json
 import os
 
 from tf_diffwave.cli.common import add_model_dir, add_precision, parse_steps, start_run, writable_file
-from tf_diffwave.config import load_config, load_run_config
+from tf_diffwave.config import load_run_config
 from tf_diffwave.errors import UserError
 from tf_diffwave.quiet import import_tensorflow
 from tf_diffwave.shipped import DEMO_MODEL_DIR
@@ -82,13 +83,8 @@ def vocoder_main(args):
 
 
 def search_schedule_main(args):
-    import numpy as np
-
-    from tf_diffwave.data.audio import read_audio
-    from tf_diffwave.data.features import LogMel
     from tf_diffwave.evaluation.reports import held_out_utterances
-    from tf_diffwave.evaluation.schedule_search import candidate_schedules, save_searched_schedule, score_schedule
-    from tf_diffwave.evaluation.vocoder_measures import log_mel_distance
+    from tf_diffwave.evaluation.schedule_search import save_searched_schedule, search_schedule
     from tf_diffwave.inference.model import load
     from tf_diffwave.progress import progress_bar
 
@@ -97,56 +93,31 @@ def search_schedule_main(args):
     if model.unconditional:
         raise UserError(f"{args.model_dir}: the schedule search scores vocoded audio; this model is unconditional")
     corpus, ids = held_out_utterances(model, args.data, args.utterances)
-    a = model.config["audio"]
-    log_mel = LogMel.from_config(a)
-    references = [read_audio(corpus.wav_paths[i], a["sample_rate"])[: int(args.max_seconds * a["sample_rate"])]
-                  for i in ids]
-    mels = [log_mel(r).numpy()[: len(r) // a["hop_length"]] for r in references]
-    # the config's own schedule, not one an earlier search saved
-    paper = [float(b) for b in load_config(os.path.join(model.model_dir, "config.json"))["diffusion"]["fast_schedule"]]
-    candidates = candidate_schedules(model.sampler.schedule, args.steps, args.candidates, args.seed)
-    if len(paper) == args.steps and paper not in candidates:
-        candidates.insert(0, paper)
-    if not candidates:
-        raise UserError(f"no {args.steps}-step schedule on the grid fits the training noise range")
-    progress = progress_bar(len(candidates), "schedule", stateful_metrics=["best"])
-    scores = []
-    for n, betas in enumerate(candidates, 1):
-        scores.append(score_schedule(model, mels, references,
-                                     betas, lambda ref, est: log_mel_distance(ref, est, log_mel)))
-        progress.update(n, [("best", min(scores))])
-    best = int(np.argmin(scores))
-    report = {"fast_schedule": candidates[best], "log_mel_l1": scores[best], "utterances": ids,
-              "candidates": [{"betas": c, "log_mel_l1": s} for c, s in zip(candidates, scores)]}
-    if paper in candidates:
-        report["config_schedule"] = {"betas": paper, "log_mel_l1": scores[candidates.index(paper)]}
+    progress = None
+
+    def on_score(done, total, best):
+        nonlocal progress
+        progress = progress or progress_bar(total, "schedule", stateful_metrics=["best"])
+        progress.update(done, [("best", best)])
+
+    report = search_schedule(model, [corpus.wav_paths[i] for i in ids], args.steps, args.candidates, args.seed,
+                             args.max_seconds, on_score)
+    report["utterances"] = ids
     path = save_searched_schedule(model.model_dir, report)
-    print(f"\nbest of {len(candidates)}: {candidates[best]} (log-mel L1 {scores[best]:.4f}"
+    print(f"\nbest of {len(report['candidates'])}: {report['fast_schedule']} (log-mel L1 {report['log_mel_l1']:.4f}"
           + (f"; the config's schedule: {report['config_schedule']['log_mel_l1']:.4f}" if "config_schedule" in report
              else "") + f")\nwrote {path}")
 
 
 def nll_main(args):
-    import numpy as np
-
-    from tf_diffwave.data.audio import fit_length, read_audio
-    from tf_diffwave.data.corpora import read_corpus
+    from tf_diffwave.evaluation.reports import nll_report
     from tf_diffwave.inference.model import load
 
     model = load(args.model_dir)
     start_run(model.config)
-    data = dict(model.config["data"], path=args.data or model.config["data"]["path"])
-    corpus = read_corpus(data)
-    ids = getattr(corpus, f"{args.split}_ids")[: args.limit or None]
-    if not ids:
-        raise UserError(f"{data['path']}: the {args.split} split is empty")
-    length = model.config["model"]["audio_length"]
-    clips = np.stack([fit_length(read_audio(corpus.wav_paths[i], model.sample_rate), length) for i in ids])
-    bits = model.nll(clips)
-    report = {"split": args.split, "clips": len(ids), "nll_bits_per_sample": float(np.mean(bits)),
-              "per_clip": dict(zip(ids, map(float, bits)))}
-    print(f"{args.split} split of {data['path']}: {len(ids)} clips, NLL {report['nll_bits_per_sample']:.4f} bits "
-          f"per sample")
+    report = nll_report(model, args.data, args.split, args.limit)
+    print(f"{args.split} split of {report['corpus']}: {report['clips']} clips, NLL "
+          f"{report['nll_bits_per_sample']:.4f} bits per sample")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=2)

@@ -5,19 +5,15 @@ when --model-dir names such a model."""
 import argparse
 import os
 
-import soundfile
-
 from tf_diffwave.cli.common import add_model_dir, add_precision, parse_steps, start_run, writable_file, writable_folder
 from tf_diffwave.config import load_run_config
-from tf_diffwave.data.audio import read_audio, write_wav
+from tf_diffwave.data.audio import READABLE_EXTENSIONS, read_audio, write_wav
 from tf_diffwave.data.corpora import read_corpus
 from tf_diffwave.data.mel_files import mel_path, read_mel
 from tf_diffwave.errors import UserError
 from tf_diffwave.models import registry
 from tf_diffwave.quiet import import_tensorflow
 from tf_diffwave.shipped import existing_path
-
-AUDIO_EXTENSIONS = {f".{name.lower()}" for name in soundfile.available_formats()}  # what read_audio can read
 
 
 def resolve_mel(spec, model):
@@ -28,7 +24,7 @@ def resolve_mel(spec, model):
     extension = os.path.splitext(spec)[1].lower()
     if extension == ".npy":
         return read_mel(spec, n_mels)
-    if extension in AUDIO_EXTENSIONS:
+    if extension in READABLE_EXTENSIONS:
         return model.features(read_audio(spec, model.sample_rate), spec)
     if extension:
         raise UserError(f"{spec}: --mel takes utterance ids, .npy mel arrays or audio files (.wav, .flac, ...), not "

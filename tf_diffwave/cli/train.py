@@ -25,6 +25,7 @@ def main(argv=None, prog=None):
     start_run(config)
     keras.utils.set_random_seed(config["train"]["seed"])  # the same initial weights on every run and replica count
     trainer = Trainer(config)
-    if trainer.train() is not None:
+    stopped_by = trainer.train()
+    if stopped_by is not None:  # Ctrl-C or a preemption: saved, but not done, so `train && infer` stops here
         print(f"interrupted at step {int(trainer.step.numpy())}; run the same command to resume", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + stopped_by)

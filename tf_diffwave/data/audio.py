@@ -9,6 +9,8 @@ import soxr
 
 from tf_diffwave.errors import UserError
 
+READABLE_EXTENSIONS = {f".{name.lower()}" for name in soundfile.available_formats()}  # what read_audio reads
+
 MIN_SAMPLES = 1024  # below this a truncated file is not used: less than one FFT frame of the features
 
 
@@ -79,6 +81,11 @@ def read_audio(path, sample_rate, on_truncated=None):
 def fit_length(audio, length):
     """`audio` cut to its first `length` samples, or padded with silence at the end up to it."""
     return np.pad(audio[:length], (0, max(length - len(audio), 0)))
+
+
+def read_clips(paths, sample_rate, length):
+    """The audio files at `paths` as fixed-length clips (N, length): each padded with zeros or cut to `length`."""
+    return np.stack([fit_length(read_audio(path, sample_rate), length) for path in paths])
 
 
 def write_wav(path, audio, sample_rate):

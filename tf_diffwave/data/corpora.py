@@ -7,7 +7,7 @@ import sys
 
 from tf_diffwave.errors import UserError
 
-AUDIO_EXTENSIONS = (".wav", ".flac")  # Speech Commands ships WAV; FLAC holds the same samples in less space
+SC09_EXTENSIONS = (".wav", ".flac")  # SC09 clips: Speech Commands ships WAV; FLAC holds the same samples in less space
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -94,15 +94,17 @@ def read_sc09(path, valid_percent, test_percent):
     wav_paths, labels = {}, {}
     for label, digit in enumerate(DIGITS):
         folder = os.path.join(path, digit)
-        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(AUDIO_EXTENSIONS)) \
+        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(SC09_EXTENSIONS)) \
             if os.path.isdir(folder) else []
         if not names:
-            print(f"warning: {folder}: no WAV files for the digit '{digit}'", file=sys.stderr)
+            print(f"warning: {folder}: no audio files ({', '.join(SC09_EXTENSIONS)}) for the digit '{digit}'",
+                  file=sys.stderr)
         for name in names:
             utterance_id = f"{digit}/{os.path.splitext(name)[0]}"
             wav_paths[utterance_id], labels[utterance_id] = os.path.join(folder, name), label
     if not wav_paths:
-        raise UserError(f"{path}: no WAV files in the digit folders zero/ ... nine/ (an SC09-layout corpus)")
+        raise UserError(f"{path}: no audio files ({', '.join(SC09_EXTENSIONS)}) in the digit folders zero/ ... "
+                        f"nine/ (an SC09-layout corpus)")
     listed = _listed_splits(path)
     splits = {"train": [], "valid": [], "test": []}
     for utterance_id in wav_paths:

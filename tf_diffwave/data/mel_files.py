@@ -29,3 +29,8 @@ def read_mel(path, n_mels):
 def mel_path(mel_dir, utterance_id):
     """Where preprocessing stores the mel of one utterance."""
     return os.path.join(mel_dir, f"{utterance_id}.npy")
+
+
+def crop_to_audio(mel, samples, hop_length):
+    """The frames of `mel` (frames, n_mels) that `samples` of audio cover whole: the first samples // hop_length."""
+    return mel[: samples // hop_length]

@@ -1,10 +1,9 @@
 """The SC09 digit classifier behind the quality metrics: a small CNN on log-mels, trained and saved like the
 other models (a run folder with config.json and checkpoints).
 
-usage: python -m tf_diffwave.evaluation.classifier --config configs/sc09_classifier.json [key=value ...]
-Trains on the corpus's training split, reports accuracy on the validation split after each period of
-`train.save_every` steps, and at the end the accuracy on the held-out test speakers (also written to
-<train.model_dir>/test_accuracy.json).
+`tf-diffwave classifier --config configs/sc09_classifier.json [key=value ...]` trains it on the corpus's training
+split, reports accuracy on the validation split after each period of `train.save_every` steps, and at the end
+the accuracy on the held-out test speakers (also written to <train.model_dir>/test_accuracy.json).
 """
 
 import json
@@ -16,11 +15,12 @@ import tensorflow as tf
 from keras import layers
 
 from tf_diffwave.config import load_run_config, save_config
-from tf_diffwave.data.audio import fit_length, read_audio
+from tf_diffwave.data.audio import read_clips
 from tf_diffwave.data.corpora import DIGITS, read_corpus
 from tf_diffwave.data.features import LogMel
 from tf_diffwave.data.pipelines import clip_dataset
 from tf_diffwave.errors import UserError
+from tf_diffwave.inference.checkpoints import restore_latest
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
@@ -55,9 +55,9 @@ def build_classifier(config):
     return keras.Model(audio, [logits, features], name="digit_classifier")
 
 
-def read_clips(corpus, ids, sample_rate, length):
+def labelled_clips(corpus, ids, sample_rate, length):
     """The clips of `ids` as one array (N, length) and their labels (N,)."""
-    clips = np.stack([fit_length(read_audio(corpus.wav_paths[i], sample_rate), length) for i in ids])
+    clips = read_clips([corpus.wav_paths[i] for i in ids], sample_rate, length)
     return clips, np.array([corpus.labels[i] for i in ids], np.int32)
 
 
@@ -75,13 +75,7 @@ class DigitClassifier:
             raise UserError(f"{model_dir}: classifier folder not found")
         self.config = load_run_config(model_dir)
         self.model = build_classifier(self.config)
-        path = tf.train.latest_checkpoint(model_dir)
-        if path is None:
-            raise UserError(f"{model_dir}: no checkpoint found")
-        try:
-            tf.train.Checkpoint(classifier=self.model).restore(path).expect_partial().assert_existing_objects_matched()
-        except (AssertionError, ValueError):
-            raise UserError(f"{path}: not a digit classifier checkpoint matching its config.json") from None
+        restore_latest(model_dir, "classifier", self.model)
 
     @property
     def sample_rate(self):
@@ -112,7 +106,7 @@ def train_classifier(config):
     trainable = keras.Model(model.input, model.output[0])
     trainable.compile(keras.optimizers.Adam(t["learning_rate"]),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    valid = read_clips(corpus, corpus.valid_ids, a["sample_rate"], length) if corpus.valid_ids else None
+    valid = labelled_clips(corpus, corpus.valid_ids, a["sample_rate"], length) if corpus.valid_ids else None
     trainable.fit(ds, steps_per_epoch=t["save_every"], epochs=max(t["max_steps"] // t["save_every"], 1),
                   validation_data=valid, shuffle=False, verbose=2)
     save_config(config, t["model_dir"])
@@ -120,7 +114,7 @@ def train_classifier(config):
     manager.save(checkpoint_number=t["max_steps"])
     if not corpus.test_ids:
         return None
-    clips, labels = read_clips(corpus, corpus.test_ids, a["sample_rate"], length)
+    clips, labels = labelled_clips(corpus, corpus.test_ids, a["sample_rate"], length)
     accuracy = float(np.mean(np.argmax(trainable.predict(clips, verbose=0), -1) == labels))
     with open(os.path.join(t["model_dir"], "test_accuracy.json"), "w") as f:
         json.dump({"test_accuracy": accuracy, "test_clips": len(labels)}, f)

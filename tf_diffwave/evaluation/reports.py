@@ -1,21 +1,9 @@
-"""Quality reports for trained models.
-
-usage: tf-diffwave evaluate sc09 --generated DIR --classifier DIR [--real DIR] [--json FILE]
-prints, for a folder of generated 1 s clips, the SC09 metrics of the DiffWave paper: FID on the digit
-classifier's penultimate features against real training clips, IS, modified IS, AM score, and the classifier's
-label distribution.
-
-usage: tf-diffwave evaluate vocoder [--model-dir DIR] [--data DIR] [--steps fast|full|BETAS] [--limit N] [--report F]
-vocodes every utterance of the run's held-out split from its ground-truth mel and prints log-mel L1, MR-STFT,
-PESQ (wideband), STOI and the real-time factor, beside Griffin-Lim from the same mel and the recording itself;
-the report is also written to F (default: evaluation-vocoder-<steps>.json in the current folder).
-
-usage: tf-diffwave evaluate search-schedule --model-dir DIR --steps 6 [--candidates N] [--utterances K]
-searches a schedule of that many steps (see schedule_search.py) and saves the best in DIR, where infer.py
---steps fast and later exports pick it up.
-
-usage: tf-diffwave evaluate nll --model-dir DIR [--data DIR] [--split test|valid|train] [--limit N] [--json F]
-prints the negative log-likelihood, in bits per sample, of an autoregressive model on a split of its corpus.
+"""Quality reports of trained models, as dicts (the evaluate command prints and writes them):
+- SC09 metrics of generated clips (DiffWave paper): FID on the digit classifier's penultimate features against
+  real training clips, IS, modified IS, AM score and the label distribution;
+- a vocoder's held-out utterances vocoded from their ground-truth mels: log-mel L1, MR-STFT, PESQ (wideband), STOI
+  and the real-time factor, beside Griffin-Lim from the same mel and the recording itself;
+- an autoregressive model's negative log-likelihood, in bits per sample, on a split of its corpus.
 """
 
 import glob
@@ -24,11 +12,11 @@ import time
 
 import numpy as np
 
-from tf_diffwave.data.audio import fit_length, read_audio
+from tf_diffwave.data.audio import read_audio, read_clips
 from tf_diffwave.data.corpora import DIGITS, read_corpus, read_sc09
 from tf_diffwave.data.features import LogMel
 from tf_diffwave.errors import UserError
-from tf_diffwave.evaluation.classifier import read_clips
+from tf_diffwave.evaluation.classifier import labelled_clips
 from tf_diffwave.evaluation.sc09_metrics import (
     am_score,
     frechet_distance,
@@ -47,7 +35,7 @@ def read_wav_folder(folder, sample_rate, length):
     paths = sorted(glob.glob(os.path.join(folder, "**", "*.wav"), recursive=True))
     if not paths:
         raise UserError(f"{folder}: no .wav files")
-    return np.stack([fit_length(read_audio(p, sample_rate), length) for p in paths])
+    return read_clips(paths, sample_rate, length)
 
 
 def real_training_clips(classifier, real_dir=None):
@@ -59,7 +47,7 @@ def real_training_clips(classifier, real_dir=None):
     if any(os.path.isdir(os.path.join(folder, d)) for d in DIGITS):
         d = classifier.config["data"]
         corpus = read_sc09(folder, d["valid_percent"], d["test_percent"])
-        return read_clips(corpus, corpus.train_ids, classifier.sample_rate, classifier.length)[0]
+        return labelled_clips(corpus, corpus.train_ids, classifier.sample_rate, classifier.length)[0]
     return read_wav_folder(folder, classifier.sample_rate, classifier.length)
 
 
@@ -128,3 +116,18 @@ def vocoder_report(model, corpus, ids, steps, progress=None, seed=0):
 def _mean(values):
     values = [v for v in values if v is not None and not np.isnan(v)]
     return float(np.mean(values)) if values else None
+
+
+def nll_report(model, data_dir, split, limit):
+    """The NLL of an autoregressive model on `split` ("train", "valid" or "test") of its corpus layout read from
+    `data_dir` (default: the run's data.path), at most `limit` clips (0: all)."""
+    data = dict(model.config["data"], path=data_dir or existing_path(model.config["data"]["path"]) or
+                model.config["data"]["path"])
+    corpus = read_corpus(data)
+    ids = getattr(corpus, f"{split}_ids")[: limit or None]
+    if not ids:
+        raise UserError(f"{data['path']}: the {split} split is empty")
+    bits = model.nll(read_clips([corpus.wav_paths[i] for i in ids], model.sample_rate,
+                                model.config["model"]["audio_length"]))
+    return {"corpus": data["path"], "split": split, "clips": len(ids), "nll_bits_per_sample": float(np.mean(bits)),
+            "per_clip": dict(zip(ids, map(float, bits)))}

@@ -8,16 +8,21 @@ import os
 
 import numpy as np
 
-from tf_diffwave.config import SEARCHED_SCHEDULE
+from tf_diffwave.config import SEARCHED_SCHEDULE, load_config
+from tf_diffwave.data.audio import read_audio
+from tf_diffwave.data.features import LogMel
+from tf_diffwave.data.mel_files import crop_to_audio
 from tf_diffwave.diffusion.schedules import align_steps
 from tf_diffwave.errors import UserError
+from tf_diffwave.evaluation.vocoder_measures import log_mel_distance
 
 NOISY_END = 0.25  # a schedule must end in the noisiest quarter of the training range (see candidate_schedules)
 
 
 def grid_betas(schedule):
     """The grid: m x 10^d for m = 1 .. 9, from the first training beta up to 0.9, increasing."""
-    values = {float(f"{m}e{d}") for d in range(-8, 0) for m in range(1, 10)}  # exact decimals: 3e-1, not 0.30000000000000004
+    # exact decimals: 3e-1, not 0.30000000000000004
+    values = {float(f"{m}e{d}") for d in range(-8, 0) for m in range(1, 10)}
     return sorted(v for v in values if schedule.betas[0] <= v <= 0.9)
 
 
@@ -64,3 +69,32 @@ def save_searched_schedule(model_dir, report):
     with open(path, "w") as f:
         json.dump(report, f, indent=2)
     return path
+
+
+def search_schedule(model, paths, steps, count, seed=0, max_seconds=3.0, on_score=None):
+    """Score `count` candidate schedules of `steps` betas (and the config's own fast schedule, when it has that
+    many) by the log-mel L1 distance of the audio vocoded from the first `max_seconds` of each recording at
+    `paths` to the recording; the report, best first. `on_score(done, total, best score)` follows the progress."""
+    a = model.config["audio"]
+    log_mel = LogMel.from_config(a)
+    references = [read_audio(path, a["sample_rate"])[: int(max_seconds * a["sample_rate"])] for path in paths]
+    mels = [crop_to_audio(log_mel(r).numpy(), len(r), a["hop_length"]) for r in references]
+    # the config's own schedule, not one an earlier search saved
+    paper = [float(b) for b in load_config(os.path.join(model.model_dir, "config.json"))["diffusion"]["fast_schedule"]]
+    candidates = candidate_schedules(model.sampler.schedule, steps, count, seed)
+    if len(paper) == steps and paper not in candidates:
+        candidates.insert(0, paper)
+    if not candidates:
+        raise UserError(f"no {steps}-step schedule on the grid fits the training noise range")
+    scores = []
+    for n, betas in enumerate(candidates, 1):
+        scores.append(score_schedule(model, mels, references, betas,
+                                     lambda ref, est: log_mel_distance(ref, est, log_mel)))
+        if on_score is not None:
+            on_score(n, len(candidates), min(scores))
+    best = int(np.argmin(scores))
+    report = {"fast_schedule": candidates[best], "log_mel_l1": scores[best],
+              "candidates": [{"betas": c, "log_mel_l1": s} for c, s in zip(candidates, scores)]}
+    if paper in candidates:
+        report["config_schedule"] = {"betas": paper, "log_mel_l1": scores[candidates.index(paper)]}
+    return report

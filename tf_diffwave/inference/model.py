@@ -22,7 +22,7 @@ PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float
 
 
 
-class DiffWave:
+class TrainedModel:
     """A trained model: its config, EMA weights and samplers."""
 
     def __init__(self, model_dir, precision="float32"):
@@ -214,4 +214,4 @@ def load(model_dir=None, precision="float32"):
     """Load a trained model folder (default: the bundled demo checkpoint); its networks compute in `precision`:
     "float32", "bfloat16" (CPUs with AVX-512 BF16 or AMX, TPUs) or "float16" (GPUs), the sampler's arithmetic
     staying in float32."""
-    return DiffWave(model_dir or DEMO_MODEL_DIR, precision)
+    return TrainedModel(model_dir or DEMO_MODEL_DIR, precision)

@@ -1,16 +1,12 @@
-"""Model folders from checkpoints of other DiffWave implementations.
+"""Model folders from lmnt-com/diffwave checkpoints (`tf-diffwave convert lmnt CHECKPOINT.pt OUT_DIR [key=value]`).
 
-usage: python -m tf_diffwave.interop.lmnt lmnt CHECKPOINT.pt OUT_DIR [key=value ...]
-       python -m tf_diffwave.interop.lmnt wavegrad-ivanvovk CHECKPOINT.pt CONFIG.json OUT_DIR [key=value ...]
-(the second is described in wavegrad_import.py); the first
-turns a checkpoint of lmnt-com/diffwave (its learner's `torch.save`: `model`, `params`, `step`, plus `optimizer`
-and `scaler`, which are ignored; or a bare state dict) into a model folder: config.json (lmnt's `params` as this
+A checkpoint of lmnt-com/diffwave (its learner's `torch.save`: `model`, `params`, `step`, plus `optimizer` and
+`scaler`, which are ignored; or a bare state dict) becomes a model folder: config.json (lmnt's `params` as this
 project's config, with lmnt's mel features, step-embedding arithmetic and per-step clipping), a checkpoint of the
 weights, and export/<step>/ for TF Serving. Dotted overrides fill or change config keys (a bare state dict does
 not record the sample rate, the dilation cycle or the noise schedule: lmnt's defaults are assumed and printed).
 No PyTorch is needed, and nothing in the file is run (see torch_checkpoint.py).
 """
-
 
 import numpy as np
 

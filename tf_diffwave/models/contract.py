@@ -19,8 +19,8 @@ class Backbone:
     global policy is set), and sets, in its constructor:
 
     - `denoiser`: Keras model (audio [B, L], noise input [B], and for vocoders the conditioner's output) ->
-      predicted noise [B, L]. The noise input is what its family's `noise_input` names: "step", the 0-based diffusion step
-      (DiffWave eq. 7; fractional for aligned fast schedules), or "level", the continuous noise level
+      predicted noise [B, L]. The noise input is what its family's `noise_input` names: "step", the 0-based
+      diffusion step (DiffWave eq. 7; fractional for aligned fast schedules), or "level", the continuous noise level
       sqrt(alpha_bar) (WaveGrad eq. 8-9). The diffusion core draws it in training and computes it when sampling;
     - `conditioner`: Keras model mel [B, frames, n_mels] -> what the denoiser takes, computed once per utterance
       (or per chunk) when sampling; None for unconditional models;

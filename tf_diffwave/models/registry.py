@@ -78,6 +78,11 @@ def register(family):
     _added[family.name] = family
 
 
+def unregister(name):
+    """Forget a family `register` added."""
+    _added.pop(name, None)
+
+
 def names():
     """Every family name a config may give as `model.backbone`."""
     return [*FAMILIES, *(name for name in _added if name not in FAMILIES)]

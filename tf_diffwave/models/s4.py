@@ -173,8 +173,9 @@ class S4Layer(layers.Layer):
         if self.ssm == "s4":
             self.p = constant("p", pair(p))
         if self.own_q:  # A = Lambda - P Q^* per channel; Q starts at P and always trains (as in that release)
+            q = np.stack([pair(p)] * self.kernel_channels)
             self.q = self.add_weight(name="q", shape=(self.kernel_channels, h, half, 2),
-                                     initializer=keras.initializers.Constant(np.stack([pair(p)] * self.kernel_channels)))
+                                     initializer=keras.initializers.Constant(q))
         self.c = self.add_weight(name="c", shape=(self.kernel_channels, h, half, 2),
                                  initializer=keras.initializers.RandomNormal(stddev=math.sqrt(0.5)))
         self.d = self.add_weight(name="d", shape=(h,), initializer=keras.initializers.RandomNormal(stddev=1.0))
@@ -220,7 +221,8 @@ class S4Layer(layers.Layer):
         v = tf.reshape(v, [tf.shape(v)[0], -1, self.state_size // 2])
         v_full = tf.concat([v, tf.math.conj(v)], axis=-1)          # the conjugate poles
         w_full = tf.concat([w, tf.math.conj(w)], axis=-1)
-        k_f = (spectrum or kernel_spectrum)(v_full, w_full, omega, self.trainable_ssm)  # (chunks, rows, channels or 1, CAUCHY_CHUNK)
+        # (chunks, rows, channels or 1, CAUCHY_CHUNK)
+        k_f = (spectrum or kernel_spectrum)(v_full, w_full, omega, self.trainable_ssm)
         k_f = tf.reshape(tf.transpose(k_f, [2, 1, 0, 3]), [self.kernel_channels, self.d_model, -1])
         k = tf.signal.irfft(k_f[..., : self.max_length // 2 + 1], fft_length=[self.max_length])
         return k[..., :length]
@@ -394,3 +396,11 @@ def s4_layers(model):
             yield layer
         elif isinstance(layer, keras.Model):
             yield from s4_layers(layer)
+
+
+def ssm_training_group(model, learning_rate):
+    """(the S4 state-space parameters (Lambda, P, B, dt) of every S4 layer in `model`, `learning_rate`): the group
+    that trains with an Adam of its own (S4 paper), as Backbone.own_learning_rate_variables returns it; None when
+    they are frozen."""
+    ssm = [v for layer in s4_layers(model) for v in layer.ssm_variables]
+    return (ssm, learning_rate) if ssm else None

@@ -3,7 +3,7 @@ operators, for the `ai-edge-litert` interpreter (XNNPACK on CPUs) on machines an
 
 LiteRT has no seeded random operators, so the model takes its noise as an input: `noise` (S, B, samples) for the
 S-step schedule, noise[S - 1] the start x_T and noise[n - 1] the draw added after step n (the order of
-`DiffWave.reverse_process`). Standard normal draws from any generator will do; `seeded_noise` gives the draws the
+`TrainedModel.reverse_process`). Standard normal draws from any generator will do; `seeded_noise` gives the draws the
 SavedModel export makes for seeds 0 .. B - 1, for comparing the two; `litert_runtime.LiteRTModel` runs the model.
 """
 
@@ -48,7 +48,7 @@ def litert_model(synthesizer, betas, steps, config):
 
 
 def seeded_noise(seeds, steps, length):
-    """The noise (S, B, length) that the SavedModel export and `DiffWave.vocode` draw for `seeds` (B,) with an
+    """The noise (S, B, length) that the SavedModel export and `TrainedModel.vocode` draw for `seeds` (B,) with an
     S-step schedule, in the order the LiteRT model takes it."""
     streams = list(range(1, steps)) + [-1]  # noise[n - 1] is drawn on stream n, x_T on stream -1
     return tf.stack([per_example_normal(seeds, length, stream) for stream in streams])

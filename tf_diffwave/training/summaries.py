@@ -4,9 +4,9 @@ EMA weights, as audio and mel images, with the held-out distances."""
 import numpy as np
 import tensorflow as tf
 
-from tf_diffwave.data.audio import fit_length, read_audio
+from tf_diffwave.data.audio import read_audio, read_clips
 from tf_diffwave.data.features import LogMel
-from tf_diffwave.data.mel_files import mel_path, read_mel
+from tf_diffwave.data.mel_files import crop_to_audio, mel_path, read_mel
 from tf_diffwave.data.pipelines import uses_precomputed_mels
 from tf_diffwave.evaluation.vocoder_measures import log_mel_distance, mr_stft_distance
 from tf_diffwave.models.contract import evaluation_loss
@@ -24,11 +24,9 @@ class VocodedSample:
         audio = read_audio(corpus.wav_paths[utterance], a["sample_rate"])
         audio = audio[: int(max_seconds * a["sample_rate"])]
         self.log_mel = LogMel.from_config(a)
-        if uses_precomputed_mels(config["data"]):
-            mel = read_mel(mel_path(config["data"]["mel_dir"], utterance), a["n_mels"])[: len(audio) // a["hop_length"]]
-        else:
-            mel = self.log_mel(audio).numpy()[: len(audio) // a["hop_length"]]
-        self.audio, self.mel = audio, mel
+        mel = read_mel(mel_path(config["data"]["mel_dir"], utterance), a["n_mels"]) \
+            if uses_precomputed_mels(config["data"]) else self.log_mel(audio).numpy()
+        self.audio, self.mel = audio, crop_to_audio(mel, len(audio), a["hop_length"])
 
     def write_summaries(self):
         """Audio and spectrogram images into the default summary writer."""
@@ -51,8 +49,8 @@ class GeneratedSamples:
         self.log_mel = LogMel.from_config(config["audio"])
         self.held_out = None
         if synthesizer.backbone.family.autoregressive and corpus.valid_ids:
-            self.held_out = np.stack([fit_length(read_audio(corpus.wav_paths[i], self.sample_rate), self.length)
-                                      for i in corpus.valid_ids[:count]])
+            self.held_out = read_clips([corpus.wav_paths[i] for i in corpus.valid_ids[:count]], self.sample_rate,
+                                       self.length)
 
     def write_summaries(self):
         """Audio and spectrogram images (and the held-out NLL) into the default summary writer."""

@@ -1,6 +1,6 @@
 """The custom graph-mode training loop: the step, EMA, checkpoints, signals, exports. The strategy set-up is in
 strategy.py, what goes to TensorBoard besides scalars in summaries.py; a network is used only through the
-backbone contract (family.py)."""
+backbone contract (models/contract.py) and what its family declares."""
 
 import os
 import shutil
@@ -246,8 +246,8 @@ class Trainer:
 
     def train(self):
         """Train until `train.max_steps`, resuming from the newest readable checkpoint in the run folder, and return
-        None; SIGINT or SIGTERM saves the current step and returns the signal's number. Non-finite steps are skipped, and `train.max_nonfinite_steps`
-        of them in a row stop the run without saving."""
+        None; SIGINT or SIGTERM saves the current step and returns the signal's number. Non-finite steps are
+        skipped, and `train.max_nonfinite_steps` of them in a row stop the run without saving."""
         t = self.config["train"]
         if self.chief:
             save_config(used_keys(self.config), self.model_dir)

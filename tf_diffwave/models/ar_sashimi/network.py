@@ -20,7 +20,7 @@ from keras import layers, ops
 
 from tf_diffwave.errors import UserError
 from tf_diffwave.models.contract import Backbone
-from tf_diffwave.models.s4 import S4Layer, s4_layers
+from tf_diffwave.models.s4 import S4Layer, s4_layers, ssm_training_group
 
 MU = 255  # 8-bit mu-law: 256 classes
 START = 128  # the token before the first sample (mu-law of 0), as the reference's generation starts
@@ -99,18 +99,18 @@ class ArSashimiBackbone(Backbone):
         skip = x
         if tier < len(self.pool):
             factor, channels = self.pool[tier], x.shape[-1]
-            lower = self._tier(tier + 1, self.down_pools[tier](layers.Reshape((-1, factor * channels), dtype=self.policy)(x)))
+            folded = layers.Reshape((-1, factor * channels), dtype=self.policy)(x)
+            lower = self._tier(tier + 1, self.down_pools[tier](folded))
             up = self.up_pools[tier](lower)
-            up = layers.ZeroPadding1D((1, 0), dtype=self.policy)(layers.Cropping1D((0, 1), dtype=self.policy)(up))  # one coarse step later: causal
+            up = layers.Cropping1D((0, 1), dtype=self.policy)(up)
+            up = layers.ZeroPadding1D((1, 0), dtype=self.policy)(up)  # one coarse step later: causal
             x = skip = layers.Reshape((-1, channels), dtype=self.policy)(up) + skip
         for block in self.blocks[tier]:
             x = block(x)
         return x + skip
 
     def own_learning_rate_variables(self):
-        """The S4 state-space parameters train with Adam at `model.ar_sashimi.ssm_learning_rate`."""
-        ssm = [v for layer in s4_layers(self.model) for v in layer.ssm_variables]
-        return (ssm, self.ssm_learning_rate) if ssm else None
+        return ssm_training_group(self.model, self.ssm_learning_rate)
 
     def training_objective(self, config):
         return NextSampleObjective()

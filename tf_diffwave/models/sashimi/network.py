@@ -13,7 +13,7 @@ from keras import layers, ops
 
 from tf_diffwave.models.contract import Backbone
 from tf_diffwave.models.layers import StepEmbedding, upsample_mel
-from tf_diffwave.models.s4 import S4Layer, kernels_computed_once, s4_layers
+from tf_diffwave.models.s4 import S4Layer, kernels_computed_once, ssm_training_group
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
@@ -94,10 +94,7 @@ class SashimiBackbone(Backbone):
         return max(self.max_frames // 4, 1)
 
     def own_learning_rate_variables(self):
-        """The S4 state-space parameters (Lambda, P, B, dt) train with Adam at `model.sashimi.ssm_learning_rate` (S4
-        paper); None when they are frozen."""
-        ssm = [v for layer in s4_layers(self.model) for v in layer.ssm_variables]
-        return (ssm, self.ssm_learning_rate) if ssm else None
+        return ssm_training_group(self.model, self.ssm_learning_rate)
 
     def sampling(self):
         """Each S4 kernel computed once per sampling call, not at every denoising step."""
@@ -125,7 +122,8 @@ class SashimiBackbone(Backbone):
             y = y + layers.Dense(channels, name=f"{name}_cond", dtype=self.policy)(cond)
         x = x + y
         y = ScalarLayerNorm(name=f"{name}_norm2", dtype=self.policy)(x)
-        y = self.dense(m["ff"] * channels, activation=lambda t: ops.gelu(t, approximate=False), name=f"{name}_ff1", dtype=self.policy)(y)
+        y = self.dense(m["ff"] * channels, activation=lambda t: ops.gelu(t, approximate=False), name=f"{name}_ff1",
+                       dtype=self.policy)(y)
         return x + self.dense(channels, name=f"{name}_ff2", dtype=self.policy)(y)
 
     def _build_denoiser(self):
@@ -139,14 +137,16 @@ class SashimiBackbone(Backbone):
             inputs.append(cond)
             rate = 1
             for tier in range(len(self.pool) + 1):
-                tier_cond[tier] = cond if rate == 1 else layers.AveragePooling1D(rate, name=f"cond_pool{tier}", dtype=self.policy)(cond)
+                tier_cond[tier] = cond if rate == 1 else \
+                    layers.AveragePooling1D(rate, name=f"cond_pool{tier}", dtype=self.policy)(cond)
                 rate *= self.pool[tier] if tier < len(self.pool) else 1
         emb = StepEmbedding(128, m["step_embedding"], dtype=self.policy)(step)
         emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_1", dtype=self.policy)(emb)
         emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_2", dtype=self.policy)(emb)
 
         channels, length = m["d_model"], self.length
-        x = self.dense(channels, activation="relu", name="input_projection", dtype=self.policy)(ops.expand_dims(audio, -1))
+        x = self.dense(channels, activation="relu", name="input_projection", dtype=self.policy)(
+            ops.expand_dims(audio, -1))
         skips = [x]
         for tier, factor in enumerate(self.pool):
             for i in range(m["n_layers"] if m["unet"] else 0):
@@ -154,14 +154,16 @@ class SashimiBackbone(Backbone):
                 skips.append(x)
             channels, length = channels * m["expand"], length // factor
             # down-pooling: each `factor` consecutive samples become one, (B, L, C) -> (B, L / factor, factor C)
-            x = self.dense(channels, name=f"down{tier}_pool", dtype=self.policy)(layers.Reshape((-1, factor * x.shape[-1]), dtype=self.policy)(x))
+            x = layers.Reshape((-1, factor * x.shape[-1]), dtype=self.policy)(x)
+            x = self.dense(channels, name=f"down{tier}_pool", dtype=self.policy)(x)
             skips.append(x)
         for i in range(m["n_layers"]):
             x = self._block(x, emb, tier_cond[-1], channels, length, f"center_{i}")
         x = x + skips.pop()
         for tier, factor in reversed(list(enumerate(self.pool))):
             channels, length = channels // m["expand"], length * factor
-            x = layers.Reshape((-1, channels), dtype=self.policy)(self.dense(factor * channels, name=f"up{tier}_pool", dtype=self.policy)(x))  # the inverse
+            x = self.dense(factor * channels, name=f"up{tier}_pool", dtype=self.policy)(x)
+            x = layers.Reshape((-1, channels), dtype=self.policy)(x)  # the inverse
             x = x + skips.pop()
             for i in range(m["n_layers"]):
                 x = self._block(x, emb, tier_cond[tier], channels, length, f"up{tier}_{i}")

@@ -135,10 +135,12 @@ class WaveGradBackbone(Backbone):
         """FiLM i: gamma, beta (B, L_i, out) from the down-path signal h and the noise level."""
         s = _lrelu(self._conv(h, h.shape[-1], 3, 1, f"film_{i}_signal"))
         s = s + ops.expand_dims(NoiseLevelEncoding(h.shape[-1], self.scale, name=f"film_{i}_encoding")(level), 1)
-        return self._conv(s, out_channels, 3, 1, f"film_{i}_scale"), self._conv(s, out_channels, 3, 1, f"film_{i}_shift")
+        return (self._conv(s, out_channels, 3, 1, f"film_{i}_scale"),
+                self._conv(s, out_channels, 3, 1, f"film_{i}_shift"))
 
     def _dblock(self, x, factor, out_channels, dilations, i):
-        residual = LinearResample(factor, up=False, dtype=self.policy)(self._conv(x, out_channels, 1, 1, f"dblock_{i}_residual"))
+        residual = self._conv(x, out_channels, 1, 1, f"dblock_{i}_residual")
+        residual = LinearResample(factor, up=False, dtype=self.policy)(residual)
         h = LinearResample(factor, up=False, dtype=self.policy)(x)
         for j, dilation in enumerate(dilations):
             h = self._conv(_lrelu(h), out_channels, 3, dilation, f"dblock_{i}_conv_{j}")
@@ -148,7 +150,8 @@ class WaveGradBackbone(Backbone):
         def modulated(h, dilation, name):
             return self._conv(_lrelu(gamma * h + beta), out_channels, 3, dilation, f"ublock_{i}_{name}")
 
-        a = self._conv(LinearResample(factor, dtype=self.policy)(_lrelu(x)), out_channels, 3, dilations[0], f"ublock_{i}_upsampling")
+        a = LinearResample(factor, dtype=self.policy)(_lrelu(x))
+        a = self._conv(a, out_channels, 3, dilations[0], f"ublock_{i}_upsampling")
         a = modulated(a, dilations[1], "modulation")
         o = a + LinearResample(factor, dtype=self.policy)(self._conv(x, out_channels, 1, 1, f"ublock_{i}_residual"))
         b = modulated(o, dilations[2], "modulation_0")

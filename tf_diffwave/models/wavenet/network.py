@@ -57,9 +57,10 @@ class ConditionedGate(layers.Layer):
     n_mels) with its columns of a LayerwiseProjection's weights (the layer owns none of its own)."""
 
     def __init__(self, projection, index, **kwargs):
-        super().__init__(**kwargs)
+        # autocast off: Keras would cast the float32 gate and filter to a mixed policy's bfloat16 (the layer has no
+        # variables of its own, so nothing else changes)
+        super().__init__(autocast=False, **kwargs)
         self.projection, self.index = projection, index
-        self._convert_input_args = False  # Keras would cast the float32 gate and filter to a mixed policy's bfloat16
 
     def call(self, mel, gate, filt):
         c = self.projection.channels
@@ -131,8 +132,8 @@ class WaveNetBackbone(Backbone):
         upsampled = keras.Input((None, self.n_mels), name="upsampled_mel",
                                 dtype=keras.DTypePolicy(self.policy).compute_dtype)
         projection = self.conditioner.get_layer("conditioner_projection")
-        eps = self._denoise(audio, step, lambda i, gate, filt: ConditionedGate(projection, i, dtype=self.policy)(upsampled, gate, filt),
-                            None)
+        eps = self._denoise(audio, step, lambda i, gate, filt: ConditionedGate(projection, i, dtype=self.policy)(
+            upsampled, gate, filt), None)
         return keras.Model([audio, step, upsampled], eps, name="chunk_denoiser")
 
     def _denoise(self, audio, step, condition, embed_dim):

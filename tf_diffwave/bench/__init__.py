@@ -1,0 +1,1 @@
+"""Benchmarks: timing harness and tables, and the race against other implementations."""

@@ -1,0 +1,1 @@
+"""Audio I/O, mel features, corpora and training input pipelines."""

@@ -1,0 +1,1 @@
+"""Quality: vocoder measures, SC09 metrics, the digit classifier, reports, schedule search."""

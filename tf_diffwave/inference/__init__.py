@@ -1,0 +1,1 @@
+"""Trained models: load(), the model object, checkpoint I/O, bundles."""

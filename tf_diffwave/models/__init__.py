@@ -1,0 +1,1 @@
+"""Model families: the contract (contract.py), the registry, shared layers, S4, and one package per family."""

@@ -1,0 +1,1 @@
+"""The training loop: the trainer, distribution strategies, TensorBoard summaries."""
