@@ -18,6 +18,18 @@ SC09_SPEAKERS = ("espeak_engb_m1", "espeak_enus_f2", "flite_slt", "espeak_enus_m
                  "espeak_engb_m3")
 
 
+def run_script(code, *args, cwd="/", env=None, timeout=300):
+    """Run `python -c code args...` in a new process (by default from "/", so that only what the script imports is
+    in it) and return its stdout; fail with the end of its stderr if it fails."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                         timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
 def make_corpus(folder, ids=("LJ001-0001", "LJ001-0002", "LJ001-0003")):
     """An LJSpeech-layout corpus holding a few of the bundled utterances."""
     os.makedirs(os.path.join(folder, "wavs"), exist_ok=True)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.helpers import FIXTURES, REPO
+from tests.helpers import FIXTURES, REPO, run_script
 
 PACKAGE = os.path.join(REPO, "tf_diffwave")
 # lowest first; a module may import from its own layer and the ones before it
@@ -62,10 +62,7 @@ def test_configs_load_and_validate_without_tensorflow():
             "for name in sys.argv[1:]:\n    load_config(name)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
     configs = sorted(os.path.join(REPO, "configs", name) for name in os.listdir(os.path.join(REPO, "configs")))
-    out = subprocess.run([sys.executable, "-c", code, *configs], capture_output=True, text=True, timeout=120,
-                         cwd=REPO)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "[]"
+    assert run_script(code, *configs, cwd=REPO).strip() == "[]"
 
 
 def test_the_parity_fixtures_are_in_the_repository_with_their_readmes():
@@ -91,8 +88,6 @@ def test_a_plain_install_holds_every_subpackage(tmp_path):
             "names = [m.name for m in pkgutil.walk_packages(tf_diffwave.__path__, 'tf_diffwave.')]\n"
             "for name in names:\n    importlib.import_module(name) if not name.endswith('__main__') else None\n"
             "print(len(names))") % str(target)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                         env={**os.environ, "PYTHONPATH": str(target)})
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = run_script(code, cwd=tmp_path, env={"PYTHONPATH": str(target)})
     expected = sum(name.endswith(".py") for _, _, names in os.walk(PACKAGE) for name in names)
-    assert int(out.stdout.split()[-1]) == expected - 1  # every module but the package's own __init__
+    assert int(out.split()[-1]) == expected - 1  # every module but the package's own __init__

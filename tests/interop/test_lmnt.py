@@ -5,14 +5,12 @@ code's outputs (see the README there).
 """
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import DEMO, DEMO_CONFIG, lmnt_features, make_corpus, seeded_trainer
+from tests.helpers import DEMO, DEMO_CONFIG, lmnt_features, make_corpus, run_script, seeded_trainer
 from tests.helpers import FIXTURES as FIXTURE_ROOT
 from tf_diffwave import load
 from tf_diffwave.cli.convert import main as convert_main
@@ -112,10 +110,7 @@ def test_export_vocodes_an_lmnt_mel_in_a_tensorflow_only_process(converted, tmp_
     assert model.step == 1001 and os.path.isfile(os.path.join(export, "saved_model.pb"))
     mel = np.stack([ref["mel"], ref["mel"][::-1]])  # lmnt's convention: values in [0, 1]
     np.save(tmp_path / "mel.npy", mel)
-    out = subprocess.run([sys.executable, "-c", CLEAN_EXPORT_RUN, export, str(tmp_path / "mel.npy"),
-                          str(tmp_path / "audio.npy")], capture_output=True, text=True, timeout=300, cwd="/",
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert out.returncode == 0, out.stderr[-3000:]
+    run_script(CLEAN_EXPORT_RUN, export, tmp_path / "mel.npy", tmp_path / "audio.npy")
     audio = np.load(tmp_path / "audio.npy")
     assert audio.shape == (2, len(ref["mel"]) * 256) and audio.dtype == np.float32
     np.testing.assert_allclose(audio, model.vocode(mel), atol=1e-5)  # the fast schedule, seeds 0 and 1

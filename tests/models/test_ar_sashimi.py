@@ -3,15 +3,13 @@ causality, the likelihood objective, nucleus sampling, and a tiny model through 
 
 import json
 import os
-import subprocess
-import sys
 
 import librosa
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO, make_sc09_corpus, seeded_trainer
+from tests.helpers import REPO, make_sc09_corpus, run_script, seeded_trainer
 from tf_diffwave import load
 from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.cli.train import main as train_main
@@ -160,9 +158,7 @@ def test_tiny_ar_model_trains_resumes_generates_exports_and_is_scored(tmp_path, 
               "fn = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
               "assert not any(m.startswith('tf_diffwave') for m in sys.modules)\n"
               "np.save(sys.argv[2], fn(seed=tf.constant([0, 1], tf.int64))['audio'].numpy())\n")
-    out = subprocess.run([sys.executable, "-c", script, served, str(tmp_path / "served.npy")], capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
+    run_script(script, served, tmp_path / "served.npy")
     np.testing.assert_allclose(np.load(tmp_path / "served.npy"), model.unconditional_generate(2), atol=1e-6)
 
 

@@ -7,8 +7,6 @@ its config and that code's outputs; see the README there).
 
 import json
 import os
-import subprocess
-import sys
 
 import librosa
 import numpy as np
@@ -16,7 +14,15 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from tests.helpers import DEMO, REPO, WAVEGRAD_DEMO_CONFIG, make_corpus, seeded_trainer, tiny_wavegrad_overrides
+from tests.helpers import (
+    DEMO,
+    REPO,
+    WAVEGRAD_DEMO_CONFIG,
+    make_corpus,
+    run_script,
+    seeded_trainer,
+    tiny_wavegrad_overrides,
+)
 from tests.helpers import FIXTURES as FIXTURE_ROOT
 from tf_diffwave import load
 from tf_diffwave.cli.convert import main as convert_main
@@ -192,9 +198,7 @@ def test_the_export_vocodes_an_ivanvovk_mel_in_a_tensorflow_only_process(convert
               "fn = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
               "np.save(sys.argv[3], fn(mel=tf.constant(np.load(sys.argv[2])))['audio'].numpy())\n")
     np.save(os.path.join(folder, "mel.npy"), ref["mel"])
-    out = subprocess.run([sys.executable, "-c", script, export, os.path.join(folder, "mel.npy"),
-                          os.path.join(folder, "audio.npy")], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
+    run_script(script, export, os.path.join(folder, "mel.npy"), os.path.join(folder, "audio.npy"))
     served = np.load(os.path.join(folder, "audio.npy"))
     assert served.shape == (2, 3000)
     np.testing.assert_allclose(served, load(folder).vocode(ref["mel"]), atol=1e-5)

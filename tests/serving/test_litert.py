@@ -3,14 +3,13 @@ the same seeds."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import tf_diffwave
+from tests.helpers import run_script
 from tf_diffwave.cli.export import main as export_main
 from tf_diffwave.errors import UserError
 from tf_diffwave.serving.litert import seeded_noise
@@ -36,9 +35,7 @@ np.save(sys.argv[3], audio)
 def run_litert(model_path, tmp_path, **inputs):
     """The model's audio, computed in a process that has no TensorFlow."""
     np.savez(tmp_path / "inputs.npz", **inputs)
-    out = subprocess.run([sys.executable, "-c", RUN_WITHOUT_TENSORFLOW, model_path, str(tmp_path / "inputs.npz"),
-                          str(tmp_path / "audio.npy")], capture_output=True, text=True, timeout=300, cwd="/")
-    assert out.returncode == 0, out.stderr[-3000:]
+    run_script(RUN_WITHOUT_TENSORFLOW, model_path, tmp_path / "inputs.npz", tmp_path / "audio.npy")
     return np.load(tmp_path / "audio.npy")
 
 

@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 import tf_diffwave
-from tests.helpers import CLEAN_LOAD, REPO
+from tests.helpers import CLEAN_LOAD, REPO, run_script
 from tf_diffwave.cli.common import run as run_cli
 from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.errors import UserError
@@ -24,10 +24,7 @@ def latest_export(run):
 
 @pytest.mark.slow
 def test_export_runs_in_a_clean_tensorflow_process(tiny_run):
-    out = subprocess.run([sys.executable, "-c", CLEAN_LOAD, latest_export(tiny_run)], capture_output=True,
-                         text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd="/")
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "OK (2, 2304)" in out.stdout
+    assert "OK (2, 2304)" in run_script(CLEAN_LOAD, latest_export(tiny_run))
 
 
 @pytest.mark.slow

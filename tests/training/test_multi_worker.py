@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tests.helpers import DEMO_CONFIG, REPO, seeded_trainer, tiny_overrides
 
-WORKER = os.path.join(REPO, "tests", "worker_run.py")
+WORKER = os.path.join(REPO, "tests", "training", "worker_run.py")
 
 
 def free_ports(count):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import DEMO_CONFIG, REPO, make_corpus, overfit_losses, seeded_trainer, tiny_overrides
+from tests.helpers import DEMO_CONFIG, REPO, make_corpus, overfit_losses, run_script, seeded_trainer, tiny_overrides
 from tf_diffwave.config import load_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -171,6 +171,4 @@ def test_a_training_step_runs_with_onednn_off(tmp_path, tiny_corpus):
             "trainer = seeded_trainer(load_config(DEMO_CONFIG, tiny_overrides(sys.argv[1], sys.argv[2])))\n"
             "iterator = iter(trainer.dataset(0))\nloss = float(trainer.train_step(iterator)[0])\n"
             "assert np.isfinite(loss) and trainer.step.numpy() == 1, loss\nprint('OK', loss)")
-    out = subprocess.run([sys.executable, "-c", code, tiny_corpus, str(tmp_path / "run")], cwd=REPO,
-                         capture_output=True, text=True, timeout=300, env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
-    assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
+    assert "OK" in run_script(code, tiny_corpus, tmp_path / "run", cwd=REPO, env={"TF_ENABLE_ONEDNN_OPTS": "0"})

@@ -25,6 +25,7 @@ def add_model_dir(parser, help_text="model folder: a training run, a bundle or a
 
 
 def add_precision(parser):
+    """--precision, what the networks compute in."""
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="what the networks compute in: float32 (default), bfloat16 (CPUs with AVX-512 BF16 or "
                              "AMX), float16 (GPUs); the sampler stays float32")
@@ -47,7 +48,7 @@ def parse_steps(text, names):
         betas = json.loads(text)
     except json.JSONDecodeError:
         betas = None
-    if isinstance(betas, int) and not isinstance(betas, bool):
+    if isinstance(betas, int) and not isinstance(betas, bool) and not any(name.isdigit() for name in names):
         raise UserError(f"--steps {text}: numbered schedules are WaveGrad's; this model takes "
                         f"{', '.join(names)} or a JSON list of betas")
     if not isinstance(betas, list) or not all(isinstance(b, (int, float)) for b in betas):

@@ -18,6 +18,7 @@ FORMATS = {
 
 
 def make_parser(prog):
+    """The parser: one subcommand per format, each with its own --help."""
     parser = argparse.ArgumentParser(prog=prog, description="Convert a checkpoint of another implementation into a "
                                                             "tf-diffwave model folder.")
     formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")

@@ -1,5 +1,6 @@
 """tf-diffwave evaluate MODE ...: quality reports (vocoder measures, SC09 metrics, likelihood) and the schedule
 search; this module parses and prints, evaluation/ measures."""
+
 import argparse
 import json
 import os
@@ -25,6 +26,7 @@ def print_sc09_report(report):
 
 
 def sc09_main(args):
+    """evaluate sc09: the SC09 metrics of a folder of generated clips."""
     from tf_diffwave.evaluation.classifier import DigitClassifier
     from tf_diffwave.evaluation.reports import read_wav_folder, real_training_clips, sc09_report
 
@@ -61,6 +63,7 @@ def print_vocoder_report(report):
 
 
 def vocoder_main(args):
+    """evaluate vocoder: the quality of a vocoder on its held-out utterances, beside Griffin-Lim."""
     from tf_diffwave.evaluation.reports import held_out_utterances, vocoder_report
     from tf_diffwave.inference.model import load
     from tf_diffwave.progress import progress_bar
@@ -83,6 +86,7 @@ def vocoder_main(args):
 
 
 def search_schedule_main(args):
+    """evaluate search-schedule: the best fast schedule of a given length, saved in the model folder."""
     from tf_diffwave.evaluation.reports import held_out_utterances
     from tf_diffwave.evaluation.schedule_search import save_searched_schedule, search_schedule
     from tf_diffwave.inference.model import load
@@ -110,6 +114,7 @@ def search_schedule_main(args):
 
 
 def nll_main(args):
+    """evaluate nll: an autoregressive model's likelihood of a split of its corpus."""
     from tf_diffwave.evaluation.reports import nll_report
     from tf_diffwave.inference.model import load
 
@@ -125,6 +130,7 @@ def nll_main(args):
 
 
 def main(argv=None, prog=None):
+    """tf-diffwave evaluate sc09|vocoder|search-schedule|nll ..."""
     parser = argparse.ArgumentParser(prog=prog, description="Measure the quality of generated audio.")
     commands = parser.add_subparsers(dest="command", required=True)
     sc09 = commands.add_parser("sc09", help="FID, IS, mIS, AM and labels of generated SC09 digits")
