@@ -246,7 +246,8 @@ class Trainer:
 
     def train(self):
         """Train until `train.max_steps`, resuming from the newest readable checkpoint in the run folder, and return
-        None; SIGINT or SIGTERM saves the current step and returns the signal's number. Non-finite steps are
+        None; SIGINT or SIGTERM (on any worker) saves the current step and returns the signal's number (SIGTERM's
+        on the workers that did not receive it). Non-finite steps are
         skipped, and `train.max_nonfinite_steps` of them in a row stop the run without saving."""
         t = self.config["train"]
         if self.chief:
@@ -308,7 +309,8 @@ class Trainer:
                         validation.write_summaries()
                 if step % t["save_every"] == 0:
                     self.save()
-                if stop:
+                if stop:  # a signal here, or on another worker (shared through the step): a preemption
+                    self._stop_signal = self._stop_signal or signal.SIGTERM
                     break
         finally:
             for s, handler in previous.items():
