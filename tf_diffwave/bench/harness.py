@@ -38,8 +38,8 @@ def time_call(fn, repeats):
 
 def bench_vocoder(backbone, sampler, sample_rate, seconds, schedule, repeats, options=SamplingOptions(),
                   chunk_networks=None):
-    """Real-time factor of vocoding `seconds` of audio (batch 1), long inputs with `chunk_networks` if given (see
-    Synthesizer)."""
+    """Real-time factor of vocoding `seconds` of audio (batch 1), long inputs with the networks `chunk_networks()`
+    gives if given (see Synthesizer)."""
     hop = backbone.hop_length
     mel = tf.random.normal([1, int(seconds * sample_rate) // hop, backbone.n_mels], -5.0, 2.0)
     betas, steps = sampler.betas_and_steps(schedule)
@@ -116,8 +116,9 @@ def long_input_run(config_path, seconds, precision="float32", whole_conditioner=
     config = load_config(config_path)
     backbone = build_backbone(config, PRECISION_POLICIES[precision])
     sampler = Sampler.from_config(config["diffusion"], backbone.family)
+    whole = (lambda: (backbone.conditioner, backbone.denoiser)) if whole_conditioner else None
     rtf = bench_vocoder(backbone, sampler, config["audio"]["sample_rate"], seconds, "fast", repeats=0,
-                        chunk_networks=(backbone.conditioner, backbone.denoiser) if whole_conditioner else None)
+                        chunk_networks=whole)
     return rtf, peak_memory() / 2 ** 30
 
 

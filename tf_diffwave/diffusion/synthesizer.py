@@ -20,8 +20,9 @@ class Synthesizer(tf.Module):
     def __init__(self, backbone, chunk_frames=512, options=SamplingOptions(), chunk_networks=None):
         super().__init__()
         self.backbone = backbone
-        # the (conditioner, denoiser) pair chunks run at every step: the backbone's own unless given (to compare)
-        self.chunk_networks = chunk_networks or backbone.chunk_networks()
+        # what gives the (conditioner, denoiser) pair chunks run at every step: the backbone's own unless given (to
+        # compare); a function, so that the module does not track the pair (its exports would trace it again)
+        self.chunk_networks = chunk_networks or backbone.chunk_networks
         self.options = options
         self.networks = [net for net in (backbone.conditioner, backbone.denoiser) if net is not None]  # tracked
         self.chunk_frames = chunk_frames
@@ -35,7 +36,7 @@ class Synthesizer(tf.Module):
         if self.backbone.max_frames is not None:  # a chunk and its context must fit the network's window
             size = tf.minimum(size, self.backbone.max_frames - 2 * context)
         count = (frames + size - 1) // size
-        conditioner, denoiser = self.chunk_networks
+        conditioner, denoiser = self.chunk_networks()
 
         def body(i, pieces):
             f0 = i * size
