@@ -157,3 +157,16 @@ def test_training_writes_the_held_out_distances_to_tensorboard(tmp_path, tiny_co
     assert set(found["valid/log_mel_l1"]) == set(found["valid/mr_stft"]) == {2}
     # an untrained model's output is near-silent noise: far from the recording, by either measure
     assert found["valid/log_mel_l1"][2] > 1 and found["valid/mr_stft"][2] > 1
+
+
+def test_the_held_out_utterances_of_the_bundled_model_are_found_from_any_folder(tmp_path, monkeypatch):
+    """The bundled model's config names its corpus relative to the clone ("data/ljspeech-demo"); from another
+    folder the evaluation finds the shipped corpus, as infer does."""
+    import tf_diffwave
+    from tf_diffwave.evaluation.reports import held_out_utterances
+
+    model = tf_diffwave.load()
+    monkeypatch.chdir(tmp_path)
+    assert not os.path.exists(model.config["data"]["path"])
+    corpus, ids = held_out_utterances(model, None, 2)
+    assert ids == ["LJ001-0046", "LJ001-0047"] and all(os.path.isfile(corpus.wav_paths[i]) for i in ids)
