@@ -14,8 +14,7 @@ import tensorflow as tf
 from tf_diffwave.config import load_config
 from tf_diffwave.diffusion.samplers import Sampler, SamplingOptions
 from tf_diffwave.diffusion.synthesizer import Synthesizer
-from tf_diffwave.inference.model import PRECISION_POLICIES
-from tf_diffwave.models.registry import build_backbone
+from tf_diffwave.models.registry import PRECISION_POLICIES, build_backbone
 from tf_diffwave.models.s4 import S4Layer, woodbury_spectrum
 from tf_diffwave.shipped import shipped_path
 from tf_diffwave.training.trainer import Trainer

@@ -7,9 +7,8 @@ import sys
 import tempfile
 
 from tf_diffwave.errors import UserError
+from tf_diffwave.models.registry import PRECISION_POLICIES
 from tf_diffwave.shipped import DEMO_MODEL_DIR
-
-PRECISIONS = ("float32", "bfloat16", "float16")
 
 
 def add_config(parser):
@@ -26,13 +25,13 @@ def add_model_dir(parser, help_text="model folder: a training run, a bundle or a
 
 def add_precision(parser):
     """--precision, what the networks compute in."""
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+    parser.add_argument("--precision", choices=list(PRECISION_POLICIES), default="float32",
                         help="what the networks compute in: float32 (default), bfloat16 (CPUs with AVX-512 BF16 or "
                              "AMX), float16 (GPUs); the sampler stays float32")
 
 
 def run(main):
-    """Run a command, turning UserError into one line on stderr and exit code 2, and Ctrl-C into exit code 130."""
+    """Run a command, turning UserError into one line on stderr and exit code 2."""
     try:
         main()
     except UserError as err:

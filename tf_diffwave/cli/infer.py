@@ -10,6 +10,7 @@ from tf_diffwave.config import load_run_config
 from tf_diffwave.data.audio import READABLE_EXTENSIONS, read_audio, write_wav
 from tf_diffwave.data.corpora import read_corpus
 from tf_diffwave.data.mel_files import mel_path, read_mel
+from tf_diffwave.diffusion.schedules import schedule_names
 from tf_diffwave.errors import UserError
 from tf_diffwave.models import registry
 from tf_diffwave.quiet import import_tensorflow
@@ -100,7 +101,7 @@ def parse(argv, prog):
     if args.out and (unconditional or len(args.mel) > 1):
         raise UserError("--out names one file; with several outputs use --out-dir")
     if not family.autoregressive:
-        args.steps = parse_steps(args.steps, ["fast", "full", *family.schedules])
+        args.steps = parse_steps(args.steps, schedule_names(family.schedules))
     return args, config, family
 
 
@@ -157,7 +158,6 @@ def generate_clips(model, args, options):
         options = dict(options, on_sample=on_sample)
     clips = model.unconditional_generate(args.n_samples, seed=args.seed, steps=args.steps,
                                          batch_size=args.batch_size, on_batch=on_batch, **options)
-    os.makedirs(args.out_dir, exist_ok=True)
     for i, clip in enumerate(clips):
         write_wav(os.path.join(args.out_dir, f"seed_{args.seed + i}.wav"), clip, model.sample_rate)
     print(f"wrote {len(clips)} clips to {args.out_dir}")

@@ -9,7 +9,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
-from tf_diffwave.diffusion.schedules import Schedule, align_steps, checked_betas, noise_levels
+from tf_diffwave.diffusion.schedules import Schedule, align_steps, checked_betas, noise_levels, schedule_names
 from tf_diffwave.errors import UserError
 
 
@@ -144,7 +144,7 @@ class Sampler:
     @property
     def names(self):
         """The schedules that can be asked for by name."""
-        return ["fast", "full", *self.named]
+        return schedule_names(self.named)
 
     def _inputs(self, betas):
         if self.noise_input == "level":

@@ -33,6 +33,11 @@ class Schedule:
         return coef_x0 * x0 + coef_xt * xt, variance
 
 
+def schedule_names(named):
+    """The inference schedules a model takes by name: 'fast', 'full' and those its family ships (`named`)."""
+    return ["fast", "full", *named]
+
+
 def checked_betas(betas):
     """`betas` as a float64 array (S,), or a UserError unless it is a non-empty list of betas in (0, 1)."""
     array = np.asarray(betas, dtype=np.float64)

@@ -70,11 +70,17 @@ METRICS = (("log_mel_l1", "log-mel L1 (lower is better)", 3), ("mr_stft", "MR-ST
            ("pesq_wb", "PESQ wb (higher)", 2), ("stoi", "STOI (higher)", 3), ("rtf", "RTF (lower)", 2))
 
 
+def corpus_data(model, data_dir=None):
+    """The model's `data` section reading the corpus in `data_dir`, by default its own data.path (found in the
+    shipped files when it is a relative path of the clone, as for the bundled model)."""
+    path = model.config["data"]["path"]
+    return dict(model.config["data"], path=data_dir or existing_path(path) or path)
+
+
 def held_out_utterances(model, data_dir, limit):
     """(corpus, ids) of the held-out split of the run's corpus layout, read from `data_dir` (default: the run's
     data.path), at most `limit` of them."""
-    data = dict(model.config["data"], path=data_dir or existing_path(model.config["data"]["path"]) or
-                model.config["data"]["path"])
+    data = corpus_data(model, data_dir)
     corpus = read_corpus(data)
     ids = corpus.valid_ids[:limit] if limit else corpus.valid_ids
     if not ids:
@@ -121,8 +127,7 @@ def _mean(values):
 def nll_report(model, data_dir, split, limit):
     """The NLL of an autoregressive model on `split` ("train", "valid" or "test") of its corpus layout read from
     `data_dir` (default: the run's data.path), at most `limit` clips (0: all)."""
-    data = dict(model.config["data"], path=data_dir or existing_path(model.config["data"]["path"]) or
-                model.config["data"]["path"])
+    data = corpus_data(model, data_dir)
     corpus = read_corpus(data)
     ids = getattr(corpus, f"{split}_ids")[: limit or None]
     if not ids:

@@ -12,14 +12,9 @@ from tf_diffwave.diffusion.synthesizer import Synthesizer
 from tf_diffwave.errors import UserError
 from tf_diffwave.inference.checkpoints import restore_ema
 from tf_diffwave.models.contract import evaluation_loss
-from tf_diffwave.models.registry import build_backbone
+from tf_diffwave.models.registry import PRECISION_POLICIES, build_backbone
 from tf_diffwave.serving.savedmodel import export_model
 from tf_diffwave.shipped import DEMO_MODEL_DIR
-
-# what the networks compute in when sampling, and the Keras policy that gives it: weights and the reverse
-# process stay float32 either way
-PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-
 
 
 class TrainedModel:

@@ -70,6 +70,10 @@ class Family:
         return getattr(importlib.import_module(module), name)
 
 
+# what the networks compute in (`precision` everywhere: load, infer, export), and the Keras dtype policy that gives
+# it: weights and the reverse process stay float32 either way
+PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
 _added = {}  # families registered at run time (from outside the package): name -> Family
 
 
