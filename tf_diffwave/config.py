@@ -52,6 +52,13 @@ COMMON_DEFAULTS = {
                                       # (ivanvovk/WaveGrad's sampler), not from the noise estimate (DiffWave eq. 5)
         "schedule_precision": "float64",  # reverse-step coefficients: "float64" (exact, rounded once) or "float32"
                                           # (computed in float32, as ivanvovk/WaveGrad does)
+        "prior": "standard",          # "standard": noise N(0, I); "priorgrad" (vocoders): N(0, diag(std^2)), std from
+                                      # each mel frame's energy (PriorGrad); see diffusion/prior.py
+        "std_min": 0.1,               # priorgrad: the smallest std (silent frames)
+        "max_energy_override": 4.0,   # priorgrad: frame energies clamped to this, which replaces energy_max (null: no
+                                      # clamp), as PriorGrad's max_energy_override
+        "energy_min": None,           # priorgrad: the training set's smallest and largest frame energy; null: computed
+        "energy_max": None,           # from the training split when training starts, then stored in the run's config
     },
     "classifier": {                   # the SC09 digit classifier used by the quality metrics
         "channels": 32,               # convolution channels of the first block (doubled in each of 3 blocks)
@@ -82,11 +89,14 @@ COMMON_DEFAULTS = {
     },
 }
 
+_NULLABLE = {"diffusion.max_energy_override", "diffusion.energy_min", "diffusion.energy_max"}  # null allowed
+
 SEARCHED_SCHEDULE = "fast_schedule.json"  # in a run folder: written by `evaluate search-schedule`
 
 _CHOICES = {
     "data.kind": ("ljspeech", "sc09"),
-    "audio.features": ("hifigan", "lmnt", "ivanvovk"),
+    "audio.features": ("hifigan", "lmnt", "ivanvovk", "priorgrad"),
+    "diffusion.prior": ("standard", "priorgrad"),
     "model.tf32": ("auto", "on", "off"),
     "diffusion.schedule_precision": ("float64", "float32"),
     "diffusion.loss": ("l1", "l2"),
@@ -125,7 +135,12 @@ def _is_number_or_list(value, nested):
 
 
 def _check_value(key, value, default):
-    """Raise UserError unless `value` has the type of `default`; return it (ints widened to float)."""
+    """Raise UserError unless `value` has the type of `default` (a key that may be null, _NULLABLE, takes a number
+    or null); return it (ints widened to float)."""
+    if key in _NULLABLE:
+        if value is None:
+            return None
+        default = 0.0
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):
@@ -138,7 +153,8 @@ def _check_value(key, value, default):
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise UserError(f"config key '{key}' must be {_type_name(default)}, got {value!r}")
+        what = _type_name(default) + (" or null" if key in _NULLABLE else "")
+        raise UserError(f"config key '{key}' must be {what}, got {value!r}")
     allowed = choices().get(key)
     if allowed is not None and value not in allowed:
         raise UserError(f"config key '{key}' must be one of {', '.join(allowed)}, got {value!r}")
@@ -230,6 +246,7 @@ def validate(config):
     d = config["diffusion"]
     if not 0 < d["beta_start"] < d["beta_end"] < 1:
         raise UserError("config keys 'diffusion.beta_start' < 'diffusion.beta_end' must lie in (0, 1)")
+    _check_prior(config, family)
     data = config["data"]
     if min(data["valid_percent"], data["test_percent"]) < 0 or data["valid_percent"] + data["test_percent"] >= 100:
         raise UserError("config keys 'data.valid_percent' and 'data.test_percent' must be at least 0 and add up "
@@ -239,6 +256,24 @@ def validate(config):
         section, name = key.split(".")
         if config[section][name] < 1:
             raise UserError(f"config key '{key}' must be at least 1")
+
+
+def _check_prior(config, family):
+    d = config["diffusion"]
+    if d["prior"] == "standard":
+        return
+    if config["model"]["unconditional"] or family.kind != "diffusion":
+        raise UserError("config key 'diffusion.prior' must be 'standard' for a model that generates without a mel: "
+                        "the PriorGrad prior is taken from the mel")
+    if not 0 < d["std_min"] <= 1:
+        raise UserError("config key 'diffusion.std_min' must lie in (0, 1]")
+    if (d["energy_min"] is None) != (d["energy_max"] is None):
+        raise UserError("config keys 'diffusion.energy_min' and 'diffusion.energy_max' must both be numbers or both "
+                        "null (computed when training starts)")
+    top = d["energy_max"] if d["max_energy_override"] is None else d["max_energy_override"]
+    if d["energy_min"] is not None and not 0 <= d["energy_min"] < top:
+        raise UserError(f"config key 'diffusion.energy_min' = {d['energy_min']} must be at least 0 and below the "
+                        f"largest energy ({top}: 'diffusion.energy_max' or 'diffusion.max_energy_override')")
 
 
 def load_config(path=None, overrides=()):

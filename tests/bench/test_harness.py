@@ -22,3 +22,23 @@ def test_a_table_prints_as_markdown():
     table.add(1, "x")
     table.add(2.5, "y")
     assert table.markdown() == "Two rows\n\n| a | b |\n| --- | --- |\n| 1 | x |\n| 2.5 | y |"
+
+
+def test_the_prior_table_times_both_priors_of_one_config(tmp_path):
+    import json
+
+    from tests.helpers import DEMO_CONFIG
+    from tf_diffwave.bench.tables import prior_table
+
+    with open(DEMO_CONFIG) as f:
+        config = json.load(f)
+    config["model"]["wavenet"] = {"residual_channels": 4, "residual_layers": 2, "dilation_cycle": 2, "embed_dim": 8}
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(config))
+    rows = prior_table(str(path), rounds=1, repeats=0).markdown().splitlines()[4:]
+    assert [row.split(" | ")[0] for row in rows] == ["| RTF, 1 s audio, fast schedule",
+                                                     "| RTF, 5 s audio, fast schedule"]
+    for row in rows:
+        standard, prior, cost = (cell.strip(" |") for cell in row.split(" | ")[1:])
+        # the cost of the unrounded RTFs, shown to 0.1%; the RTFs are shown to 0.001
+        assert abs(float(cost.rstrip("%")) - 100 * (float(prior) / float(standard) - 1)) < 0.1 + 0.1 / float(standard)

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.helpers import DEMO
 from tf_diffwave.config import defaults
@@ -138,6 +139,10 @@ def test_searched_schedule_is_saved_and_used_by_infer_and_evaluate(tiny_run, tmp
     assert report["steps"] == "fast" and len(report["utterances"]) == 1
     assert set(report["mean"]) == {"model", "griffin_lim", "ground_truth"}
     assert report["precision"] == "float32" and report["seed"] == 0
+    utterance = next(iter(report["utterances"]))
+    picture = tf.io.decode_png((tmp_path / f"evaluation-vocoder-fast-{utterance}.png").read_bytes()).numpy()
+    assert picture.shape[0] == 630 and picture.shape[2] == 4  # three stacked panels
+    assert "and 1 spectrogram pictures" in printed
     evaluate_main(["vocoder", "--model-dir", run, "--limit", "1", "--precision", "bfloat16", "--seed", "3"])
     with open(tmp_path / "evaluation-vocoder-fast-bfloat16.json") as f:
         reduced = json.load(f)
@@ -154,7 +159,7 @@ def test_training_writes_the_held_out_distances_to_tensorboard(tmp_path, tiny_co
     train_main(["--config", DEMO_CONFIG, *tiny_overrides(tiny_corpus, model_dir), "train.max_steps=2",
                 "train.sample_every=2"])
     found = read_summaries(os.path.join(model_dir, "logs"))
-    assert set(found["valid/log_mel_l1"]) == set(found["valid/mr_stft"]) == {2}
+    assert set(found["valid/log_mel_l1"]) == set(found["valid/mr_stft"]) == set(found["valid/spectrograms"]) == {2}
     # an untrained model's output is near-silent noise: far from the recording, by either measure
     assert found["valid/log_mel_l1"][2] > 1 and found["valid/mr_stft"][2] > 1
 

@@ -23,8 +23,8 @@ def test_each_fixture_is_identified_as_the_format_that_saved_it(name):
 
 
 @pytest.mark.parametrize("name, command", [
-    ("priorgrad", "a PriorGrad (microsoft/NeuralSpeech) vocoder checkpoint, not an lmnt-com/diffwave one; this "
-                  "version of tf-diffwave cannot convert that format yet"),
+    ("priorgrad", "a PriorGrad (microsoft/NeuralSpeech) vocoder checkpoint, not an lmnt-com/diffwave one; convert it "
+                  "with 'tf-diffwave convert priorgrad ...'"),
     ("wavegrad-ivanvovk", "an ivanvovk/WaveGrad checkpoint, not an lmnt-com/diffwave one; convert it with "
                           "'tf-diffwave convert wavegrad-ivanvovk ...'"),
     ("simple-sashimi", "an RF5/simple-sashimi autoregressive SaShiMi checkpoint, not an lmnt-com/diffwave one")])

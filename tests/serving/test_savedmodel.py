@@ -43,6 +43,21 @@ def test_saved_model_cli_show_and_scan(tiny_run):
     assert "does not contain" in scan.stdout and "contains the following" not in scan.stdout
 
 
+def test_export_vocodes_as_the_python_api_does_with_the_prior_inside(tiny_run, tmp_path):
+    """The tiny run samples from PriorGrad's prior (configs/demo.json): the export computes its std from the mel in
+    the graph, and request example b is drawn with seed b."""
+    import tensorflow as tf
+
+    model = tf_diffwave.load(tiny_run)
+    assert model.config["diffusion"]["prior"] == "priorgrad"
+    mel = np.random.default_rng(4).normal(-5, 2, (2, 9, 80)).astype(np.float32)
+    mel[:, :3] = np.log(1e-5)  # silent frames: std_min there
+    served = tf.saved_model.load(latest_export(tiny_run)).signatures["serving_default"]
+    audio = served(mel=tf.constant(mel))["audio"].numpy()
+    np.testing.assert_allclose(audio, model.vocode(mel, seed=0), atol=1e-5)
+    assert np.all(model.prior_std(mel)[:, :3 * 256] == np.float32(model.config["diffusion"]["std_min"]))
+
+
 def test_export_is_a_numbered_version_folder(tiny_run):
     assert os.listdir(os.path.join(tiny_run, "export")) == ["2"]
     assert os.path.isfile(os.path.join(tiny_run, "export", "2", "saved_model.pb"))

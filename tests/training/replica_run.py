@@ -1,7 +1,7 @@
 """Train a tiny model for one step on N logical CPU devices, save and export it, print its loss and gradient norm
 (run as a subprocess: devices must be set first).
 
-usage: python replica_run.py N_REPLICAS CORPUS MODEL_DIR [wavenet|wavegrad]
+usage: python replica_run.py N_REPLICAS CORPUS MODEL_DIR wavenet|wavegrad [key=value ...]
 """
 
 import os
@@ -21,11 +21,11 @@ from tests.helpers import DEMO_CONFIG, WAVEGRAD_DEMO_CONFIG, tiny_overrides, tin
 from tf_diffwave.config import load_config  # noqa: E402
 from tf_diffwave.training.trainer import Trainer  # noqa: E402
 
-config, overrides = (WAVEGRAD_DEMO_CONFIG, tiny_wavegrad_overrides) if sys.argv[4:] == ["wavegrad"] else \
+config, overrides = (WAVEGRAD_DEMO_CONFIG, tiny_wavegrad_overrides) if sys.argv[4] == "wavegrad" else \
     (DEMO_CONFIG, tiny_overrides)
 keras.utils.set_random_seed(0)  # the same initial weights in every process (the train command does this)
 trainer = Trainer(load_config(config, overrides(corpus, model_dir) + [
-    "train.batch_size=4", "train.grad_clip_norm=0.05", "train.export=true"]))
+    "train.batch_size=4", "train.grad_clip_norm=0.05", "train.export=true", *sys.argv[5:]]))
 assert trainer.strategy.num_replicas_in_sync == replicas
 loss, norm, _, _ = tf.function(trainer.train_step)(iter(trainer.dataset(0)))
 trainer.save()

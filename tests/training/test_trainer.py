@@ -105,14 +105,16 @@ def test_a_stop_signal_saves_the_current_step_and_exits_cleanly(tmp_path, tiny_c
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backbone", ["wavenet", "wavegrad"])
-def test_two_replicas_match_one(tmp_path, tiny_corpus, backbone):
+@pytest.mark.parametrize("backbone, prior", [("wavenet", "priorgrad"), ("wavenet", "standard"),
+                                             ("wavegrad", "standard"), ("wavegrad", "priorgrad")])
+def test_two_replicas_match_one(tmp_path, tiny_corpus, backbone, prior):
     """MirroredStrategy on 2 logical CPUs gives the same weights after a step as 1 replica on the same batch."""
     values, printed = [], []
     for replicas in (1, 2):
         model_dir = str(tmp_path / f"r{replicas}")
         out = subprocess.run([sys.executable, os.path.join(HERE, "replica_run.py"), str(replicas), tiny_corpus,
-                              model_dir, backbone], cwd=REPO, capture_output=True, text=True, timeout=300)
+                              model_dir, backbone, f"diffusion.prior={prior}"], cwd=REPO, capture_output=True,
+                             text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         values.append(checkpoint_values(model_dir))
         printed.append(dict(kv.split("=") for kv in out.stdout.split()[-2:]))

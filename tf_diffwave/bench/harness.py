@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_diffwave.config import load_config
-from tf_diffwave.diffusion.samplers import Sampler, SamplingOptions
+from tf_diffwave.diffusion.samplers import Sampler
 from tf_diffwave.diffusion.synthesizer import Synthesizer
 from tf_diffwave.models.registry import PRECISION_POLICIES, build_backbone
 from tf_diffwave.models.s4 import S4Layer, woodbury_spectrum
@@ -35,14 +35,13 @@ def time_call(fn, repeats):
     return best
 
 
-def bench_vocoder(backbone, sampler, sample_rate, seconds, schedule, repeats, options=SamplingOptions(),
-                  chunk_networks=None):
-    """Real-time factor of vocoding `seconds` of audio (batch 1), long inputs with the networks `chunk_networks()`
-    gives if given (see Synthesizer)."""
-    hop = backbone.hop_length
+def bench_vocoder(backbone, sampler, config, seconds, schedule, repeats, chunk_networks=None):
+    """Real-time factor of vocoding `seconds` of audio (batch 1), sampling as the config says (its options and
+    prior), long inputs with the networks `chunk_networks()` gives if given (see Synthesizer)."""
+    hop, sample_rate = backbone.hop_length, config["audio"]["sample_rate"]
     mel = tf.random.normal([1, int(seconds * sample_rate) // hop, backbone.n_mels], -5.0, 2.0)
     betas, steps = sampler.betas_and_steps(schedule)
-    synth = Synthesizer(backbone, options=options, chunk_networks=chunk_networks)
+    synth = Synthesizer.from_config(backbone, config, chunk_networks=chunk_networks)
     seeds = tf.zeros([1], tf.int64)
     elapsed = time_call(lambda: synth.vocode(mel, betas, steps, seeds).numpy(), repeats)
     return elapsed / (mel.shape[1] * hop / sample_rate)
@@ -116,8 +115,7 @@ def long_input_run(config_path, seconds, precision="float32", whole_conditioner=
     backbone = build_backbone(config, PRECISION_POLICIES[precision])
     sampler = Sampler.from_config(config["diffusion"], backbone.family)
     whole = (lambda: (backbone.conditioner, backbone.denoiser)) if whole_conditioner else None
-    rtf = bench_vocoder(backbone, sampler, config["audio"]["sample_rate"], seconds, "fast", repeats=0,
-                        chunk_networks=whole)
+    rtf = bench_vocoder(backbone, sampler, config, seconds, "fast", repeats=0, chunk_networks=whole)
     return rtf, peak_memory() / 2 ** 30
 
 

@@ -3,8 +3,9 @@
 training steps/s at batch 16, beside the figures measured for lmnt-com/diffwave (PyTorch, CPU, 2 threads) on the
 same kind of 2-core machine; the time and peak memory of vocoding a long input; the unconditional SC09 model's
 generation speed; one S4 layer's kernel with the chunked Cauchy routine and the naive broadcast; SaShiMi and
-WaveGrad training and vocoding; a BASE model converted from lmnt-com/diffwave beside the native one; the
-autoregressive SaShiMi's generation. Nothing about threads or allocators is changed in this process.
+WaveGrad training and vocoding; a BASE model converted from lmnt-com/diffwave beside the native one; the cost of
+PriorGrad's prior; the autoregressive SaShiMi's generation. Nothing about threads or allocators is changed in this
+process.
 """
 
 import os
@@ -14,7 +15,7 @@ import tensorflow as tf
 from tf_diffwave.bench.harness import (bench_vocoder, in_fresh_process, recurrent_generation_run,
                                        seconds_per_denoising_step, time_call, vocoder_training_overrides)
 from tf_diffwave.config import load_config
-from tf_diffwave.diffusion.samplers import Sampler, SamplingOptions
+from tf_diffwave.diffusion.samplers import Sampler
 from tf_diffwave.interop.lmnt import LMNT_DEFAULTS, lmnt_config
 from tf_diffwave.models.registry import build_backbone
 from tf_diffwave.shipped import shipped_path
@@ -88,12 +89,11 @@ def vocoder_table(config_path, repeats, micro_batches, training=True):
     config = load_config(config_path)
     backbone = build_backbone(config)
     sampler = Sampler.from_config(config["diffusion"], backbone.family)
-    rate = config["audio"]["sample_rate"]
     table = Table(f"config {config_path}: {backbone.model.count_params():,} parameters, {os.cpu_count()} CPUs, "
                   f"TensorFlow {tf.__version__}", ["measure", "tf-diffwave",
                                                    "lmnt-com/diffwave (shipped / tuned / compiled)"])
     for seconds, schedule in ((1, "fast"), (5, "fast"), (1, "full")):
-        rtf = bench_vocoder(backbone, sampler, rate, seconds, schedule, repeats)
+        rtf = bench_vocoder(backbone, sampler, config, seconds, schedule, repeats)
         table.add(f"RTF, {seconds} s audio, {schedule} schedule", f"{rtf:.2f}", REFERENCE["vocode", seconds, schedule])
     if training:
         samples = config["data"]["crop_frames"] * config["audio"]["hop_length"]
@@ -115,30 +115,53 @@ def training_options_table(config_path, micro_batches):
     return table
 
 
+def interleaved_rtfs(configs, measures, rounds, repeats):
+    """{(name, (seconds, schedule)): best RTF} of the models {name: config} measured in turns (every model for one
+    measure, then the next measure), best of `rounds`, so that the machine's drift touches them alike; and
+    {name: parameter count}."""
+    built = {}
+    for name, config in configs.items():
+        backbone = build_backbone(config)
+        built[name] = (backbone, Sampler.from_config(config["diffusion"], backbone.family), config)
+    best = {(name, m): float("inf") for name in configs for m in measures}
+    for _ in range(rounds):
+        for m in measures:
+            for name, (backbone, sampler, config) in built.items():
+                best[name, m] = min(best[name, m], bench_vocoder(backbone, sampler, config, *m, repeats))
+    return best, {name: backbone.model.count_params() for name, (backbone, _, _) in built.items()}
+
+
 def converted_table(rounds, repeats):
     """RTFs of the BASE model converted from lmnt-com/diffwave (lmnt's params as the converter turns them into a
     config: lmnt's float32 step table, clipping after every step) beside the native BASE model, measured in turns,
     best of `rounds`."""
-    models = {"native": load_config(shipped_path("configs/ljspeech.json")),
-              "converted": lmnt_config(LMNT_DEFAULTS, "lmnt-com/diffwave BASE")}
-    built = {}
-    for name, config in models.items():
-        backbone = build_backbone(config)
-        built[name] = (backbone, Sampler.from_config(config["diffusion"], backbone.family), config)
     measures = ((1, "fast"), (5, "fast"), (1, "full"))
-    best = {(name, m): float("inf") for name in models for m in measures}
-    for _ in range(rounds):
-        for m in measures:
-            for name, (backbone, sampler, config) in built.items():
-                rtf = bench_vocoder(backbone, sampler, config["audio"]["sample_rate"], *m, repeats,
-                                    SamplingOptions.from_config(config["diffusion"]))
-                best[name, m] = min(best[name, m], rtf)
-    counts = {name: backbone.model.count_params() for name, (backbone, _, _) in built.items()}
+    best, counts = interleaved_rtfs({"native": load_config(shipped_path("configs/ljspeech.json")),
+                                     "converted": lmnt_config(LMNT_DEFAULTS, "lmnt-com/diffwave BASE")},
+                                    measures, rounds, repeats)
     table = Table(f"BASE converted from an lmnt-com/diffwave checkpoint against native BASE ({counts['converted']:,} "
                   f"and {counts['native']:,} parameters), RTF, best of {rounds} rounds taken in turns",
                   ["measure", "native BASE", "converted from lmnt"])
     for m in measures:
         table.add(f"RTF, {m[0]} s audio, {m[1]} schedule", f"{best['native', m]:.3f}", f"{best['converted', m]:.3f}")
+    return table
+
+
+def prior_table(config_path, rounds, repeats):
+    """RTFs of a vocoder config sampling from the standard prior and from PriorGrad's (its std computed from the mel
+    in the graph, clamping after every step), measured in turns, best of `rounds`, and the prior's cost."""
+    config = load_config(config_path)
+    measures = ((1, "fast"), (5, "fast"))
+    priorgrad = load_config(config_path, ["diffusion.prior=priorgrad", "diffusion.energy_min=0.03",
+                                          "diffusion.energy_max=4.5"])
+    best, _ = interleaved_rtfs({"standard": load_config(config_path, ["diffusion.prior=standard"]),
+                                "priorgrad": priorgrad}, measures, rounds, repeats)
+    table = Table(f"The prior's cost, config {config_path} ({config['model']['backbone']}), RTF, best of {rounds} "
+                  f"rounds taken in turns", ["measure", "standard prior", "PriorGrad prior", "cost"])
+    for m in measures:
+        standard, prior = best["standard", m], best["priorgrad", m]
+        table.add(f"RTF, {m[0]} s audio, {m[1]} schedule", f"{standard:.3f}", f"{prior:.3f}",
+                  f"{100 * (prior / standard - 1):+.1f}%")
     return table
 
 
@@ -148,11 +171,10 @@ def wavegrad_table(config_path, repeats, micro_batches):
     config = load_config(config_path)
     backbone = build_backbone(config)
     sampler = Sampler.from_config(config["diffusion"], backbone.family)
-    options = SamplingOptions.from_config(config["diffusion"])
     table = Table(f"WaveGrad, config {config_path}: {backbone.model.count_params():,} parameters",
                   ["measure", "tf-diffwave"])
     for schedule in ("6", "50"):
-        rtf = bench_vocoder(backbone, sampler, config["audio"]["sample_rate"], 1, schedule, repeats, options)
+        rtf = bench_vocoder(backbone, sampler, config, 1, schedule, repeats)
         table.add(f"RTF, 1 s audio, {schedule} iterations", f"{rtf:.2f}")
     samples = config["data"]["crop_frames"] * config["audio"]["hop_length"]
     seconds = in_fresh_process("training_step_run", config_path, vocoder_training_overrides(micro_batches), 1)[0]

@@ -24,6 +24,8 @@ def main(argv=None, prog=None):
     parser.add_argument("--skip-vocoder", action="store_true", help="only the SC09, S4 and SaShiMi tables")
     parser.add_argument("--converted-rounds", type=int, default=3,
                         help="rounds of the converted-lmnt against native BASE comparison (0: skip)")
+    parser.add_argument("--prior-rounds", type=int, default=5,
+                        help="rounds of the standard against PriorGrad's prior, taken in turns (0: skip)")
     parser.add_argument("--wavegrad-config", default=shipped_path("configs/wavegrad_ljspeech.json"),
                         help="WaveGrad config for the WaveGrad table ('' to skip)")
     parser.add_argument("--ar-config", default=shipped_path("configs/sc09_ar_sashimi.json"),
@@ -58,6 +60,8 @@ def main(argv=None, prog=None):
         show(tables.sashimi_training_table(args.sashimi_config, args.repeats))
     if args.converted_rounds:
         show(tables.converted_table(args.converted_rounds, args.repeats))
+    if args.prior_rounds:
+        show(tables.prior_table(args.config, args.prior_rounds, args.repeats))
     if args.wavegrad_config:
         show(tables.wavegrad_table(args.wavegrad_config, args.repeats, args.micro_batches))
     if args.ar_config:

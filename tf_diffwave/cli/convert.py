@@ -14,6 +14,11 @@ FORMATS = {
              ("its .pt checkpoint (the learner's torch.save, or a bare state dict)",)),
     "wavegrad-ivanvovk": ("an ivanvovk/WaveGrad checkpoint and its JSON config", ("CHECKPOINT", "CONFIG"),
                           ("its .pt checkpoint", "its JSON config (model_config, data_config, training_config)")),
+    "priorgrad": ("a PriorGrad (microsoft/NeuralSpeech) vocoder checkpoint and its training-set statistics",
+                  ("CHECKPOINT", "STATS_DIR"),
+                  ("its .pt checkpoint (the learner's torch.save)",
+                   "the folder holding PriorGrad's stats_priorgrad/ (or that folder); energy_min=X energy_max=Y "
+                   "replace it")),
 }
 
 
@@ -35,7 +40,8 @@ def make_parser(prog):
 
 
 def main(argv=None, prog=None):
-    """tf-diffwave convert lmnt CKPT OUT_DIR [key=value ...] | convert wavegrad-ivanvovk CKPT CONFIG OUT_DIR [...]"""
+    """tf-diffwave convert lmnt CKPT OUT_DIR [key=value ...] | convert wavegrad-ivanvovk CKPT CONFIG OUT_DIR [...] |
+    convert priorgrad CKPT STATS_DIR OUT_DIR [...]"""
     args = make_parser(prog).parse_args(argv)
     for path in [args.checkpoint] + ([args.config] if args.format == "wavegrad-ivanvovk" else []):
         if not os.path.isfile(path):
@@ -47,11 +53,17 @@ def main(argv=None, prog=None):
 
         model = convert_ivanvovk(args.checkpoint, args.config, args.out_dir, args.overrides,
                                  export=not args.no_export)
-        kind = "ivanvovk WaveGrad vocoder"
+        kind = "an ivanvovk WaveGrad vocoder"
+    elif args.format == "priorgrad":
+        from tf_diffwave.interop.priorgrad import convert_priorgrad
+
+        model = convert_priorgrad(args.checkpoint, args.stats_dir, args.out_dir, args.overrides,
+                                  export=not args.no_export)
+        kind = "a PriorGrad vocoder"
     else:
         from tf_diffwave.interop.lmnt import convert_lmnt
 
         model = convert_lmnt(args.checkpoint, args.out_dir, args.overrides, export=not args.no_export)
-        kind = "lmnt " + ("unconditional generator" if model.unconditional else "vocoder")
-    print(f"wrote {args.out_dir}: an {kind} at step {model.step}, {model.backbone.model.count_params():,} parameters"
+        kind = "an lmnt " + ("unconditional generator" if model.unconditional else "vocoder")
+    print(f"wrote {args.out_dir}: {kind} at step {model.step}, {model.backbone.model.count_params():,} parameters"
           + ("" if args.no_export else f", exported to {os.path.join(args.out_dir, 'export', str(model.step))}"))

@@ -64,9 +64,12 @@ def print_vocoder_report(report):
 
 def vocoder_main(args):
     """evaluate vocoder: the quality of a vocoder on its held-out utterances, beside Griffin-Lim."""
+    from tf_diffwave.evaluation.pictures import matplotlib_classes, spectrogram_png
     from tf_diffwave.evaluation.reports import held_out_utterances, vocoder_report
     from tf_diffwave.inference.model import load
     from tf_diffwave.progress import progress_bar
+
+    matplotlib_classes()  # before any work
 
     model = load(args.model_dir, args.precision)
     start_run(model.config)
@@ -74,15 +77,25 @@ def vocoder_main(args):
         raise UserError(f"{args.model_dir}: an unconditional model; use 'evaluate sc09'")
     steps = parse_steps(args.steps, model.sampler.names)
     corpus, ids = held_out_utterances(model, args.data, args.limit)
-    report = vocoder_report(model, corpus, ids, steps, progress_bar(len(ids), "utterance"), args.seed)
-    print_vocoder_report(report)
     label = steps if isinstance(steps, str) else "betas-" + "-".join(f"{b:g}" for b in steps)
     if args.precision != "float32":
         label += f"-{args.precision}"
     path = args.out or f"evaluation-vocoder-{label}.json"
+    pictures = []
+
+    def picture(utterance, mels):  # beside the report: <report name>-<utterance>.png
+        name = f"{os.path.splitext(path)[0]}-{utterance}.png"
+        with open(name, "wb") as f:
+            f.write(spectrogram_png(mels, model.config["audio"]["hop_length"], model.sample_rate,
+                                    f"{utterance}: {os.path.basename(model.model_dir.rstrip('/'))}, step "
+                                    f"{model.step}, steps {label}"))
+        pictures.append(name)
+
+    report = vocoder_report(model, corpus, ids, steps, progress_bar(len(ids), "utterance"), args.seed, picture)
+    print_vocoder_report(report)
     with open(path, "w") as f:
         json.dump(report, f, indent=2)
-    print(f"\nwrote {path}")
+    print(f"\nwrote {path} and {len(pictures)} spectrogram pictures ({os.path.basename(pictures[0])} ...)")
 
 
 def search_schedule_main(args):
@@ -144,14 +157,16 @@ def main(argv=None, prog=None):
     add_model_dir(vocoder)
     vocoder.add_argument("--data", help="corpus folder (default: the run's data.path)")
     vocoder.add_argument("--steps", default="fast", help="fast, full, a schedule the model's family ships by name "
-                                                         "(WaveGrad: 6, 12, 25, 50, 100, 1000), or a JSON list of "
-                                                         "betas")
+                                                         "(WaveGrad: 6, 12, 25, 50, 100, 1000), PriorGrad's "
+                                                         "(priorgrad6, priorgrad12, with its prior), or a JSON "
+                                                         "list of betas")
     vocoder.add_argument("--limit", type=int, default=0, help="at most this many utterances (0: all)")
     add_precision(vocoder)
     vocoder.add_argument("--seed", type=int, default=0, help="seed of the model's noise (another seed shows the "
                                                              "measures' run-to-run spread)")
     vocoder.add_argument("--out", help="the JSON report to write (default: evaluation-vocoder-<steps>.json in the "
-                                       "current folder)")
+                                       "current folder); beside it <report>-<utterance>.png, the spectrograms of "
+                                       "the recording, the model and Griffin-Lim")
     search = commands.add_parser("search-schedule", help="search a fast schedule for a vocoder")
     add_model_dir(search, "model folder of your own (a run or a conversion): the best schedule is saved in it, "
                           "where infer --steps fast and exports pick it up")

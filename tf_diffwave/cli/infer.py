@@ -10,7 +10,7 @@ from tf_diffwave.config import load_run_config
 from tf_diffwave.data.audio import READABLE_EXTENSIONS, read_audio, write_wav
 from tf_diffwave.data.corpora import read_corpus
 from tf_diffwave.data.mel_files import mel_path, read_mel
-from tf_diffwave.diffusion.schedules import schedule_names
+from tf_diffwave.diffusion.schedules import named_schedules, schedule_names
 from tf_diffwave.errors import UserError
 from tf_diffwave.models import registry
 from tf_diffwave.quiet import import_tensorflow
@@ -64,7 +64,8 @@ def make_parser(prog, family=None):
     parser.add_argument("--out-dir", default=".", help="folder for the outputs (default: current folder)")
     parser.add_argument("--steps", default="fast",
                         help="diffusion models' inference schedule: fast (default), full, one the model's family "
-                             "ships (WaveGrad: 6, 12, 25, 50, 100, 1000), or a JSON list of betas")
+                             "ships (WaveGrad: 6, 12, 25, 50, 100, 1000), PriorGrad's (priorgrad6, priorgrad12, "
+                             "with its prior), or a JSON list of betas")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first example; example i uses seed + i")
     add_precision(parser)
     parser.add_argument("--n-samples", type=int, default=16, help="unconditional models: clips to generate")
@@ -101,7 +102,7 @@ def parse(argv, prog):
     if args.out and (unconditional or len(args.mel) > 1):
         raise UserError("--out names one file; with several outputs use --out-dir")
     if not family.autoregressive:
-        args.steps = parse_steps(args.steps, schedule_names(family.schedules))
+        args.steps = parse_steps(args.steps, schedule_names(named_schedules(config["diffusion"], family)))
     return args, config, family
 
 

@@ -9,20 +9,28 @@ and evaluation, in the convention the config names (`audio.features`).
 - "ivanvovk" (ivanvovk/WaveGrad): torchaudio's MelSpectrogram with power 2, HTK mel filters without
   normalisation, frames centred with reflect padding; then log10 of the mel power, where a power of exactly 0 gives
   0 (no floor); the last frame is dropped, so a clip of n samples has floor(n / hop) frames.
+- "priorgrad" (PriorGrad's vocoder, after HiFi-GAN's code): reflect padding of (n_fft - hop) / 2 on each side and
+  uncentred frames, so that a clip of n samples has floor(n / hop) frames, frame i starting (n_fft - hop) / 2 before
+  sample i x hop; magnitude sqrt(re^2 + im^2 + 1e-9), Slaney mel filters, natural log of max(mel, floor). (PriorGrad
+  also scales each training clip to a peak of 0.95 before this; the features here take the audio as it is given.)
 """
 
 import librosa
 import numpy as np
 import tensorflow as tf
 
-# per convention: librosa mel-filter options, centre padding, whether the window is normalised to unit L2 norm,
-# the power of the STFT magnitude that is filtered, whether the last centred frame is dropped
+# per convention: librosa mel-filter options, the padding mode, whether frames are centred (padding n_fft / 2) or
+# start at the hop (padding (n_fft - hop) / 2), whether the window is normalised to unit L2 norm, the power of the
+# STFT magnitude that is filtered, what is added to its square before the root, whether the last frame is dropped
 CONVENTIONS = {
-    "hifigan": {"htk": False, "norm": "slaney", "pad_mode": "CONSTANT", "unit_window": False, "power": 1,
-                "drop_last": False},
-    "lmnt": {"htk": True, "norm": None, "pad_mode": "REFLECT", "unit_window": True, "power": 1, "drop_last": False},
-    "ivanvovk": {"htk": True, "norm": None, "pad_mode": "REFLECT", "unit_window": False, "power": 2,
-                 "drop_last": True},
+    "hifigan": {"htk": False, "norm": "slaney", "pad_mode": "CONSTANT", "centred": True, "unit_window": False,
+                "power": 1, "epsilon": 0.0, "drop_last": False},
+    "lmnt": {"htk": True, "norm": None, "pad_mode": "REFLECT", "centred": True, "unit_window": True, "power": 1,
+             "epsilon": 0.0, "drop_last": False},
+    "ivanvovk": {"htk": True, "norm": None, "pad_mode": "REFLECT", "centred": True, "unit_window": False, "power": 2,
+                 "epsilon": 0.0, "drop_last": True},
+    "priorgrad": {"htk": False, "norm": "slaney", "pad_mode": "REFLECT", "centred": False, "unit_window": False,
+                  "power": 1, "epsilon": 1e-9, "drop_last": False},
 }
 LMNT_REF_DB, LMNT_RANGE_DB = 20.0, 100.0  # lmnt-com/diffwave's preprocess.py: dB - 20, then (dB + 100) / 100
 
@@ -38,6 +46,9 @@ class LogMel:
         convention = CONVENTIONS[features]
         self.htk, self.norm, self.pad_mode = convention["htk"], convention["norm"], convention["pad_mode"]
         self.power, self.drop_last = convention["power"], convention["drop_last"]
+        self.epsilon = convention["epsilon"]
+        # samples of padding before the first frame (and after the last)
+        self.margin = n_fft // 2 if convention["centred"] else (n_fft - hop_length) // 2
         filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
                                       htk=self.htk, norm=self.norm, dtype=np.float64)
         # the window's L2 norm folded into the filters (tf.signal.stft takes the window unscaled)
@@ -68,31 +79,45 @@ class LogMel:
             return tf.where(mel > 0.0, tf.math.log(mel) / np.log(10.0), 0.0)
         return tf.math.log(tf.maximum(mel, self.log_floor))
 
+    def frame_count(self, samples):
+        """How many feature frames a clip of `samples` samples has."""
+        frames = (samples + 2 * self.margin - self.n_fft) // self.hop_length + 1
+        return frames - 1 if self.drop_last else frames
+
+    def decompressed(self, features):
+        """Features (..., frames, n_mels) -> the mel filters' output they encode (a magnitude, or for "ivanvovk" a
+        power), in the convention's own scale (lmnt's window normalisation kept): the inverse of the compression,
+        exact above the floor. A tensor of the features' dtype."""
+        features = tf.convert_to_tensor(features)
+        if self.convention == "lmnt":
+            return tf.pow(tf.constant(10.0, features.dtype), (features * LMNT_RANGE_DB - LMNT_RANGE_DB + LMNT_REF_DB)
+                          / 20.0)
+        if self.convention == "ivanvovk":
+            return tf.pow(tf.constant(10.0, features.dtype), features)
+        return tf.exp(features)
+
     def magnitude(self, features):
         """Features (frames, n_mels) -> what librosa's filters give for the STFT magnitude to `power`
-        (n_mels, frames), float64 numpy: the inverse of the compression (exact above the floor), for Griffin-Lim."""
-        features = np.asarray(features, np.float64)
-        if self.convention == "lmnt":
-            mel = 10.0 ** ((features * LMNT_RANGE_DB - LMNT_RANGE_DB + LMNT_REF_DB) / 20.0)
-        elif self.convention == "ivanvovk":
-            mel = 10.0 ** features
-        else:
-            mel = np.exp(features)
+        (n_mels, frames), float64 numpy, for Griffin-Lim."""
+        mel = self.decompressed(tf.constant(features, tf.float64)).numpy()
         return (mel * self.window_norm).T
 
-    def __call__(self, audio, center=True):
-        """Features of `audio`; with center=False the caller has already padded n_fft // 2 on each side (and the
-        convention's last frame is not dropped)."""
+    def __call__(self, audio, pad=True):
+        """Features of `audio`; with pad=False the caller has already padded `margin` samples on each side as the
+        convention does (and the convention's last frame is not dropped)."""
         audio = tf.convert_to_tensor(audio, tf.float32)
-        if center:
-            pad = self.n_fft // 2
-            paddings = [[0, 0]] * (audio.shape.rank - 1) + [[pad, pad]]
+        if pad:
+            paddings = [[0, 0]] * (audio.shape.rank - 1) + [[self.margin, self.margin]]
             audio = tf.pad(audio, paddings, mode=self.pad_mode)
         stft = tf.signal.stft(audio, frame_length=self.n_fft, frame_step=self.hop_length,
                               fft_length=self.n_fft, window_fn=self._window, pad_end=False)
-        spectrum = tf.abs(stft) if self.power == 1 else tf.square(tf.abs(stft))
+        if self.epsilon:
+            power = tf.square(tf.math.real(stft)) + tf.square(tf.math.imag(stft)) + self.epsilon
+            spectrum = tf.sqrt(power) if self.power == 1 else power
+        else:
+            spectrum = tf.abs(stft) if self.power == 1 else tf.square(tf.abs(stft))
         features = self._compress(tf.tensordot(spectrum, self.basis, axes=1))
-        return features[..., :-1, :] if center and self.drop_last else features
+        return features[..., :-1, :] if pad and self.drop_last else features
 
     def _window(self, frame_length, dtype):
         # librosa centres a window shorter than n_fft inside the n_fft-sample frame, zeros around it

@@ -69,7 +69,8 @@ class CropSource:
             a["sample_rate"], a["hop_length"], a["n_fft"], a["n_mels"])
         self.crop_frames = d["crop_frames"]
         features = LogMel.from_config(a)
-        self.mel_floor, self.pad_mode = features.silence, features.pad_mode.lower()
+        self.mel_floor, self.pad_mode, self.margin = features.silence, features.pad_mode.lower(), features.margin
+        self.frame_count = features.frame_count
         self.mel_dir = d["mel_dir"] if uses_precomputed_mels(d) else ""
         self.ids, self.corpus, self.files = list(ids), corpus, files
         files.check_all({i: corpus.wav_paths[i] for i in self.ids})
@@ -94,11 +95,11 @@ class CropSource:
             if loaded is None:
                 continue
             audio, mel = loaded
-            frames = len(audio) // self.hop + 1 if mel is None else len(mel)
+            frames = self.frame_count(len(audio)) if mel is None else len(mel)
             start = int(rng.integers(max(frames - self.crop_frames, 0) + 1))
             if mel is None:
-                margin = self.n_fft // 2  # centred frames: padded as the features pad a whole utterance
-                padded = np.pad(np.pad(audio, margin, mode=self.pad_mode), (0, samples + self.n_fft))
+                # padded as the features pad a whole utterance
+                padded = np.pad(np.pad(audio, self.margin, mode=self.pad_mode), (0, samples + self.n_fft))
                 yield (padded[start * self.hop: start * self.hop + samples + self.n_fft],)
             else:
                 clip = np.pad(audio, (0, samples + self.hop))[start * self.hop: start * self.hop + samples]
@@ -148,10 +149,10 @@ def training_examples(config, corpus, seed, files=None):
         window = samples + a["n_fft"]
         signature = (tf.TensorSpec([window], tf.float32),)
         ds = tf.data.Dataset.from_generator(lambda: source.examples(seed), output_signature=signature)
-        margin = a["n_fft"] // 2
+        margin = log_mel.margin
 
         def with_mel(audio_window):
-            mel = log_mel(audio_window, center=False)[: source.crop_frames]
+            mel = log_mel(audio_window, pad=False)[: source.crop_frames]
             return {"audio": audio_window[margin: margin + samples], "mel": mel}
 
         ds = ds.map(with_mel, num_parallel_calls=tf.data.AUTOTUNE)

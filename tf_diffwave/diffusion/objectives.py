@@ -4,6 +4,8 @@ conditioned on the diffusion step (DiffWave) or on the noise level (WaveGrad).""
 import numpy as np
 import tensorflow as tf
 
+from tf_diffwave.diffusion.prior import Prior, scaled
+
 
 def q_sample(alpha_bars, x0, t, noise):
     """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps (DiffWave eq. 2 in closed form); t is an int tensor (B,)."""
@@ -17,9 +19,12 @@ def noised(level, x0, noise):
     return level * x0 + tf.sqrt(1.0 - tf.square(level)) * noise
 
 
-def per_example_loss(noise, prediction, kind):
-    """Per-example epsilon-prediction loss: mean |eps - eps_theta| ("l1") or squared ("l2", eq. 7)."""
+def per_example_loss(noise, prediction, kind, std=None):
+    """Per-example epsilon-prediction loss: mean |eps - eps_theta| ("l1") or squared ("l2", eq. 7); with a prior's
+    std (B, L), of (eps - eps_theta) / std (PriorGrad eq. 6, its `scaled_mse_loss` for "l2")."""
     err = noise - tf.cast(prediction, noise.dtype)
+    if std is not None:
+        err = err / tf.cast(std, err.dtype)
     err = tf.abs(err) if kind == "l1" else tf.square(err)
     return tf.reduce_mean(tf.reshape(err, [tf.shape(err)[0], -1]), axis=1)
 
@@ -33,17 +38,19 @@ class TrainingObjective:
     - "level" (WaveGrad algorithm 1): s uniform on 1 .. T, the level l uniform between sqrt(abar_{s-1}) and
       sqrt(abar_s) (abar_0 = 1), x = l x_0 + sqrt(1 - l^2) eps, and the network is given l.
 
-    Either way the loss compares the network's prediction with eps (`diffusion.loss`).
+    Either way the loss compares the network's prediction with eps (`diffusion.loss`), where eps is drawn from the
+    prior (diffusion.prior: a batch's standard-normal `noise` times the std its mel gives).
     """
 
-    def __init__(self, schedule, noise_input, loss):
-        self.num_steps, self.noise_input, self.loss = schedule.num_steps, noise_input, loss
+    def __init__(self, schedule, noise_input, loss, prior=Prior()):
+        self.num_steps, self.noise_input, self.loss, self.prior = schedule.num_steps, noise_input, loss, prior
         self.alpha_bars = tf.constant(schedule.alpha_bars, tf.float32)
         self.levels = tf.constant(np.sqrt(np.concatenate([[1.0], schedule.alpha_bars])), tf.float32)
 
     def model_inputs(self, batch):
         """The training model's inputs for a batch (audio, noise, draws u and v, and a mel for vocoders)."""
-        noisy, noise_input = self.noisy_input(batch["audio"], batch["noise"], batch["u"], batch["v"])
+        noise = scaled(batch["noise"], self._std(batch))
+        noisy, noise_input = self.noisy_input(batch["audio"], noise, batch["u"], batch["v"])
         return [noisy, noise_input, batch["mel"]] if "mel" in batch else [noisy, noise_input]
 
     def noisy_input(self, x0, noise, u, v):
@@ -57,4 +64,8 @@ class TrainingObjective:
 
     def per_example_loss(self, batch, prediction):
         """The loss of each example of the batch, given the model's prediction of its noise."""
-        return per_example_loss(batch["noise"], prediction, self.loss)
+        std = self._std(batch)
+        return per_example_loss(scaled(batch["noise"], std), prediction, self.loss, std)
+
+    def _std(self, batch):
+        return None if self.prior.standard else self.prior.std(batch["mel"])

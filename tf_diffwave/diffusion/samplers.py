@@ -9,7 +9,9 @@ import collections
 import numpy as np
 import tensorflow as tf
 
-from tf_diffwave.diffusion.schedules import Schedule, align_steps, checked_betas, noise_levels, schedule_names
+from tf_diffwave.diffusion.prior import scaled
+from tf_diffwave.diffusion.schedules import (Schedule, align_steps, checked_betas, named_schedules, noise_levels,
+                                             schedule_names)
 from tf_diffwave.errors import UserError
 
 
@@ -25,7 +27,8 @@ class SamplingOptions(collections.namedtuple("SamplingOptions", "clip_each_step 
                                              defaults=(False, False, "float64"))):
     """How the reverse process steps (config keys `diffusion.clip_each_step`, `clip_x0`, `schedule_precision`):
 
-    - clip_each_step: clip the audio to [-1, 1] after every step (lmnt-com/diffwave), not only at the end;
+    - clip_each_step: clip the audio to [-1, 1] after every step (lmnt-com/diffwave, and PriorGrad: always with its
+      prior), not only at the end;
     - clip_x0: step to the posterior mean given the clean-audio estimate clipped to [-1, 1] (ivanvovk/WaveGrad),
       instead of DiffWave's eq. 5 (the same step without the clip);
     - precision: "float64" computes the per-step coefficients exactly and rounds them once (lmnt-com/diffwave's
@@ -36,7 +39,7 @@ class SamplingOptions(collections.namedtuple("SamplingOptions", "clip_each_step 
     def from_config(cls, diffusion_config):
         """The options of the config's `diffusion` section."""
         d = diffusion_config
-        return cls(d["clip_each_step"], d["clip_x0"], d["schedule_precision"])
+        return cls(d["clip_each_step"] or d["prior"] == "priorgrad", d["clip_x0"], d["schedule_precision"])
 
 
 def reverse_coefficients(betas, precision="float64"):
@@ -62,24 +65,27 @@ def reverse_coefficients(betas, precision="float64"):
     return {name: tf.cast(value, tf.float32) for name, value in coefficients.items()}
 
 
-def reverse_process(eps_fn, betas, inputs, seeds, length, options=SamplingOptions()):
+def reverse_process(eps_fn, betas, inputs, seeds, length, options=SamplingOptions(), std=None):
     """Ancestral sampling x_T -> x_0 (DiffWave algorithm 2, WaveGrad algorithm 2) from seeded noise.
 
     eps_fn(x, c) predicts the noise in x (B, length) given the network's noise input c (B,). `betas` (S,) is the
     inference schedule and `inputs` (S,) what the network is given at each step (the possibly fractional
     training step, or the noise level). Example b starts from noise drawn from seeds[b] (stream -1) and gets
-    fresh noise from seeds[b] at each step (stream n), so a given seed always gives the same audio.
+    fresh noise from seeds[b] at each step (stream n), so a given seed always gives the same audio. With a prior's
+    std (B, length) (diffusion.prior), the start and every draw are scaled by it (PriorGrad algorithm 2).
     """
     return reverse_loop(eps_fn, reverse_coefficients(betas, options.precision), inputs,
-                        per_example_normal(seeds, length, -1), lambda n: per_example_normal(seeds, length, n), options)
+                        scaled(per_example_normal(seeds, length, -1), std),
+                        lambda n: scaled(per_example_normal(seeds, length, n), std), options)
 
 
-def reverse_process_from_noise(eps_fn, betas, inputs, noise, options=SamplingOptions(), unroll=False):
-    """Ancestral sampling as `reverse_process`, with every noise draw given: `noise` (S, B, length) holds the start
-    x_T in noise[S - 1] and the draw added after step n >= 1 in noise[n - 1] (the order of lmnt-com/diffwave)."""
+def reverse_process_from_noise(eps_fn, betas, inputs, noise, options=SamplingOptions(), unroll=False, std=None):
+    """Ancestral sampling as `reverse_process`, with every standard-normal draw given: `noise` (S, B, length) holds
+    the start x_T in noise[S - 1] and the draw added after step n >= 1 in noise[n - 1] (the order of
+    lmnt-com/diffwave); each is scaled by the prior's std when one is given."""
     noise = tf.convert_to_tensor(noise, tf.float32)
-    return reverse_loop(eps_fn, reverse_coefficients(betas, options.precision), inputs, noise[-1],
-                        lambda n: noise[n - 1], options, unroll)
+    return reverse_loop(eps_fn, reverse_coefficients(betas, options.precision), inputs, scaled(noise[-1], std),
+                        lambda n: scaled(noise[n - 1], std), options, unroll)
 
 
 def reverse_loop(eps_fn, coefficients, inputs, x_T, noise_at, options=SamplingOptions(), unroll=False):
@@ -135,11 +141,12 @@ class Sampler:
     @classmethod
     def from_config(cls, diffusion_config, family=None):
         """Schedules from the config's `diffusion` section, for a network of `family` (a registry.Family; None:
-        conditioned on the step, no named schedules)."""
+        conditioned on the step, no named schedules of a family). With PriorGrad's prior, a network conditioned on
+        the step also takes PriorGrad's fast schedules by name."""
         d = diffusion_config
         noise_input = "step" if family is None else family.noise_input
-        named = {} if family is None else family.schedules
-        return cls(Schedule.from_config(d), d["fast_schedule"], noise_input, named, d["schedule_precision"])
+        return cls(Schedule.from_config(d), d["fast_schedule"], noise_input, named_schedules(d, family),
+                   d["schedule_precision"])
 
     @property
     def names(self):

@@ -33,6 +33,22 @@ class Schedule:
         return coef_x0 * x0 + coef_xt * xt, variance
 
 
+# PriorGrad's fast inference schedules for its 50-step training schedule (its params.py and inference.py)
+PRIORGRAD_SCHEDULES = {
+    "priorgrad6": [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5],
+    "priorgrad12": [1e-4, 5e-4, 8e-4, 1e-3, 5e-3, 8e-3, 1e-2, 0.05, 0.08, 0.1, 0.2, 0.5],
+}
+
+
+def named_schedules(diffusion_config, family=None):
+    """{name: betas} of the schedules a model takes by name besides 'fast' and 'full': its family's (a
+    registry.Family), and for a network conditioned on the step with PriorGrad's prior, PriorGrad's."""
+    step_input = family is None or family.noise_input == "step"
+    named = dict(PRIORGRAD_SCHEDULES) if diffusion_config["prior"] == "priorgrad" and step_input else {}
+    named.update({} if family is None else family.schedules)
+    return named
+
+
 def schedule_names(named):
     """The inference schedules a model takes by name: 'fast', 'full' and those its family ships (`named`)."""
     return ["fast", "full", *named]

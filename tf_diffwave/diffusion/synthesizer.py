@@ -11,15 +11,18 @@ conditioner only upsamples the mel and each residual layer projects it in the st
 
 import tensorflow as tf
 
+from tf_diffwave.diffusion.prior import Prior
 from tf_diffwave.diffusion.samplers import SamplingOptions, reverse_process, reverse_process_from_noise
 
 
 class Synthesizer(tf.Module):
-    """Vocoding (mel -> audio) and unconditional generation with one backbone's networks."""
+    """Vocoding (mel -> audio) and unconditional generation with one backbone's networks, sampling with `options`
+    from `prior` (its std computed from the mel inside the graph)."""
 
-    def __init__(self, backbone, chunk_frames=512, options=SamplingOptions(), chunk_networks=None):
+    def __init__(self, backbone, chunk_frames=512, options=SamplingOptions(), chunk_networks=None, prior=Prior()):
         super().__init__()
         self.backbone = backbone
+        self.prior = prior
         # what gives the (conditioner, denoiser) pair chunks run at every step: the backbone's own unless given (to
         # compare); a function, so that the module does not track the pair (its exports would trace it again)
         self.chunk_networks = chunk_networks or backbone.chunk_networks
@@ -27,6 +30,12 @@ class Synthesizer(tf.Module):
         self.networks = [net for net in (backbone.conditioner, backbone.denoiser) if net is not None]  # tracked
         self.chunk_frames = chunk_frames
         self.hop = backbone.hop_length
+
+    @classmethod
+    def from_config(cls, backbone, config, **kwargs):
+        """A Synthesizer of `backbone` sampling as the config's `diffusion` section says (its options and prior)."""
+        return cls(backbone, options=SamplingOptions.from_config(config["diffusion"]), prior=Prior.from_config(config),
+                   **kwargs)
 
     def _chunked_eps(self, mel, x, t):
         """Noise estimate for x (B, frames * hop) computed chunk by chunk with receptive-field context."""
@@ -62,15 +71,17 @@ class Synthesizer(tf.Module):
         one) are vocoded whole, larger ones chunk by chunk."""
         mel = tf.convert_to_tensor(mel, tf.float32)
         length = tf.shape(mel)[1] * self.hop
+        std = self.prior.std(mel)
         return self._vocode(mel, lambda eps_fn: reverse_process(eps_fn, betas, steps, seeds, length,
-                                                                self.options))
+                                                                self.options, std))
 
     @tf.function(reduce_retracing=True)
     def vocode_from_noise(self, mel, betas, steps, noise):
-        """`vocode` with every noise draw given (see diffusion.reverse_process_from_noise)."""
+        """`vocode` with every standard-normal draw given (see diffusion.reverse_process_from_noise)."""
         mel = tf.convert_to_tensor(mel, tf.float32)
+        std = self.prior.std(mel)
         return self._vocode(mel, lambda eps_fn: reverse_process_from_noise(eps_fn, betas, steps, noise,
-                                                                           self.options))
+                                                                           self.options, std=std))
 
     def _vocode(self, mel, sample):
         """sample(eps_fn) runs the reverse process with a noise estimate for the whole utterance."""

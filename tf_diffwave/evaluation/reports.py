@@ -88,9 +88,10 @@ def held_out_utterances(model, data_dir, limit):
     return corpus, ids
 
 
-def vocoder_report(model, corpus, ids, steps, progress=None, seed=0):
+def vocoder_report(model, corpus, ids, steps, progress=None, seed=0, on_utterance=None):
     """Per-utterance and mean quality of the model (its audio drawn with `seed`), Griffin-Lim and the recording
-    itself, as a dict."""
+    itself, as a dict. `on_utterance(id, mels)` is given each utterance's log-mels {"recording", "model",
+    "Griffin-Lim": (frames, n_mels)}, for pictures."""
     a = model.config["audio"]
     rate, log_mel = a["sample_rate"], LogMel.from_config(a)
     for frames in (8, 9):  # trace the vocoder for variable lengths, and warm Griffin-Lim, before any timing
@@ -111,6 +112,9 @@ def vocoder_report(model, corpus, ids, steps, progress=None, seed=0):
             "model": {**quality_metrics(audio, vocoded, rate, log_mel), "rtf": vocode_time / seconds},
             "griffin_lim": {**quality_metrics(audio, rebuilt, rate, log_mel), "rtf": rebuild_time / seconds},
             "ground_truth": {**quality_metrics(audio, audio, rate, log_mel), "rtf": None}}
+        if on_utterance is not None:
+            on_utterance(utterance, {"recording": mel, "model": log_mel(vocoded).numpy(),
+                                     "Griffin-Lim": log_mel(rebuilt).numpy()})
         if progress is not None:
             progress.update(n)
     mean = {system: {key: _mean([row[system][key] for row in rows.values()]) for key, _, _ in METRICS}

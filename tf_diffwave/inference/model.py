@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tf_diffwave.config import load_run_config
 from tf_diffwave.data.features import LogMel
-from tf_diffwave.diffusion.samplers import Sampler, SamplingOptions
+from tf_diffwave.diffusion.samplers import Sampler
 from tf_diffwave.diffusion.synthesizer import Synthesizer
 from tf_diffwave.errors import UserError
 from tf_diffwave.inference.checkpoints import restore_ema
@@ -37,7 +37,7 @@ class TrainedModel:
         self._features = self.log_mel.traced()
 
     def _synthesizer(self, backbone):
-        return Synthesizer(backbone, options=SamplingOptions.from_config(self.config["diffusion"]))
+        return Synthesizer.from_config(backbone, self.config)
 
     def synthesizer_in(self, precision):
         """A Synthesizer of this model's weights whose networks compute in `precision` (one of
@@ -90,6 +90,20 @@ class TrainedModel:
         audio = self.synthesizer.vocode(batch, betas, t, seed + np.arange(len(batch), dtype=np.int64)).numpy()
         return audio[0] if single else audio
 
+    def prior_std(self, mel):
+        """The prior's std of every sample (float32 (samples,) for a mel (frames, n_mels), or (B, samples) for a
+        batch): per frame, PriorGrad's normalised energy floored at `diffusion.std_min`; ones for the standard
+        prior."""
+        if self.unconditional:
+            raise UserError(f"{self.model_dir}: this model is unconditional; its prior is the standard normal")
+        mel = np.asarray(mel, dtype=np.float32)
+        single = mel.ndim == 2
+        batch = self._check_mel(mel[None] if single else mel)
+        std = self.synthesizer.prior.std(batch)
+        std = np.ones((len(batch), batch.shape[1] * self.config["audio"]["hop_length"]), np.float32) \
+            if std is None else std.numpy()
+        return std[0] if single else std
+
     def _check_mel(self, mel, what="mel"):
         """`mel` as float32 (B, frames, n_mels), or a UserError saying how it is not."""
         mel = np.asarray(mel, dtype=np.float32)
@@ -134,7 +148,8 @@ class TrainedModel:
     def reverse_process(self, noise, mel=None, steps="fast"):
         """Audio (float32 [batch, samples]) sampled with every noise draw given, for comparing samplers and
         implementations: `noise` [S, batch, samples] for a schedule of S steps holds the start in noise[S - 1] and
-        the draw added after step n >= 1 in noise[n - 1] (lmnt-com/diffwave's order); `mel` for a vocoder."""
+        the draw added after step n >= 1 in noise[n - 1] (lmnt-com/diffwave's order), standard-normal draws that
+        the model scales by its prior's std; `mel` for a vocoder."""
         noise = np.asarray(noise, dtype=np.float32)
         betas, t = self.sampler.betas_and_steps(steps)
         if noise.ndim != 3 or len(noise) != len(betas):

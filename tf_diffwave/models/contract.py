@@ -9,6 +9,7 @@ registry.FAMILIES.
 import contextlib
 
 from tf_diffwave.diffusion.objectives import TrainingObjective
+from tf_diffwave.diffusion.prior import Prior
 from tf_diffwave.diffusion.schedules import Schedule
 
 
@@ -59,7 +60,7 @@ class Backbone:
         """How a training example becomes a loss (see diffusion.TrainingObjective for the interface): by default
         the diffusion core's, for a network conditioned as `noise_input` says."""
         return TrainingObjective(Schedule.from_config(config["diffusion"]), self.family.noise_input,
-                                 config["diffusion"]["loss"])
+                                 config["diffusion"]["loss"], Prior.from_config(config))
 
     def own_sampler(self, config):
         """For an autoregressive family, a tf.Module whose `generate(seeds, length, **options)` returns audio

@@ -3,8 +3,9 @@ operators, for the `ai-edge-litert` interpreter (XNNPACK on CPUs) on machines an
 
 LiteRT has no seeded random operators, so the model takes its noise as an input: `noise` (S, B, samples) for the
 S-step schedule, noise[S - 1] the start x_T and noise[n - 1] the draw added after step n (the order of
-`TrainedModel.reverse_process`). Standard normal draws from any generator will do; `seeded_noise` gives the draws the
-SavedModel export makes for seeds 0 .. B - 1, for comparing the two; `litert_runtime.LiteRTModel` runs the model.
+`TrainedModel.reverse_process`). Standard normal draws from any generator will do (a model with PriorGrad's prior
+scales them by the std it computes from the mel); `seeded_noise` gives the draws the SavedModel export makes for
+seeds 0 .. B - 1, for comparing the two; `litert_runtime.LiteRTModel` runs the model.
 """
 
 import os
@@ -37,7 +38,8 @@ def litert_model(synthesizer, betas, steps, config):
         def sample(mel, noise):
             cond = backbone.conditioner(mel, training=False)  # once, for every step
             denoise = lambda x, t: backbone.denoiser([x, t, cond], training=False)  # noqa: E731
-            return {"audio": reverse_process_from_noise(denoise, betas, steps, noise, options, unroll=True)}
+            return {"audio": reverse_process_from_noise(denoise, betas, steps, noise, options, unroll=True,
+                                                        std=synthesizer.prior.std(mel))}
     # the weights as constants: TensorFlow 2.21's converter leaves Keras 3 variables uninitialized in the model
     # (it reads garbage), from concrete functions and from SavedModels alike. It also writes no signature for
     # this graph, so `LiteRTModel` finds the inputs by name

@@ -8,7 +8,9 @@ from tf_diffwave.data.audio import read_audio, read_clips
 from tf_diffwave.data.features import LogMel
 from tf_diffwave.data.mel_files import crop_to_audio, mel_path, read_mel
 from tf_diffwave.data.pipelines import uses_precomputed_mels
-from tf_diffwave.evaluation.vocoder_measures import log_mel_distance, mr_stft_distance
+from tf_diffwave.errors import UserError
+from tf_diffwave.evaluation.pictures import matplotlib_classes, spectrogram_png
+from tf_diffwave.evaluation.vocoder_measures import griffin_lim, log_mel_distance, mr_stft_distance
 from tf_diffwave.models.contract import evaluation_loss
 from tf_diffwave.serving.savedmodel import clip_generator
 
@@ -27,6 +29,12 @@ class VocodedSample:
         mel = read_mel(mel_path(config["data"]["mel_dir"], utterance), a["n_mels"]) \
             if uses_precomputed_mels(config["data"]) else self.log_mel(audio).numpy()
         self.audio, self.mel = audio, crop_to_audio(mel, len(audio), a["hop_length"])
+        self.hop, self.utterance = a["hop_length"], utterance
+        try:  # the picture `evaluate vocoder` draws, when matplotlib (the eval extra) is there
+            matplotlib_classes()
+            self.griffin_lim_mel = self.log_mel(griffin_lim(self.mel, self.log_mel, length=len(audio))).numpy()
+        except UserError:
+            self.griffin_lim_mel = None
 
     def write_summaries(self):
         """Audio and spectrogram images into the default summary writer."""
@@ -36,6 +44,11 @@ class VocodedSample:
         write_audio_summaries("ground_truth", self.audio[None], self.sample_rate, self.log_mel)
         tf.summary.scalar("valid/log_mel_l1", log_mel_distance(self.audio, generated[0], self.log_mel))
         tf.summary.scalar("valid/mr_stft", mr_stft_distance(self.audio, generated[0]))
+        if self.griffin_lim_mel is not None:
+            png = spectrogram_png({"recording": self.log_mel(self.audio).numpy(),
+                                   "model": self.log_mel(generated[0]).numpy(), "Griffin-Lim": self.griffin_lim_mel},
+                                  self.hop, self.sample_rate, self.utterance)
+            tf.summary.image("valid/spectrograms", tf.image.decode_png(png)[None], max_outputs=1)
 
 
 class GeneratedSamples:

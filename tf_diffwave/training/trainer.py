@@ -15,13 +15,14 @@ import tensorflow as tf
 from tf_diffwave.config import flatten, load_run_config, save_config, used_keys, with_searched_schedule
 from tf_diffwave.data.corpora import read_corpus
 from tf_diffwave.data.pipelines import UnreadableFiles, training_examples
-from tf_diffwave.diffusion.samplers import Sampler, SamplingOptions
+from tf_diffwave.diffusion.samplers import Sampler
 from tf_diffwave.diffusion.synthesizer import Synthesizer
 from tf_diffwave.errors import UserError
 from tf_diffwave.inference.checkpoints import restore_ema
 from tf_diffwave.models.registry import build_backbone
 from tf_diffwave.progress import progress_bar
 from tf_diffwave.serving.savedmodel import export_model
+from tf_diffwave.training.prior_statistics import with_prior_statistics
 from tf_diffwave.training.strategy import is_chief, make_strategy, mixed_precision_policy
 from tf_diffwave.training.summaries import GeneratedSamples, VocodedSample
 
@@ -56,12 +57,13 @@ class Trainer:
     def __init__(self, config):
         t = config["train"]
         self.model_dir = t["model_dir"]
+        self.corpus = read_corpus(config["data"])
+        self.files = UnreadableFiles(self.corpus.train_ids)
+        config = with_prior_statistics(config, self.model_dir, self.corpus, self.files)
         _check_resumable(config, self.model_dir)
         self.config = config = with_searched_schedule(config, self.model_dir)  # exports use a searched schedule
-        self.corpus = read_corpus(config["data"])
         self.strategy = make_strategy(t["strategy"])
         self.chief = is_chief(self.strategy)
-        self.files = UnreadableFiles(self.corpus.train_ids)
         self.global_batch = t["batch_size"]
         replicas = self.strategy.num_replicas_in_sync
         if self.global_batch % (replicas * t["micro_batches"]):
@@ -205,7 +207,7 @@ class Trainer:
 
     def synthesizer(self):
         """A Synthesizer of the EMA weights, sampling as the config says."""
-        return Synthesizer(self.ema_backbone, options=SamplingOptions.from_config(self.config["diffusion"]))
+        return Synthesizer.from_config(self.ema_backbone, self.config)
 
     def _on_signal(self, signum, frame):
         if self._stop_signal is None and self.chief:
