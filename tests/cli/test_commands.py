@@ -63,12 +63,16 @@ def test_argument_errors_come_before_tensorflow_is_imported(tmp_path):
             "print('tensorflow' in sys.modules)")
     commands = [f"infer --model-dir {tmp_path}/absent --mel LJ001-0001", "train --config absent.json",
                 f"export litert --model-dir {tmp_path}/absent --out m.tflite", "convert lmnt absent.pt out",
-                "evaluate nll --model-dir absent", f"infer --steps 6 --mel LJ001-0001 --out-dir {tmp_path}"]
+                "evaluate nll --model-dir absent",
+                f"convert priorgrad {REPO}/tests/fixtures/priorgrad/priorgrad-small.pt {tmp_path}/no-stats out",
+                f"infer --steps 6 --mel LJ001-0001 --out-dir {tmp_path}"]
     out = run(["-c", code, *commands], cwd=tmp_path)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
     lines = out.stderr.strip().splitlines()
     assert len(lines) == len(commands) and all(line.startswith("error: ") for line in lines)
     assert "numbered schedules are WaveGrad's" in lines[-1]
+    assert lines[-2].endswith("no-stats: statistics folder not found (give the folder holding stats_priorgrad/, or "
+                              "energy_min= and energy_max=)")
 
 
 @pytest.mark.parametrize("command", [

@@ -6,6 +6,7 @@ import os
 
 from tf_diffwave.cli.common import writable_folder
 from tf_diffwave.errors import UserError
+from tf_diffwave.interop.priorgrad_statistics import statistics_for
 from tf_diffwave.quiet import import_tensorflow
 
 # format -> (help, the files before OUT_DIR, the description of each)
@@ -46,6 +47,8 @@ def main(argv=None, prog=None):
     for path in [args.checkpoint] + ([args.config] if args.format == "wavegrad-ivanvovk" else []):
         if not os.path.isfile(path):
             raise UserError(f"{path}: file not found")
+    if args.format == "priorgrad":
+        statistics_for(args.stats_dir, args.overrides)  # checked before TensorFlow is imported
     writable_folder(args.out_dir, "OUT_DIR")
     import_tensorflow()
     if args.format == "wavegrad-ivanvovk":

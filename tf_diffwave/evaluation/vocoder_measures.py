@@ -79,8 +79,10 @@ def griffin_lim(log_mel_frames, log_mel, iterations=32, length=None):
     magnitude = librosa.feature.inverse.mel_to_stft(
         f.magnitude(log_mel_frames), sr=f.sample_rate, n_fft=f.n_fft, power=float(f.power), fmin=f.fmin, fmax=f.fmax,
         htk=f.htk, norm=f.norm)
-    if f.drop_last:  # the centred STFT has one frame more than such features: repeat the last one
-        magnitude = np.pad(magnitude, ((0, 0), (0, 1)), mode="edge")
+    # librosa's centred STFT of `length` samples has 1 + length // hop frames: features with fewer (a convention
+    # that drops the last frame, a mel cut to the audio it covers) repeat their last frame, longer ones are cut
+    frames = magnitude.shape[1] + int(f.drop_last) if length is None else 1 + length // f.hop_length
+    magnitude = np.pad(magnitude, ((0, 0), (0, max(frames - magnitude.shape[1], 0))), mode="edge")[:, :frames]
     return librosa.griffinlim(magnitude, n_iter=iterations, hop_length=f.hop_length, win_length=f.win_length,
                               window="hann", center=True, length=length, random_state=0).astype(np.float32)
 

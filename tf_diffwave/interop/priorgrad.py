@@ -8,45 +8,17 @@ statistics PriorGrad stores in `stats_priorgrad/` (`energy_min_train.npy`, `ener
 its fast schedules by name (`priorgrad6`, `priorgrad12`). Nothing in the file is run (see torch_checkpoint.py).
 """
 
-import os
-
-import numpy as np
-
 from tf_diffwave.config import apply_overrides, merge, parse_override, validate
 from tf_diffwave.errors import UserError
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.lmnt import infer_params, lmnt_config, lmnt_weights, split_lmnt_checkpoint
 from tf_diffwave.interop.model_folder import write_model_folder
+from tf_diffwave.interop.priorgrad_statistics import STATS_FILES, statistics_for
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
 
-STATS_FOLDER = "stats_priorgrad"
-STATS_FILES = {"energy_min": "energy_min_train.npy", "energy_max": "energy_max_train.npy"}
 # PriorGrad's params.py where a checkpoint does not say
 PRIORGRAD_DEFAULTS = {"use_prior": True, "condition_prior": False, "condition_prior_global": False, "std_min": 0.1,
                       "max_energy_override": 4.0, "use_l2loss": True, "n_fft": 1024, "fmin": 0, "fmax": 8000}
-
-
-def read_statistics(stats_dir):
-    """{'energy_min': float, 'energy_max': float} from PriorGrad's statistics files in `stats_dir` or in its
-    `stats_priorgrad/` folder."""
-    folder = os.path.join(stats_dir, STATS_FOLDER)
-    folder = folder if os.path.isdir(folder) else stats_dir
-    if not os.path.isdir(folder):
-        raise UserError(f"{stats_dir}: statistics folder not found (give the folder holding {STATS_FOLDER}/, or "
-                        f"energy_min= and energy_max=)")
-    found = {}
-    for key, name in STATS_FILES.items():
-        path = os.path.join(folder, name)
-        if not os.path.isfile(path):
-            raise UserError(f"{path}: PriorGrad statistics file not found (or give {key}=VALUE)")
-        try:
-            value = np.load(path, allow_pickle=False)
-        except Exception as err:
-            raise UserError(f"{path}: not a readable .npy array ({err})") from None
-        if value.size != 1 or not np.issubdtype(value.dtype, np.number) or not np.isfinite(value).all():
-            raise UserError(f"{path}: expected one finite number, got an array of shape {value.shape}")
-        found[key] = float(value.reshape(()))
-    return found
 
 
 def priorgrad_config(params, statistics, path):
@@ -81,9 +53,8 @@ def convert_priorgrad(checkpoint_path, stats_dir, out_dir, overrides=(), export=
     check_format(checkpoint, "priorgrad", checkpoint_path)
     state, params, step = split_lmnt_checkpoint(checkpoint, checkpoint_path)
     params = infer_params(state, params)
+    statistics = statistics_for(stats_dir, overrides)
     overrides = [f"diffusion.{text}" if parse_override(text)[0] in STATS_FILES else text for text in overrides]
-    given = {parse_override(text)[0].split(".")[-1] for text in overrides} & set(STATS_FILES)
-    statistics = {key: None for key in STATS_FILES} if given == set(STATS_FILES) else read_statistics(stats_dir)
     config = priorgrad_config(params, statistics, checkpoint_path)
     apply_overrides(config, overrides)
     validate(config)
