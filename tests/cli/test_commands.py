@@ -110,7 +110,7 @@ def test_the_package_works_from_another_folder(tmp_path):
     code = "import numpy, tf_diffwave; m = tf_diffwave.load(); print(m.step, m.vocode(numpy.zeros((4, 80))).shape)"
     out = run(["-c", code], cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["14000", "(1024,)"]
+    assert out.stdout.split() == ["10000", "(1024,)"]
 
 
 def test_a_truncated_wav_is_an_error_for_infer(tmp_path):
@@ -162,8 +162,8 @@ def test_mel_inputs_that_are_not_mels_are_named(tmp_path):
 
 def test_outputs_are_named_after_the_model_so_models_do_not_overwrite_each_other(tmp_path, capsys):
     infer_main(["--mel", "LJ001-0001", os.path.join(DEMO, "wavs", "LJ001-0002.wav"), "--out-dir", str(tmp_path)])
-    assert sorted(os.listdir(tmp_path)) == ["LJ001-0001_demo-14000.wav", "LJ001-0002_demo-14000.wav"]
-    assert soundfile.info(str(tmp_path / "LJ001-0001_demo-14000.wav")).frames % 256 == 0
+    assert sorted(os.listdir(tmp_path)) == ["LJ001-0001_demo-10000.wav", "LJ001-0002_demo-10000.wav"]
+    assert soundfile.info(str(tmp_path / "LJ001-0001_demo-10000.wav")).frames % 256 == 0
 
 
 def test_progress_off_a_terminal_is_plain_lines(tmp_path, tiny_corpus, capsys):

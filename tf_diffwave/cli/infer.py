@@ -44,8 +44,8 @@ def resolve_mel(spec, model):
 
 def output_name(spec, model):
     """<out-dir> file name of the audio vocoded from `spec`: named after the input and the model, so that models
-    do not overwrite each other's results (LJ001-0001 with checkpoints/demo at step 14000:
-    LJ001-0001_demo-14000.wav)."""
+    do not overwrite each other's results (LJ001-0001 with checkpoints/demo at step 10000:
+    LJ001-0001_demo-10000.wav)."""
     tag = os.path.basename(os.path.normpath(model.model_dir))
     return f"{os.path.splitext(os.path.basename(spec))[0]}_{tag}-{model.step}.wav"
 
