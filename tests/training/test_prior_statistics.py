@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.helpers import DEMO_CONFIG, make_corpus, tiny_overrides
 from tf_diffwave.config import load_config, save_config
@@ -30,9 +31,12 @@ def test_statistics_are_the_energy_range_of_the_training_mels_and_survive_a_resu
     assert d["energy_max"] == pytest.approx(np.sqrt(80 * np.exp(1.0)), rel=1e-6)
     assert config["diffusion"]["energy_min"] is None  # the caller's config is left alone
 
-    # a resumed run reads them from its config.json, whatever the data holds now
+    # a resumed run (one with a checkpoint) reads them from its config.json, whatever the data holds now
     saved = json.loads(json.dumps(filled))
     saved["diffusion"].update(energy_min=0.5, energy_max=2.5)
     save_config(saved, run)
+    again = with_prior_statistics(config, run, corpus, UnreadableFiles(corpus.train_ids))
+    assert again["diffusion"]["energy_min"] == d["energy_min"]  # no checkpoint yet: a new run computes them
+    tf.train.Checkpoint(step=tf.Variable(1)).save(str(tmp_path / "run" / "ckpt"))
     resumed = with_prior_statistics(config, run, corpus, UnreadableFiles(corpus.train_ids))
     assert (resumed["diffusion"]["energy_min"], resumed["diffusion"]["energy_max"]) == (0.5, 2.5)

@@ -4,6 +4,8 @@ training split when a run starts, and stored in the run's config, so that infere
 import copy
 import os
 
+import tensorflow as tf
+
 from tf_diffwave.config import load_run_config
 from tf_diffwave.data.audio import read_audio
 from tf_diffwave.data.features import LogMel
@@ -15,13 +17,14 @@ from tf_diffwave.errors import UserError
 
 def with_prior_statistics(config, model_dir, corpus, files):
     """`config` with `diffusion.energy_min` / `energy_max` filled in where the prior needs them and they are null:
-    from the run folder's saved config when the run is resumed, else the frame energies' range over the training
-    split (`files`: its UnreadableFiles, which skips and counts the files that fail to read)."""
+    from the run folder's saved config when the run is resumed (it has a checkpoint), else the frame energies'
+    range over the training split (`files`: its UnreadableFiles, which skips and counts the files that fail to
+    read)."""
     d = config["diffusion"]
     if d["prior"] != "priorgrad" or d["energy_min"] is not None:
         return config
     config = copy.deepcopy(config)
-    if os.path.isfile(os.path.join(model_dir, "config.json")):
+    if os.path.isfile(os.path.join(model_dir, "config.json")) and tf.train.latest_checkpoint(model_dir) is not None:
         saved = load_run_config(model_dir)["diffusion"]
         if saved["prior"] == "priorgrad" and saved["energy_min"] is not None:
             config["diffusion"].update(energy_min=saved["energy_min"], energy_max=saved["energy_max"])

@@ -57,13 +57,14 @@ class Trainer:
     def __init__(self, config):
         t = config["train"]
         self.model_dir = t["model_dir"]
+        # first: a multi-worker strategy must be made before TensorFlow runs any operation
+        self.strategy = make_strategy(t["strategy"])
+        self.chief = is_chief(self.strategy)
         self.corpus = read_corpus(config["data"])
         self.files = UnreadableFiles(self.corpus.train_ids)
         config = with_prior_statistics(config, self.model_dir, self.corpus, self.files)
         _check_resumable(config, self.model_dir)
         self.config = config = with_searched_schedule(config, self.model_dir)  # exports use a searched schedule
-        self.strategy = make_strategy(t["strategy"])
-        self.chief = is_chief(self.strategy)
         self.global_batch = t["batch_size"]
         replicas = self.strategy.num_replicas_in_sync
         if self.global_batch % (replicas * t["micro_batches"]):
