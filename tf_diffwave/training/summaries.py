@@ -32,9 +32,11 @@ class VocodedSample:
         self.hop, self.utterance = a["hop_length"], utterance
         try:  # the picture `evaluate vocoder` draws, when matplotlib (the eval extra) is there
             matplotlib_classes()
-            self.griffin_lim_mel = self.log_mel(griffin_lim(self.mel, self.log_mel, length=len(audio))).numpy()
+            rebuilt = griffin_lim(self.mel, self.log_mel, length=len(audio))
+            # the two fixed rows of the picture, computed once
+            self.picture_mels = {"recording": self.log_mel(audio).numpy(), "Griffin-Lim": self.log_mel(rebuilt).numpy()}
         except UserError:
-            self.griffin_lim_mel = None
+            self.picture_mels = None
 
     def write_summaries(self):
         """Audio and spectrogram images into the default summary writer."""
@@ -44,9 +46,10 @@ class VocodedSample:
         write_audio_summaries("ground_truth", self.audio[None], self.sample_rate, self.log_mel)
         tf.summary.scalar("valid/log_mel_l1", log_mel_distance(self.audio, generated[0], self.log_mel))
         tf.summary.scalar("valid/mr_stft", mr_stft_distance(self.audio, generated[0]))
-        if self.griffin_lim_mel is not None:
-            png = spectrogram_png({"recording": self.log_mel(self.audio).numpy(),
-                                   "model": self.log_mel(generated[0]).numpy(), "Griffin-Lim": self.griffin_lim_mel},
+        if self.picture_mels is not None:
+            mels = self.picture_mels
+            png = spectrogram_png({"recording": mels["recording"], "model": self.log_mel(generated[0]).numpy(),
+                                   "Griffin-Lim": mels["Griffin-Lim"]},
                                   self.hop, self.sample_rate, self.utterance)
             tf.summary.image("valid/spectrograms", tf.image.decode_png(png)[None], max_outputs=1)
 
