@@ -117,16 +117,16 @@ def training_options_table(config_path, micro_batches):
 
 def interleaved_rtfs(configs, measures, rounds, repeats):
     """{(name, (seconds, schedule)): best RTF} of the models {name: config} measured in turns (every model for one
-    measure, then the next measure), best of `rounds`, so that the machine's drift touches them alike; and
-    {name: parameter count}."""
+    measure, then the next measure, the order reversed every other round so that none always runs first), best of
+    `rounds`, so that the machine's drift touches them alike; and {name: parameter count}."""
     built = {}
     for name, config in configs.items():
         backbone = build_backbone(config)
         built[name] = (backbone, Sampler.from_config(config["diffusion"], backbone.family), config)
     best = {(name, m): float("inf") for name in configs for m in measures}
-    for _ in range(rounds):
+    for r in range(rounds):
         for m in measures:
-            for name, (backbone, sampler, config) in built.items():
+            for name, (backbone, sampler, config) in list(built.items())[::1 if r % 2 == 0 else -1]:
                 best[name, m] = min(best[name, m], bench_vocoder(backbone, sampler, config, *m, repeats))
     return best, {name: backbone.model.count_params() for name, (backbone, _, _) in built.items()}
 
