@@ -50,6 +50,8 @@ COMMON_DEFAULTS = {
                                       # only at the end
         "clip_x0": False,             # take each reverse step from the estimate of the clean audio clipped to [-1, 1]
                                       # (ivanvovk/WaveGrad's sampler), not from the noise estimate (DiffWave eq. 5)
+        "clip_output": True,          # clip the sampled audio to [-1, 1] at the end (false: return it as
+                                      # philsyn/DiffWave-unconditional's sampler does, unclipped)
         "schedule_precision": "float64",  # reverse-step coefficients: "float64" (exact, rounded once) or "float32"
                                           # (computed in float32, as ivanvovk/WaveGrad does)
         "prior": "standard",          # "standard": noise N(0, I); "priorgrad" (vocoders): N(0, diag(std^2)), std from
@@ -136,11 +138,12 @@ def _is_number_or_list(value, nested):
 
 def _check_value(key, value, default):
     """Raise UserError unless `value` has the type of `default` (a key that may be null, _NULLABLE, takes a number
-    or null); return it (ints widened to float)."""
-    if key in _NULLABLE:
+    or null; a key whose default is null takes an integer or null); return it (ints widened to float)."""
+    nullable = key in _NULLABLE or default is None
+    if nullable:
         if value is None:
             return None
-        default = 0.0
+        default = 0.0 if key in _NULLABLE else 0
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):
@@ -153,7 +156,7 @@ def _check_value(key, value, default):
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        what = _type_name(default) + (" or null" if key in _NULLABLE else "")
+        what = _type_name(default) + (" or null" if nullable else "")
         raise UserError(f"config key '{key}' must be {what}, got {value!r}")
     allowed = choices().get(key)
     if allowed is not None and value not in allowed:

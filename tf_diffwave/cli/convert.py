@@ -20,6 +20,10 @@ FORMATS = {
                   ("its .pt checkpoint (the learner's torch.save)",
                    "the folder holding PriorGrad's stats_priorgrad/ (or that folder); energy_min=X energy_max=Y "
                    "replace it")),
+    "rf5-diffwave": ("an RF5/DiffWave-unconditional (philsyn) WaveNet DiffWave checkpoint and its config.json",
+                     ("CHECKPOINT", "CONFIG"),
+                     ("its .pkl/.pt checkpoint (model_state_dict, with or without the optimizer's state)",
+                      "the repository's config.json (diffusion_config, wavenet_config, trainset_config)")),
 }
 
 
@@ -42,9 +46,9 @@ def make_parser(prog):
 
 def main(argv=None, prog=None):
     """tf-diffwave convert lmnt CKPT OUT_DIR [key=value ...] | convert wavegrad-ivanvovk CKPT CONFIG OUT_DIR [...] |
-    convert priorgrad CKPT STATS_DIR OUT_DIR [...]"""
+    convert priorgrad CKPT STATS_DIR OUT_DIR [...] | convert rf5-diffwave CKPT CONFIG OUT_DIR [...]"""
     args = make_parser(prog).parse_args(argv)
-    for path in [args.checkpoint] + ([args.config] if args.format == "wavegrad-ivanvovk" else []):
+    for path in [args.checkpoint] + ([args.config] if hasattr(args, "config") else []):
         if not os.path.isfile(path):
             raise UserError(f"{path}: file not found")
     if args.format == "priorgrad":
@@ -57,6 +61,12 @@ def main(argv=None, prog=None):
         model = convert_ivanvovk(args.checkpoint, args.config, args.out_dir, args.overrides,
                                  export=not args.no_export)
         kind = "an ivanvovk WaveGrad vocoder"
+    elif args.format == "rf5-diffwave":
+        from tf_diffwave.interop.rf5_diffwave import convert_rf5_diffwave
+
+        model = convert_rf5_diffwave(args.checkpoint, args.config, args.out_dir, args.overrides,
+                                     export=not args.no_export)
+        kind = "a philsyn WaveNet unconditional DiffWave"
     elif args.format == "priorgrad":
         from tf_diffwave.interop.priorgrad import convert_priorgrad
 

@@ -23,23 +23,26 @@ def per_example_normal(seeds, length, stream):
                      tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
 
 
-class SamplingOptions(collections.namedtuple("SamplingOptions", "clip_each_step clip_x0 precision",
-                                             defaults=(False, False, "float64"))):
-    """How the reverse process steps (config keys `diffusion.clip_each_step`, `clip_x0`, `schedule_precision`):
+class SamplingOptions(collections.namedtuple("SamplingOptions", "clip_each_step clip_x0 precision clip_output",
+                                             defaults=(False, False, "float64", True))):
+    """How the reverse process steps (config keys `diffusion.clip_each_step`, `clip_x0`, `schedule_precision`,
+    `clip_output`):
 
     - clip_each_step: clip the audio to [-1, 1] after every step (lmnt-com/diffwave, and PriorGrad: always with its
       prior), not only at the end;
     - clip_x0: step to the posterior mean given the clean-audio estimate clipped to [-1, 1] (ivanvovk/WaveGrad),
       instead of DiffWave's eq. 5 (the same step without the clip);
     - precision: "float64" computes the per-step coefficients exactly and rounds them once (lmnt-com/diffwave's
-      numpy); "float32" computes them in float32 throughout (ivanvovk/WaveGrad's torch buffers).
+      numpy); "float32" computes them in float32 throughout (ivanvovk/WaveGrad's torch buffers);
+    - clip_output: clip the result to [-1, 1] (philsyn/DiffWave-unconditional returns it unclipped).
     """
 
     @classmethod
     def from_config(cls, diffusion_config):
         """The options of the config's `diffusion` section."""
         d = diffusion_config
-        return cls(d["clip_each_step"] or d["prior"] == "priorgrad", d["clip_x0"], d["schedule_precision"])
+        return cls(d["clip_each_step"] or d["prior"] == "priorgrad", d["clip_x0"], d["schedule_precision"],
+                   d["clip_output"])
 
 
 def reverse_coefficients(betas, precision="float64"):
@@ -121,7 +124,7 @@ def reverse_loop(eps_fn, coefficients, inputs, x_T, noise_at, options=SamplingOp
         n0 = tf.shape(inputs)[0] - 1
         _, x0 = tf.while_loop(lambda n, x: n >= 0, body, (n0, x_T), maximum_iterations=tf.shape(inputs)[0],
                               shape_invariants=(n0.shape, tf.TensorShape([None, None])))
-    return tf.clip_by_value(x0, -1.0, 1.0)
+    return tf.clip_by_value(x0, -1.0, 1.0) if options.clip_output else x0
 
 
 class Sampler:

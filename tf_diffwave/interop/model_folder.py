@@ -29,10 +29,19 @@ class StateDict:
                             f"its config describes")
         return value.astype(np.float32)
 
-    def conv1d(self, key, out, inp, k=1):
-        """A Conv1d's weight [out, in, k] and bias as Keras' kernel [k, in, out] and bias."""
-        return {"kernel": self.take(f"{key}.weight", (out, inp, k)).transpose(2, 1, 0),
-                "bias": self.take(f"{key}.bias", (out,))}
+    def weight_normed(self, key, shape):
+        """The weight [out, ...] of a layer under torch.nn.utils.weight_norm (dim 0), from `weight_g` and
+        `weight_v`: g v / ||v||, the norm over all axes but the first, computed in float64 and rounded once."""
+        v = self.take(f"{key}.weight_v", shape).astype(np.float64)
+        g = self.take(f"{key}.weight_g", (shape[0],) + (1,) * (len(shape) - 1)).astype(np.float64)
+        norm = np.sqrt(np.sum(v * v, axis=tuple(range(1, len(shape))), keepdims=True))
+        return (g * v / norm).astype(np.float32)
+
+    def conv1d(self, key, out, inp, k=1, normed=False):
+        """A Conv1d's weight [out, in, k] (weight-normed if `normed`) and bias as Keras' kernel [k, in, out] and
+        bias."""
+        weight = self.weight_normed(key, (out, inp, k)) if normed else self.take(f"{key}.weight", (out, inp, k))
+        return {"kernel": weight.transpose(2, 1, 0), "bias": self.take(f"{key}.bias", (out,))}
 
     def linear(self, key, out, inp):
         """A Linear's weight [out, in] and bias as Keras' kernel [in, out] and bias."""

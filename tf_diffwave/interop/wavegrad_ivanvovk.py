@@ -8,11 +8,9 @@ ivanvovk's code does. The 10 noise-schedule buffers the state dict carries are n
 ivanvovk sets its inference schedule after loading, as `infer --steps` does here.
 """
 
-import json
-import os
-
 from tf_diffwave.config import apply_overrides, defaults, merge, validate
 from tf_diffwave.errors import UserError
+from tf_diffwave.interop.config_files import read_json_config
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.model_folder import StateDict, write_model_folder
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
@@ -26,17 +24,8 @@ MODEL_KEYS = ("factors", "upsampling_preconv_out_channels", "upsampling_out_chan
 
 
 def read_ivanvovk_config(path):
-    """ivanvovk's JSON config as a dict, with its three sections checked."""
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: config file not found")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(s), dict) for s in ("model_config", "data_config")):
-        raise UserError(f"{path}: not an ivanvovk/WaveGrad config (it needs 'model_config' and 'data_config')")
-    return data
+    """ivanvovk's JSON config as a dict, with its sections checked."""
+    return read_json_config(path, ("model_config", "data_config"), "an ivanvovk/WaveGrad")
 
 
 def ivanvovk_config(source, path):

@@ -21,21 +21,31 @@ def upsample_mel(mel, hop_length, policy="float32"):
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
 class StepEmbedding(layers.Layer):
-    """Sinusoidal embedding of the diffusion step (DiffWave eq. 9 in appendix C), linearly interpolated
-    between integer steps so that the fractional steps of a fast schedule are handled (appendix B).
+    """Sinusoidal embedding of the diffusion step, [sin(t f_j), cos(t f_j)] for j < dim / 2, linearly interpolated
+    between integer steps so that the fractional steps of a fast schedule are handled (DiffWave appendix B).
 
-    precision "float64" computes the table exactly; "float32" reproduces lmnt-com/diffwave's float32 table and
-    interpolation, rounding for rounding (the angles reach 1e4 x step, where float32 moves the phase by up to 0.05
-    rad, so a network trained on that table expects it).
+    frequencies "diffwave": f_j = 10^(4j / 63) (DiffWave eq. 9 in appendix C, lmnt-com/diffwave); "transformer":
+    f_j = 10^(-4j / 63) as philsyn/DiffWave-unconditional's float32 table holds them (the Transformer's
+    positional encoding; that code's checkpoints learned these rounded values).
+    precision "float64" computes the angles and their sines exactly; "float32" reproduces the originals' float32
+    arithmetic, rounding for rounding (with "diffwave" frequencies the angles reach 1e4 x step, where float32 moves
+    the phase by up to 0.05 rad, so a network trained on that table expects it).
     """
 
-    def __init__(self, dim=128, precision="float64", **kwargs):
+    def __init__(self, dim=128, precision="float64", frequencies="diffwave", **kwargs):
         super().__init__(**kwargs)
-        self.dim, self.precision = dim, precision
-        half = dim // 2
-        # lmnt: 10.0 ** (dims * 4.0 / 63.0), the exponent divided in float32, the power rounded once to float32
-        exponents = np.arange(half, dtype=np.float32) * np.float32(4.0) / np.float32(half - 1)
-        self.float32_freqs = (10.0 ** exponents.astype(np.float64)).astype(np.float32)
+        self.dim, self.precision, self.frequencies = dim, precision, frequencies
+        j = np.arange(dim // 2, dtype=np.float32)
+        if frequencies == "transformer":
+            # philsyn: exp(j * -ln(10000) / 63), the product in float32, the exponential rounded once
+            exponent = j * np.float32(-np.log(10000.0) / (dim // 2 - 1))
+            self.float32_freqs = np.exp(exponent.astype(np.float64)).astype(np.float32)
+            self.float64_freqs = self.float32_freqs.astype(np.float64)
+        else:
+            # lmnt: 10.0 ** (dims * 4.0 / 63.0), the exponent divided in float32, the power rounded once to float32
+            exponent = j * np.float32(4.0) / np.float32(dim // 2 - 1)
+            self.float32_freqs = (10.0 ** exponent.astype(np.float64)).astype(np.float32)
+            self.float64_freqs = 10.0 ** (np.arange(dim // 2) * 4.0 / (dim // 2 - 1))
 
     def _table(self, steps, freqs):
         angles = ops.expand_dims(steps, -1) * freqs
@@ -47,23 +57,23 @@ class StepEmbedding(layers.Layer):
             floor = tf.floor(step)
             low, high = self._table(floor, freqs), self._table(tf.math.ceil(step), freqs)
             return low + (high - low) * tf.expand_dims(step - floor, -1)
-        # float64: the angles reach 1e4 x step, where float32 loses the phase
-        half = self.dim // 2
-        freqs = ops.power(10.0, ops.arange(half, dtype="float64") * 4.0 / (half - 1))
+        freqs = tf.constant(self.float64_freqs)
         step = ops.cast(step, "float64")
         low = ops.floor(step)
         frac = ops.expand_dims(step - low, -1)
         return ops.cast(self._table(low, freqs) * (1.0 - frac) + self._table(low + 1.0, freqs) * frac, "float32")
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "precision": self.precision}
+        return {**super().get_config(), "dim": self.dim, "precision": self.precision,
+                "frequencies": self.frequencies}
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
 class SplitConv1D(layers.Layer):
-    """A 'same'-padded 1-D convolution with `parts * filters` outputs, returned as `parts` tensors of `filters`.
+    """A 'same'-padded 1-D convolution whose outputs are returned as `parts` tensors of `filters` channels each, or,
+    when `filters` is a list of widths, as one tensor of each width.
 
-    The weights are those of one Conv1D (kernel (kernel_size, in, parts * filters), bias); each part is computed by
+    The weights are those of one Conv1D (kernel (kernel_size, in, total width), bias); each part is computed by
     its own convolution over its slice of the kernel, and cast to `output_dtype` if given. For inference, dilation
     is given to Conv2D directly: tf.nn.convolution would rearrange the whole input with SpaceToBatchND /
     BatchToSpaceND around every dilated convolution on a CPU.
@@ -73,11 +83,12 @@ class SplitConv1D(layers.Layer):
                  kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.filters, self.parts, self.kernel_size, self.dilation = filters, parts, kernel_size, dilation
+        self.widths = [filters] * parts if isinstance(filters, int) else list(filters)
         self.output_dtype = output_dtype
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape):
-        width = self.parts * self.filters
+        width = sum(self.widths)
         self.kernel = self.add_weight(name="kernel", shape=(self.kernel_size, input_shape[-1], width),
                                       initializer=self.kernel_initializer)
         self.bias = self.add_weight(name="bias", shape=(width,), initializer="zeros")
@@ -90,8 +101,9 @@ class SplitConv1D(layers.Layer):
         # gradient for a dilated Conv2D; tf.nn.convolution's SpaceToBatchND form has one everywhere
         differentiable = training and self.dilation > 1
         outputs = []
-        for p in range(self.parts):
-            part = slice(p * self.filters, (p + 1) * self.filters)
+        ends = np.cumsum(self.widths)
+        for start, end in zip(ends - self.widths, ends):
+            part = slice(int(start), int(end))
             if differentiable:
                 y = tf.nn.convolution(x, kernel[..., part], padding="SAME", dilations=[1, self.dilation])
             else:

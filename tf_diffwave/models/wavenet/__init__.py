@@ -19,9 +19,15 @@ FAMILY = Family(
         "residual_layers": 30,
         "dilation_cycle": 10,
         "embed_dim": 512,             # width of the diffusion-step MLP
-        "step_embedding": "float64",  # sinusoidal step table: "float64" (exact) or "float32" (lmnt-com/diffwave's
-                                      # float32 arithmetic, which models imported from it learned on)
+        "embed_out_dim": None,        # width of its second layer (null: embed_dim)
+        "skip_channels": None,        # width of the skip path (null: residual_channels)
+        "step_embedding": "float64",  # sinusoidal step table: "float64" (exact) or "float32" (the originals'
+                                      # float32 arithmetic, which models imported from them learned on)
+        "step_frequencies": "diffwave",  # "diffwave" (10^(4j/63), the paper's) or "transformer" (10^(-4j/63),
+                                         # philsyn/DiffWave-unconditional's)
+        "step_in_residual": False,    # true: the residual path keeps the step projection, (x + step + residual) /
+                                      # sqrt 2, as philsyn's in-place `h += part_t` computes and its checkpoints need
     },
-    choices={"step_embedding": ("float64", "float32")},
+    choices={"step_embedding": ("float64", "float32"), "step_frequencies": ("diffwave", "transformer")},
     check=check,
 )

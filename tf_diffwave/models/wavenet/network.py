@@ -83,14 +83,16 @@ class WaveNetBackbone(Backbone):
         self.num_layers = m["residual_layers"]
         self.dilations = [2 ** (i % m["dilation_cycle"]) for i in range(self.num_layers)]
         self.unconditional = m["unconditional"]
-        self.step_embedding = m["step_embedding"]
+        self.skip_channels = m["skip_channels"] or self.channels
+        self.step_embedding, self.step_frequencies = m["step_embedding"], m["step_frequencies"]
+        self.step_in_residual = m["step_in_residual"]
         self.hop_length = audio_config["hop_length"]
         self.n_mels = audio_config["n_mels"]
         self._layers = {}  # the denoiser's, by name, shared with the chunk denoiser
         self.conditioner = upsampler = None
         if not self.unconditional:
             self.conditioner, upsampler = self._build_conditioners()
-        self.denoiser = self._build_denoiser(m["embed_dim"])
+        self.denoiser = self._build_denoiser((m["embed_dim"], m["embed_out_dim"] or m["embed_dim"]))
         self.model = self._build_training_model()
         self._chunk_networks = (upsampler, None if self.unconditional else self._build_chunk_denoiser())
 
@@ -114,16 +116,16 @@ class WaveNetBackbone(Backbone):
                                    dtype=self.policy)(x)
         return keras.Model(mel, cond, name="conditioner"), keras.Model(mel, x, name="chunk_conditioner")
 
-    def _build_denoiser(self, embed_dim):
+    def _build_denoiser(self, embed_dims):
         """The denoiser taking the conditioner's output: every layer's projection of the upsampled mel."""
         audio, step = keras.Input((None,), name="audio"), keras.Input((), name="step")
         if self.unconditional:
-            return keras.Model([audio, step], self._denoise(audio, step, None, embed_dim), name="denoiser")
+            return keras.Model([audio, step], self._denoise(audio, step, None, embed_dims), name="denoiser")
         cond = keras.Input(batch_shape=(2 * self.num_layers, None, None, self.channels), name="cond",
                            dtype=keras.DTypePolicy(self.policy).compute_dtype)
         parts = ops.unstack(cond, 2 * self.num_layers, axis=0)
         eps = self._denoise(audio, step, lambda i, gate, filt: (gate + parts[2 * i], filt + parts[2 * i + 1]),
-                            embed_dim)
+                            embed_dims)
         return keras.Model([audio, step, cond], eps, name="denoiser")
 
     def _build_chunk_denoiser(self):
@@ -136,35 +138,38 @@ class WaveNetBackbone(Backbone):
             upsampled, gate, filt), None)
         return keras.Model([audio, step, upsampled], eps, name="chunk_denoiser")
 
-    def _denoise(self, audio, step, condition, embed_dim):
+    def _denoise(self, audio, step, condition, embed_dims):
         """The denoiser's graph; condition(i, gate, filter) gives layer i's conditioned gate and filter (None:
-        unconditional). Its layers are made on the first call and reused by the next (embed_dim is read then)."""
+        unconditional). Its layers are made on the first call and reused by the next (embed_dims, the widths of
+        the step MLP's two layers, are read then)."""
         def layer(name, make):
             if name not in self._layers:
                 self._layers[name] = make(name=name, dtype=self.policy)
             return self._layers[name]
 
         c = self.channels
-        emb = layer("step_embedding", lambda **kw: StepEmbedding(128, self.step_embedding, **kw))(step)
-        emb = layer("step_mlp_1", lambda **kw: layers.Dense(embed_dim, activation="swish", **kw))(emb)
-        emb = layer("step_mlp_2", lambda **kw: layers.Dense(embed_dim, activation="swish", **kw))(emb)
+        emb = layer("step_embedding", lambda **kw: StepEmbedding(128, self.step_embedding, self.step_frequencies,
+                                                                 **kw))(step)
+        emb = layer("step_mlp_1", lambda **kw: layers.Dense(embed_dims[0], activation="swish", **kw))(emb)
+        emb = layer("step_mlp_2", lambda **kw: layers.Dense(embed_dims[1], activation="swish", **kw))(emb)
         x = layer("input_projection", lambda **kw: layers.Conv1D(c, 1, activation="relu", **kw))(
             ops.expand_dims(audio, -1))
         skip_sum = None
         for i, dilation in enumerate(self.dilations):
             step_bias = layer(f"step_projection_{i}", lambda **kw: layers.Dense(c, **kw))(emb)
-            y = x + ops.expand_dims(step_bias, 1)
+            stepped = x + ops.expand_dims(step_bias, 1)
             # the gate in float32 under any policy: TensorFlow's CPU sigmoid and tanh of bfloat16 take twice as long
             gate, filt = layer(f"dilated_conv_{i}", lambda **kw: SplitConv1D(c, 2, 3, dilation, "float32",
-                                                                                **kw))(y)
+                                                                                **kw))(stepped)
             if condition is not None:
                 gate, filt = condition(i, gate, filt)
             y = ops.sigmoid(gate) * ops.tanh(filt)
-            residual, skip = layer(f"output_projection_{i}", lambda **kw: SplitConv1D(c, 2, **kw))(y)
-            x = (x + residual) / math.sqrt(2.0)
+            residual, skip = layer(f"output_projection_{i}", lambda **kw: SplitConv1D([c, self.skip_channels],
+                                                                                     **kw))(y)
+            x = ((stepped if self.step_in_residual else x) + residual) / math.sqrt(2.0)
             skip_sum = skip if skip_sum is None else skip_sum + skip
         x = skip_sum / math.sqrt(self.num_layers)
-        x = layer("skip_projection", lambda **kw: layers.Conv1D(c, 1, activation="relu", **kw))(x)
+        x = layer("skip_projection", lambda **kw: layers.Conv1D(self.skip_channels, 1, activation="relu", **kw))(x)
         x = layer("output", lambda **kw: layers.Conv1D(1, 1, kernel_initializer="zeros",
                                                        **{**kw, "dtype": "float32"}))(x)
         return ops.squeeze(x, -1)

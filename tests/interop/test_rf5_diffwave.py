@@ -1,0 +1,174 @@
+"""philsyn's WaveNet DiffWave (RF5/DiffWave-unconditional) converted without PyTorch computes what that code
+computed in float64.
+
+The references are tests/fixtures/rf5-diffwave/: a checkpoint saved by the original code (random weights, weight
+norms moved off their initial values), its config.json, and the original's outputs (see the README there).
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import FIXTURES as FIXTURE_ROOT
+from tests.helpers import SC09_DEMO_CONFIG, make_sc09_corpus, run_script, seeded_trainer
+from tf_diffwave import load
+from tf_diffwave.cli.convert import main as convert_main
+from tf_diffwave.config import load_config, validate, with_model_of
+from tf_diffwave.errors import UserError
+from tf_diffwave.interop.rf5_diffwave import rf5_wavenet_config, rf5_wavenet_weights
+from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
+from tf_diffwave.models.layers import StepEmbedding
+from tf_diffwave.models.registry import build_backbone
+
+FIXTURES = os.path.join(FIXTURE_ROOT, "rf5-diffwave")
+CHECKPOINT = os.path.join(FIXTURES, "rf5-wavenet-small.pt")
+CONFIG = os.path.join(FIXTURES, "rf5-wavenet-small.json")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return dict(np.load(os.path.join(FIXTURES, "rf5-wavenet-small.npz")))
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """The fixture's model folder, converted through the command line (with its export)."""
+    out = str(tmp_path_factory.mktemp("rf5") / "model")
+    convert_main(["rf5-diffwave", CHECKPOINT, CONFIG, out])
+    return out
+
+
+def test_the_step_frequencies_are_philsyns_float32_table(reference):
+    assert np.array_equal(StepEmbedding(128, frequencies="transformer").float32_freqs, reference["emb_freq"])
+    t = reference["t"][:, 0].astype(np.float32)
+    exact = StepEmbedding(128, "float64", "transformer")(tf.constant(t)).numpy()
+    # float64 angles of the float32 table, as the float64 original: only the final rounding to float32 differs
+    assert np.max(np.abs(exact - reference["emb_in"])) < 1e-7
+    float32 = StepEmbedding(128, "float32", "transformer")(tf.constant(t)).numpy()
+    assert np.max(np.abs(float32 - reference["emb_in_f32"])) < 1e-6
+
+
+def test_the_step_mlp_output_equals_the_originals(converted, reference):
+    denoiser = load(converted).backbone.denoiser
+    emb = tf.constant(reference["t"][:, 0].astype(np.float32))
+    for name in ("step_embedding", "step_mlp_1", "step_mlp_2"):
+        emb = denoiser.get_layer(name)(emb)
+    assert np.max(np.abs(emb.numpy() - reference["emb"])) < 1e-6
+
+
+def test_network_output_equals_the_originals_and_not_the_corrected_code(converted, reference):
+    model = load(converted)
+    x, t = reference["x"][:, 0], reference["t"][:, 0]
+    eps = np.concatenate([model.denoise(x[b:b + 1], float(t[b])) for b in range(len(t))])
+    assert np.max(np.abs(eps - reference["eps"][:, 0])) < 1e-6
+    # the in-place `h += part_t` that the weights were trained with is kept: `h = h + part_t` is 1.5e-2 away
+    assert np.max(np.abs(eps - reference["eps_noalias"][:, 0])) > 1e-3
+
+
+def test_the_200_step_reverse_process_with_the_originals_draws_equals_its_audio(converted, reference):
+    # load().reverse_process takes the start in noise[S - 1] and the draw added after step n in noise[n - 1]
+    noise = np.concatenate([reference["sample_z"][1:, :, 0], reference["sample_xT"][None, :, 0]])
+    audio = load(converted).reverse_process(noise, steps="full")
+    assert np.max(np.abs(audio - reference["sample_x0"][:, 0])) < 1e-4
+
+
+def test_the_converted_config_is_philsyns(converted):
+    d = load(converted).config
+    w = d["model"]["wavenet"]
+    assert (w["residual_channels"], w["skip_channels"], w["residual_layers"], w["dilation_cycle"],
+            w["embed_dim"], w["embed_out_dim"]) == (16, 24, 6, 3, 256, 128)
+    assert (w["step_frequencies"], w["step_in_residual"]) == ("transformer", True)
+    assert d["model"]["unconditional"] and d["model"]["audio_length"] == 1024
+    assert (d["diffusion"]["num_steps"], d["diffusion"]["beta_start"], d["diffusion"]["beta_end"],
+            d["diffusion"]["loss"], d["diffusion"]["clip_output"]) == (200, 1e-4, 0.02, "l2", False)
+
+
+def weight_norm_gains(config):
+    """The weight-norm gains g philsyn's model stores beside each normed weight (one per output channel): the
+    converter folds them into the weights, so a TF model has that many parameters fewer."""
+    w = config["model"]["wavenet"]
+    c, s = w["residual_channels"], w["skip_channels"]
+    return c + w["residual_layers"] * (2 * c + c + s) + s
+
+
+def test_the_published_model_builds_to_its_published_size():
+    # the repository's config.json for diffwave_sc09 (philsyn's 1M-step model)
+    source = {"diffusion_config": {"T": 200, "beta_0": 1e-4, "beta_T": 0.02},
+              "wavenet_config": {"in_channels": 1, "res_channels": 256, "skip_channels": 256, "out_channels": 1,
+                                 "num_res_layers": 36, "dilation_cycle": 12, "diffusion_step_embed_dim_in": 128,
+                                 "diffusion_step_embed_dim_mid": 512, "diffusion_step_embed_dim_out": 512},
+              "trainset_config": {"segment_length": 16000, "sampling_rate": 16000}}
+    config = rf5_wavenet_config(source, "config.json")
+    validate(config)
+    assert build_backbone(config).model.count_params() + weight_norm_gains(config) == 24_071_681
+
+
+def test_the_fixture_counts_as_the_original_does(converted):
+    model = load(converted)
+    assert model.backbone.model.count_params() + weight_norm_gains(model.config) == 92_921
+
+
+def test_keys_that_do_not_fit_are_errors_naming_the_file_and_key(converted):
+    config = load(converted).config
+    state = read_torch_checkpoint(CHECKPOINT)["model_state_dict"]
+    key = "residual_layer.residual_blocks.2"
+    missing = {k: v for k, v in state.items() if k != f"{key}.skip_conv.weight_g"}
+    extra = {**state, "residual_layer.residual_blocks.6.fc_t.weight": np.zeros((16, 128), np.float32)}
+    wrong = {**state, f"{key}.res_conv.weight_v": np.zeros((16, 16, 3), np.float32)}
+    for broken, message in ((missing, f"x.pt: the state dict has no key '{key}.skip_conv.weight_g'"),
+                            (extra, "x.pt: .* does not use: residual_layer.residual_blocks.6.fc_t.weight"),
+                            (wrong, rf"x.pt: '{key}.res_conv.weight_v' has shape \(16, 16, 3\), expected "
+                                    rf"\(16, 16, 1\)")):
+        with pytest.raises(UserError, match=message):
+            rf5_wavenet_weights(broken, config, "x.pt")
+
+
+def test_other_formats_and_bad_configs_are_one_line_errors(tmp_path):
+    lmnt = os.path.join(FIXTURE_ROOT, "lmnt-diffwave", "lmnt-small.pt")
+    with pytest.raises(UserError, match="an lmnt-com/diffwave checkpoint, not an RF5/DiffWave-unconditional"):
+        convert_main(["rf5-diffwave", lmnt, CONFIG, str(tmp_path / "a")])
+    with open(CONFIG) as f:
+        source = json.load(f)
+    source["wavenet_config"]["skip_channels"] = "24"
+    bad = tmp_path / "config.json"
+    bad.write_text(json.dumps(source))
+    with pytest.raises(UserError, match=f"{bad}: wavenet_config.skip_channels = '24'"):
+        convert_main(["rf5-diffwave", CHECKPOINT, str(bad), str(tmp_path / "b")])
+    with pytest.raises(UserError, match=f"{CHECKPOINT}: not valid JSON"):
+        convert_main(["rf5-diffwave", CHECKPOINT, CHECKPOINT, str(tmp_path / "c")])
+
+
+CLEAN_EXPORT_RUN = """
+import sys, numpy as np, tensorflow as tf
+fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+audio = fn(seed=tf.constant([3, 4], tf.int64))["audio"].numpy()
+assert not any(m.startswith("tf_diffwave") for m in sys.modules), "not a clean process"
+np.save(sys.argv[2], audio)
+"""
+
+
+def test_the_export_serves_seeds_to_the_models_audio_in_a_tensorflow_only_process(converted, tmp_path):
+    model = load(converted)
+    run_script(CLEAN_EXPORT_RUN, os.path.join(converted, "export", str(model.step)), tmp_path / "audio.npy")
+    np.testing.assert_allclose(np.load(tmp_path / "audio.npy"), model.unconditional_generate(2, seed=3), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_converted_weights_and_trains(converted, reference, tmp_path):
+    corpus = make_sc09_corpus(str(tmp_path / "corpus"))
+    overrides = [f"train.init_from={converted}", f"train.model_dir={tmp_path / 'run'}", f"data.path={corpus}",
+                 "data.valid_percent=0", "data.test_percent=0", "train.batch_size=2", "train.max_steps=2",
+                 "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
+    config = with_model_of(load_config(SC09_DEMO_CONFIG, overrides), overrides)
+    trainer = seeded_trainer(config)
+    assert trainer.config["model"]["wavenet"]["step_in_residual"]
+    x, t = reference["x"][:1, 0], reference["t"][:1, 0].astype(np.float32)
+    assert np.max(np.abs(trainer.ema_backbone.model([x, t]).numpy() - reference["eps"][:1, 0])) < 1e-6
+    trainer.train()
+    assert trainer.step.numpy() == 2
+    tuned = load(str(tmp_path / "run"))
+    assert tuned.config["model"]["wavenet"]["step_frequencies"] == "transformer"
+    assert np.max(np.abs(tuned.denoise(x, t) - reference["eps"][:1, 0])) > 1e-5
