@@ -30,6 +30,24 @@ def run_script(code, *args, cwd="/", env=None, timeout=300):
     return out.stdout
 
 
+SERVE_SEEDS = """
+import sys, numpy as np, tensorflow as tf
+fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+audio = fn(seed=tf.constant([int(s) for s in sys.argv[3].split(",")], tf.int64))["audio"].numpy()
+assert not any(m.startswith("tf_diffwave") for m in sys.modules), "not a clean process"
+np.save(sys.argv[2], audio)
+"""
+
+
+def served_clips(export_dir, seeds, folder):
+    """What an unconditional model's export serves for `seeds`, in a process that imports only TensorFlow."""
+    path = os.path.join(folder, "served.npy")
+    run_script(SERVE_SEEDS, export_dir, path, ",".join(map(str, seeds)))
+    import numpy as np
+
+    return np.load(path)
+
+
 def make_corpus(folder, ids=("LJ001-0001", "LJ001-0002", "LJ001-0003")):
     """An LJSpeech-layout corpus holding a few of the bundled utterances."""
     os.makedirs(os.path.join(folder, "wavs"), exist_ok=True)

@@ -24,7 +24,13 @@ FORMATS = {
                      ("CHECKPOINT", "CONFIG"),
                      ("its .pkl/.pt checkpoint (model_state_dict, with or without the optimizer's state)",
                       "the repository's config.json (diffusion_config, wavenet_config, trainset_config)")),
+    "rf5-sashimi-diffwave": ("an RF5/DiffWave-unconditional SaShiMi-DiffWave checkpoint (and its config.json)",
+                             ("CHECKPOINT",),
+                             ("its .pt checkpoint (model_state_dict, with or without the optimizer's state); an "
+                              "optional config.json (diffusion_config, trainset_config, sashimi_config) may follow "
+                              "it, else hubconf's defaults are used; the weights' shapes decide the architecture",)),
 }
+OPTIONAL_CONFIG = {"rf5-sashimi-diffwave"}  # formats whose CONFIG may come between CHECKPOINT and OUT_DIR
 
 
 def make_parser(prog):
@@ -37,7 +43,8 @@ def make_parser(prog):
                                                               f"the weights as EMA weights and export/<step>/.")
         for metavar, help_text in zip(inputs, helps):
             sub.add_argument(metavar.lower(), metavar=metavar, help=help_text)
-        sub.add_argument("out_dir", metavar="OUT_DIR", help="the model folder to write (new or empty)")
+        sub.add_argument("out_dir", metavar="[CONFIG] OUT_DIR" if name in OPTIONAL_CONFIG else "OUT_DIR",
+                         help="the model folder to write (new or empty)")
         sub.add_argument("overrides", nargs="*", metavar="key=value",
                          help="dotted config overrides (keys the checkpoint does not record)")
         sub.add_argument("--no-export", action="store_true", help="skip the TF Serving export")
@@ -46,9 +53,14 @@ def make_parser(prog):
 
 def main(argv=None, prog=None):
     """tf-diffwave convert lmnt CKPT OUT_DIR [key=value ...] | convert wavegrad-ivanvovk CKPT CONFIG OUT_DIR [...] |
-    convert priorgrad CKPT STATS_DIR OUT_DIR [...] | convert rf5-diffwave CKPT CONFIG OUT_DIR [...]"""
+    convert priorgrad CKPT STATS_DIR OUT_DIR [...] | convert rf5-diffwave CKPT CONFIG OUT_DIR [...] |
+    convert rf5-sashimi-diffwave CKPT [CONFIG] OUT_DIR [...]"""
     args = make_parser(prog).parse_args(argv)
-    for path in [args.checkpoint] + ([args.config] if hasattr(args, "config") else []):
+    if args.format in OPTIONAL_CONFIG:
+        args.config = None
+        if args.overrides and "=" not in args.overrides[0]:  # CKPT CONFIG OUT_DIR
+            args.config, args.out_dir = args.out_dir, args.overrides.pop(0)
+    for path in [args.checkpoint] + ([args.config] if getattr(args, "config", None) else []):
         if not os.path.isfile(path):
             raise UserError(f"{path}: file not found")
     if args.format == "priorgrad":
@@ -67,6 +79,12 @@ def main(argv=None, prog=None):
         model = convert_rf5_diffwave(args.checkpoint, args.config, args.out_dir, args.overrides,
                                      export=not args.no_export)
         kind = "a philsyn WaveNet unconditional DiffWave"
+    elif args.format == "rf5-sashimi-diffwave":
+        from tf_diffwave.interop.rf5_sashimi import convert_rf5_sashimi
+
+        model = convert_rf5_sashimi(args.checkpoint, args.config, args.out_dir, args.overrides,
+                                    export=not args.no_export)
+        kind = "an RF5 SaShiMi-DiffWave"
     elif args.format == "priorgrad":
         from tf_diffwave.interop.priorgrad import convert_priorgrad
 

@@ -29,6 +29,12 @@ class StateDict:
                             f"its config describes")
         return value.astype(np.float32)
 
+    def shape(self, key):
+        """The shape of `key`, which must be there (not yet taken)."""
+        if key not in self.unused:
+            raise UserError(f"{self.path}: the state dict has no key '{key}' (or it was used twice)")
+        return tuple(np.shape(self.unused[key]))
+
     def weight_normed(self, key, shape):
         """The weight [out, ...] of a layer under torch.nn.utils.weight_norm (dim 0), from `weight_g` and
         `weight_v`: g v / ||v||, the norm over all axes but the first, computed in float64 and rounded once."""

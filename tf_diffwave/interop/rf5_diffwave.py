@@ -37,23 +37,36 @@ def rf5_wavenet_config(source, path):
         if get("wavenet_config", key) != expected:
             raise UserError(f"{path}: wavenet_config.{key} = {source['wavenet_config'][key]} is not supported "
                             f"(tf-diffwave's WaveNet has {expected})")
-    trainset = source.get("trainset_config") if isinstance(source.get("trainset_config"), dict) else {}
-    training = source.get("train_config") if isinstance(source.get("train_config"), dict) else {}
+    return rf5_config(source, path, "wavenet", {
+        "residual_channels": get("wavenet_config", "res_channels"),
+        "skip_channels": get("wavenet_config", "skip_channels"),
+        "residual_layers": get("wavenet_config", "num_res_layers"),
+        "dilation_cycle": get("wavenet_config", "dilation_cycle"),
+        "embed_dim": get("wavenet_config", "diffusion_step_embed_dim_mid"),
+        "embed_out_dim": get("wavenet_config", "diffusion_step_embed_dim_out"),
+        "step_frequencies": "transformer", "step_in_residual": True})
+
+
+def rf5_config(source, path, backbone, section):
+    """This project's config for a DiffWave-unconditional model: the family `backbone` with its `section`, and the
+    repository's schedule (`diffusion_config`), clip length and rate (`trainset_config`) and training settings
+    (`train_config`); the sampler returns its audio unclipped, as the original's does."""
+    def section_of(name):
+        return source.get(name) if isinstance(source.get(name), dict) else {}
+
+    diffusion, trainset, training = (section_of(name) for name in ("diffusion_config", "trainset_config",
+                                                                     "train_config"))
+    for key, kind in (("T", int), ("beta_0", (int, float)), ("beta_T", (int, float))):
+        if not isinstance(diffusion.get(key), kind) or isinstance(diffusion.get(key), bool):
+            raise UserError(f"{path}: diffusion_config.{key} = {diffusion.get(key)!r} is missing or not what "
+                            f"DiffWave-unconditional's config holds")
     rate = trainset.get("sampling_rate", 16000)
     update = {
         "data": {"kind": "sc09", "path": "data/sc09-demo"},
         "audio": {"sample_rate": rate, "fmax": rate / 2},
-        "model": {"backbone": "wavenet", "unconditional": True, "audio_length": trainset.get("segment_length", 16000),
-                  "wavenet": {"residual_channels": get("wavenet_config", "res_channels"),
-                              "skip_channels": get("wavenet_config", "skip_channels"),
-                              "residual_layers": get("wavenet_config", "num_res_layers"),
-                              "dilation_cycle": get("wavenet_config", "dilation_cycle"),
-                              "embed_dim": get("wavenet_config", "diffusion_step_embed_dim_mid"),
-                              "embed_out_dim": get("wavenet_config", "diffusion_step_embed_dim_out"),
-                              "step_frequencies": "transformer", "step_in_residual": True}},
-        "diffusion": {"num_steps": get("diffusion_config", "T"),
-                      "beta_start": get("diffusion_config", "beta_0", (int, float)),
-                      "beta_end": get("diffusion_config", "beta_T", (int, float)),
+        "model": {"backbone": backbone, "unconditional": True, "audio_length": trainset.get("segment_length", 16000),
+                  backbone: section},
+        "diffusion": {"num_steps": diffusion["T"], "beta_start": diffusion["beta_0"], "beta_end": diffusion["beta_T"],
                       "loss": "l2", "fast_schedule": RF5_FAST_SCHEDULE, "clip_output": False},
         "train": {"learning_rate": training.get("learning_rate", 2e-4),
                   "batch_size": training.get("batch_size_per_gpu", 16)},

@@ -21,6 +21,7 @@ from keras import layers
 CAUCHY_CHUNK = 256  # frequencies per chunk: the Cauchy matrix of one chunk is H x N x 256 complex64
 VARIANTS = ("glu", "jan2022")
 STEP_MODES = ("dense", "diagonal")
+NODES = ("exact", "stored")
 
 
 def hippo_legs_dplr(state_size):
@@ -115,13 +116,17 @@ def kernel_spectrum(v, w, omega_chunks, differentiate_w=True):
     return _chunked_spectrum(differentiate_w)(v, w, omega_chunks)
 
 
+def in_chunks(omega, chunk):
+    """Frequencies omega (K,) zero-padded and shaped (chunks, chunk) (omega = 0 is a harmless extra frequency)."""
+    padded = tf.pad(omega, [[0, -omega.shape[0] % chunk]])
+    return tf.reshape(padded, [-1, chunk])
+
+
 def roots_of_unity(length, chunk=None):
     """omega_k = exp(-2 pi i k / L) for k = 0 .. L // 2, computed in float64, as complex64 (K,); with `chunk`,
-    zero-padded and shaped (chunks, chunk) (omega = 0 is a harmless extra frequency)."""
-    omega = np.exp(-2j * np.pi * np.arange(length // 2 + 1) / length)
-    if chunk is not None:
-        omega = np.pad(omega, (0, -len(omega) % chunk)).reshape(-1, chunk)
-    return tf.constant(omega, tf.complex64)
+    in chunks (see in_chunks)."""
+    omega = tf.constant(np.exp(-2j * np.pi * np.arange(length // 2 + 1) / length), tf.complex64)
+    return omega if chunk is None else in_chunks(omega, chunk)
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
@@ -133,10 +138,13 @@ class S4Layer(layers.Layer):
     backwards over the strictly-future samples. With `ssm="s4d"` A is diagonal (Lambda only) and the kernel a
     Vandermonde product. `trainable_ssm=False` freezes Lambda, P, B and dt, as the DiffWave+SaShiMi checkpoints did.
     The trained C is C~ = C (I - Abar^L) for L = `max_length` (S4's length-corrected C).
+    `nodes="stored"` evaluates the kernel's generating function at frequencies held in a non-trainable weight
+    `omega` (K, 2) instead of the exact roots of unity: S4 v1 checkpoints store the complex64 nodes their models
+    were built with, off the exact ones by up to 1e-4, and the kernels they learned are those of these nodes.
     """
 
     def __init__(self, d_model, max_length, state_size=64, bidirectional=False, ssm="s4", trainable_ssm=True,
-                 dt_min=1e-3, dt_max=1e-1, variant="glu", **kwargs):
+                 dt_min=1e-3, dt_max=1e-1, variant="glu", nodes="exact", **kwargs):
         super().__init__(**{**kwargs, "dtype": "float32"})  # float32 under mixed precision too
         if ssm not in ("s4", "s4d"):
             raise ValueError(f"ssm must be 's4' or 's4d', got {ssm!r}")
@@ -144,7 +152,9 @@ class S4Layer(layers.Layer):
             raise ValueError(f"variant must be one of {VARIANTS} ('jan2022' with ssm 's4'), got {variant!r}")
         self.d_model, self.max_length, self.state_size = d_model, max_length, state_size
         self.bidirectional, self.ssm, self.trainable_ssm = bidirectional, ssm, trainable_ssm
-        self.dt_min, self.dt_max, self.variant = dt_min, dt_max, variant
+        self.dt_min, self.dt_max, self.variant, self.nodes = dt_min, dt_max, variant, nodes
+        if nodes not in NODES or (nodes == "stored" and ssm != "s4"):
+            raise ValueError(f"nodes must be one of {NODES} ('stored' with ssm 's4'), got {nodes!r}")
         self.kernel_channels = 2 if bidirectional else 1
         self.own_q = variant == "jan2022"
         self.fixed_kernel = None  # set by kernels_computed_once
@@ -179,6 +189,10 @@ class S4Layer(layers.Layer):
         self.c = self.add_weight(name="c", shape=(self.kernel_channels, h, half, 2),
                                  initializer=keras.initializers.RandomNormal(stddev=math.sqrt(0.5)))
         self.d = self.add_weight(name="d", shape=(h,), initializer=keras.initializers.RandomNormal(stddev=1.0))
+        if self.nodes == "stored":
+            omega = roots_of_unity(self.max_length).numpy()
+            self.omega = self.add_weight(name="omega", shape=(len(omega), 2), trainable=False, initializer=(
+                keras.initializers.Constant(np.stack([omega.real, omega.imag], axis=-1))))
         self.output_linear.build((None, None, h * (self.kernel_channels if self.own_q else 1)))
 
     @property
@@ -208,7 +222,8 @@ class S4Layer(layers.Layer):
         if self.ssm == "s4d":
             wide = [tf.cast(t, tf.complex128) for t in (dt_c, lam, b, c)]
             return self._vandermonde_kernel(wide[0] * wide[1], wide[0] * wide[2], wide[3], length)
-        omega = roots_of_unity(self.max_length, CAUCHY_CHUNK)      # (chunks, CAUCHY_CHUNK)
+        omega = roots_of_unity(self.max_length, CAUCHY_CHUNK) if self.nodes == "exact" else \
+            in_chunks(_complex(self.omega), CAUCHY_CHUNK)           # (chunks, CAUCHY_CHUNK)
         # v[h, (i, j), n] = Bs[i] Cs[j] dt with Bs = (B, P), Cs = (C~_0, [C~_1], conj(Q)) (S4 eq. 4 and 5), Q = P
         bs = tf.stack([b, p], axis=1)                               # (H, 2, N2)
         if self.own_q:  # each channel its own system: the channels become rows of the batch, Cs = (C~_c, conj(Q_c))
@@ -371,7 +386,7 @@ class S4Layer(layers.Layer):
         return {**super().get_config(), "d_model": self.d_model, "max_length": self.max_length,
                 "state_size": self.state_size, "bidirectional": self.bidirectional, "ssm": self.ssm,
                 "trainable_ssm": self.trainable_ssm, "dt_min": self.dt_min, "dt_max": self.dt_max,
-                "variant": self.variant}
+                "variant": self.variant, "nodes": self.nodes}
 
 
 @contextlib.contextmanager

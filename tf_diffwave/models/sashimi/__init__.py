@@ -29,6 +29,15 @@ def check(config):
     if sashimi["s4_variant"] == "jan2022" and sashimi["ssm"] != "s4":
         raise UserError("config key 'model.sashimi.s4_variant' = 'jan2022' needs 'model.sashimi.ssm' = 's4' (its "
                         "Q is the low-rank term of a DPLR state matrix)")
+    if sashimi["s4_nodes"] == "stored" and sashimi["ssm"] != "s4":
+        raise UserError("config key 'model.sashimi.s4_nodes' = 'stored' needs 'model.sashimi.ssm' = 's4' (S4D "
+                        "computes its kernel without them)")
+    if sashimi["skips"] == "layer" and not sashimi["unet"]:
+        raise UserError("config key 'model.sashimi.skips' = 'layer' needs 'model.sashimi.unet' = true (the skips "
+                        "come from the layers on the way down)")
+    if sashimi["s4_length"] is not None and sashimi["s4_length"] < model["audio_length"]:
+        raise UserError(f"config key 'model.sashimi.s4_length' = {sashimi['s4_length']} must be at least "
+                        f"'model.audio_length' ({model['audio_length']})")
 
 
 FAMILY = Family(
@@ -51,9 +60,21 @@ FAMILY = Family(
                                       # S4: a Q per direction, directions kept apart, linear 2H -> H)
         "weight_norm": False,         # weight normalisation on the feed-forward, pooling, in/out layers
         "embed_dim": 512,             # width of the diffusion-step MLP
+        "embed_out_dim": None,        # width of its second layer (null: embed_dim)
         "step_embedding": "float64",  # as model.wavenet.step_embedding
+        "step_frequencies": "diffwave",  # as model.wavenet.step_frequencies
+        "norm": "scalar",             # "scalar" (one learned scale and shift per norm, DiffWave+SaShiMi's) or
+                                      # "channel" (a LayerNorm with a scale and shift per channel, RF5's)
+        "skips": "block",             # U-Net skips around every block ("block") or around every S4 and
+                                      # feed-forward layer apart ("layer", RF5's SaShiMi-DiffWave)
+        "s4_length": None,            # null: each tier's S4 kernels as long as the tier; a number: every S4
+                                      # kernel computed at that length and cut to its tier (S4 v1's l_max)
+        "s4_nodes": "exact",          # the kernel's FFT nodes: "exact" roots of unity or "stored" in the weights
+                                      # (S4 v1 checkpoints hold the complex64 nodes their kernels learned on)
     },
-    choices={"ssm": ("s4", "s4d"), "s4_variant": ("glu", "jan2022"), "step_embedding": ("float64", "float32")},
+    choices={"ssm": ("s4", "s4d"), "s4_variant": ("glu", "jan2022"), "step_embedding": ("float64", "float32"),
+             "step_frequencies": ("diffwave", "transformer"), "norm": ("scalar", "channel"),
+             "skips": ("block", "layer"), "s4_nodes": ("exact", "stored")},
     check=check,
     full_float32=True,  # TF32 matmuls cost S4 kernels about 1e-2 relative accuracy on GPUs
     legacy_keys={("train", "ssm_learning_rate"): "ssm_learning_rate"},

@@ -110,20 +110,29 @@ class SashimiBackbone(Backbone):
         mel = keras.Input((None, self.n_mels), name="mel")
         return keras.Model([audio, step, mel], self.denoiser([audio, step, self.conditioner(mel)]), name="diffwave")
 
-    def _block(self, x, emb, cond, channels, length, name):
-        """One residual block: S4 on the normalised input plus the step embedding (plus the tier's mel), then a
-        feed-forward layer."""
+    def _norm(self, name):
+        if self.config["norm"] == "channel":
+            return layers.LayerNormalization(epsilon=1e-5, name=name, dtype=self.policy)
+        return ScalarLayerNorm(name=name, dtype=self.policy)
+
+    def _s4_layer(self, x, emb, cond, channels, length, name):
+        """The first half of a residual block: S4 on the normalised input plus the step embedding (plus the tier's
+        mel), with its skip."""
         m = self.config
-        y = ScalarLayerNorm(name=f"{name}_norm1", dtype=self.policy)(x)
+        y = self._norm(f"{name}_norm1")(x)
         y = y + ops.expand_dims(layers.Dense(channels, name=f"{name}_step", dtype=self.policy)(emb), 1)
-        y = S4Layer(channels, length, state_size=m["state_size"], bidirectional=m["bidirectional"], ssm=m["ssm"],
-                    trainable_ssm=m["ssm_trainable"], variant=m["s4_variant"], name=f"{name}_s4", dtype=self.policy)(y)
+        y = S4Layer(channels, m["s4_length"] or length, state_size=m["state_size"], bidirectional=m["bidirectional"],
+                    ssm=m["ssm"], trainable_ssm=m["ssm_trainable"], variant=m["s4_variant"], nodes=m["s4_nodes"],
+                    name=f"{name}_s4", dtype=self.policy)(y)
         if cond is not None:
             y = y + layers.Dense(channels, name=f"{name}_cond", dtype=self.policy)(cond)
-        x = x + y
-        y = ScalarLayerNorm(name=f"{name}_norm2", dtype=self.policy)(x)
-        y = self.dense(m["ff"] * channels, activation=lambda t: ops.gelu(t, approximate=False), name=f"{name}_ff1",
-                       dtype=self.policy)(y)
+        return x + y
+
+    def _ff_layer(self, x, channels, name):
+        """The second half of a residual block: a feed-forward layer on the normalised input, with its skip."""
+        y = self._norm(f"{name}_norm2")(x)
+        y = self.dense(self.config["ff"] * channels, activation=lambda t: ops.gelu(t, approximate=False),
+                       name=f"{name}_ff1", dtype=self.policy)(y)
         return x + self.dense(channels, name=f"{name}_ff2", dtype=self.policy)(y)
 
     def _build_denoiser(self):
@@ -140,9 +149,11 @@ class SashimiBackbone(Backbone):
                 tier_cond[tier] = cond if rate == 1 else \
                     layers.AveragePooling1D(rate, name=f"cond_pool{tier}", dtype=self.policy)(cond)
                 rate *= self.pool[tier] if tier < len(self.pool) else 1
-        emb = StepEmbedding(128, m["step_embedding"], dtype=self.policy)(step)
+        emb = StepEmbedding(128, m["step_embedding"], m["step_frequencies"], dtype=self.policy)(step)
         emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_1", dtype=self.policy)(emb)
-        emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_2", dtype=self.policy)(emb)
+        emb = layers.Dense(m["embed_out_dim"] or m["embed_dim"], activation="swish", name="step_mlp_2",
+                           dtype=self.policy)(emb)
+        by_layer = m["skips"] == "layer"
 
         channels, length = m["d_model"], self.length
         x = self.dense(channels, activation="relu", name="input_projection", dtype=self.policy)(
@@ -150,7 +161,10 @@ class SashimiBackbone(Backbone):
         skips = [x]
         for tier, factor in enumerate(self.pool):
             for i in range(m["n_layers"] if m["unet"] else 0):
-                x = self._block(x, emb, tier_cond[tier], channels, length, f"down{tier}_{i}")
+                x = self._s4_layer(x, emb, tier_cond[tier], channels, length, f"down{tier}_{i}")
+                if by_layer:
+                    skips.append(x)
+                x = self._ff_layer(x, channels, f"down{tier}_{i}")
                 skips.append(x)
             channels, length = channels * m["expand"], length // factor
             # down-pooling: each `factor` consecutive samples become one, (B, L, C) -> (B, L / factor, factor C)
@@ -158,7 +172,8 @@ class SashimiBackbone(Backbone):
             x = self.dense(channels, name=f"down{tier}_pool", dtype=self.policy)(x)
             skips.append(x)
         for i in range(m["n_layers"]):
-            x = self._block(x, emb, tier_cond[-1], channels, length, f"center_{i}")
+            x = self._s4_layer(x, emb, tier_cond[-1], channels, length, f"center_{i}")
+            x = self._ff_layer(x, channels, f"center_{i}")
         x = x + skips.pop()
         for tier, factor in reversed(list(enumerate(self.pool))):
             channels, length = channels // m["expand"], length * factor
@@ -166,10 +181,13 @@ class SashimiBackbone(Backbone):
             x = layers.Reshape((-1, channels), dtype=self.policy)(x)  # the inverse
             x = x + skips.pop()
             for i in range(m["n_layers"]):
-                x = self._block(x, emb, tier_cond[tier], channels, length, f"up{tier}_{i}")
+                x = self._s4_layer(x, emb, tier_cond[tier], channels, length, f"up{tier}_{i}")
+                if by_layer:
+                    x = x + skips.pop()
+                x = self._ff_layer(x, channels, f"up{tier}_{i}")
                 if m["unet"]:
                     x = x + skips.pop()
-        x = ScalarLayerNorm(name="output_norm", dtype=self.policy)(x)
+        x = self._norm("output_norm")(x)
         x = self.dense(channels, activation="relu", name="skip_projection", dtype=self.policy)(x)
         x = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="output")(x)
         return keras.Model(inputs, ops.squeeze(x, -1), name="denoiser")

@@ -1,0 +1,148 @@
+"""RF5's SaShiMi-DiffWave converted without PyTorch computes what that code computes with its CUDA Cauchy kernel
+(in float64), not what its CPU fallback computes.
+
+The references are tests/fixtures/rf5-diffwave/: a checkpoint saved by the original code (random weights, S4
+parameters moved off their initialisation), its config, and the original's outputs (see the README there).
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tests.helpers import FIXTURES as FIXTURE_ROOT
+from tests.helpers import served_clips
+from tf_diffwave import load
+from tf_diffwave.cli.convert import main as convert_main
+from tf_diffwave.config import validate
+from tf_diffwave.errors import UserError
+from tf_diffwave.interop.rf5_diffwave import rf5_config
+from tf_diffwave.interop.rf5_sashimi import HUBCONF_SOURCE, PREFIX, rf5_sashimi_weights
+from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
+from tf_diffwave.models.registry import build_backbone
+
+FIXTURES = os.path.join(FIXTURE_ROOT, "rf5-diffwave")
+CHECKPOINT = os.path.join(FIXTURES, "rf5-sashimi-small.pt")
+CONFIG = os.path.join(FIXTURES, "rf5-sashimi-small.json")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return dict(np.load(os.path.join(FIXTURES, "rf5-sashimi-small.npz")))
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """The fixture's model folder, converted through the command line with its config."""
+    out = str(tmp_path_factory.mktemp("rf5-sashimi") / "model")
+    convert_main(["rf5-sashimi-diffwave", CHECKPOINT, CONFIG, out, "--no-export"])
+    return out
+
+
+def bound(reference):
+    return 1e-5 * max(1.0, np.max(np.abs(reference)))
+
+
+def test_the_s4_kernel_is_the_cuda_sums_and_not_the_cpu_fallbacks(converted, reference):
+    kernel = load(converted).backbone.model.get_layer("down0_0_s4").kernel(reference["x"].shape[-1]).numpy()
+    assert np.max(np.abs(kernel - reference["s4_kernel"])) < bound(reference["s4_kernel"])
+    assert np.max(np.abs(kernel - reference["s4_kernel_fallback"])) > 1e-2
+
+
+def test_network_output_equals_the_originals_and_not_its_cpu_fallback(converted, reference):
+    model = load(converted)
+    x, t = reference["x"][:, 0], reference["t"][:, 0]
+    eps = np.concatenate([model.denoise(x[b:b + 1], float(t[b])) for b in range(len(t))])
+    assert np.max(np.abs(eps - reference["eps"][:, 0])) < bound(reference["eps"])
+    assert np.max(np.abs(eps - reference["eps_fallback"][:, 0])) > 1e-2  # 0.45 on these weights
+
+
+def test_the_200_step_reverse_process_with_the_originals_draws_equals_its_audio(converted, reference):
+    noise = np.concatenate([reference["sample_z"][1:, :, 0], reference["sample_xT"][None, :, 0]])
+    audio = load(converted).reverse_process(noise, steps="full")
+    assert np.max(np.abs(audio - reference["sample_x0"][:, 0])) < 1e-4
+
+
+def test_the_architecture_comes_from_the_weights(converted):
+    config = load(converted).config
+    s = config["model"]["sashimi"]
+    assert (s["d_model"], s["n_layers"], s["pool"], s["expand"], s["ff"], s["embed_dim"], s["embed_out_dim"]) == \
+        (8, 1, [4, 4], 2, 2, 512, 512)
+    assert (s["norm"], s["skips"], s["s4_length"], s["s4_nodes"], s["step_frequencies"]) == \
+        ("channel", "layer", 4096, "stored", "transformer")
+    assert config["model"]["audio_length"] == 1024 and not config["diffusion"]["clip_output"]
+
+
+def weight_norm_gains(config):
+    """The weight-norm gains the original stores beside its normed weights (the input and output convolutions and
+    every pooling layer, one per output channel), which the converter folds into the weights."""
+    s = config["model"]["sashimi"]
+    gains, width = 2 * s["d_model"], s["d_model"]
+    for factor in s["pool"]:
+        gains += s["expand"] * width + factor * width
+        width *= s["expand"]
+    return gains
+
+
+def trainable_count(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
+def test_the_published_model_builds_to_its_published_size():
+    # hubconf's SaShiMi-DiffWave: DiffusionConfig's defaults, l_max 16000, step MLP 128 -> 512 -> 512
+    section = {"d_model": 128, "n_layers": 6, "pool": [4, 4], "expand": 2, "ff": 2, "embed_dim": 512,
+               "embed_out_dim": 512, "step_frequencies": "transformer", "norm": "channel", "skips": "layer",
+               "s4_length": 16000, "s4_nodes": "stored"}
+    config = rf5_config(HUBCONF_SOURCE, "hubconf", "sashimi", section)
+    validate(config)
+    assert trainable_count(build_backbone(config).model) + weight_norm_gains(config) == 23_478_785
+
+
+def test_the_fixture_counts_as_the_original_does(converted):
+    model = load(converted)
+    assert trainable_count(model.backbone.model) + weight_norm_gains(model.config) == 411_745
+
+
+def test_hubconfs_defaults_without_a_config_and_a_disagreeing_config_is_overruled(tmp_path, capsys):
+    out = str(tmp_path / "a")
+    convert_main(["rf5-sashimi-diffwave", CHECKPOINT, out, "model.audio_length=1024", "--no-export"])
+    assert load(out).config["diffusion"]["num_steps"] == 200
+    with open(CONFIG) as f:
+        source = json.load(f)
+    source["sashimi_config"]["d_model"] = 64
+    wrong = tmp_path / "config.json"
+    wrong.write_text(json.dumps(source))
+    convert_main(["rf5-sashimi-diffwave", CHECKPOINT, str(wrong), str(tmp_path / "b"), "--no-export"])
+    assert "the weights' shapes are used (d_model 64 -> 8)" in capsys.readouterr().out
+    assert load(str(tmp_path / "b")).config["model"]["sashimi"]["d_model"] == 8
+
+
+def test_keys_that_do_not_fit_are_errors_naming_the_file_and_key(converted):
+    config = load(converted).config
+    state = {k[len(PREFIX):]: v for k, v in read_torch_checkpoint(CHECKPOINT)["model_state_dict"].items()}
+    key = "c_layers.0.layer.kernel.kernel"
+    missing = {k: v for k, v in state.items() if k != f"{key}.log_dt"}
+    extra = {**state, "c_layers.2.norm.weight": np.zeros(32, np.float32)}
+    wrong = {**state, f"{key}.C": np.zeros((1, 32, 32, 2), np.float32)}
+    for broken, message in ((missing, f"x.pt: the state dict has no key '{key}.log_dt'"),
+                            (extra, "x.pt: .* does not use: c_layers.2.norm.weight"),
+                            (wrong, rf"x.pt: '{key}.C' has shape \(1, 32, 32, 2\), expected \(2, 32, 32, 2\)")):
+        with pytest.raises(UserError, match=message):
+            rf5_sashimi_weights(broken, config, "x.pt")
+
+
+def test_a_wavenet_checkpoint_is_named_as_such(tmp_path):
+    with pytest.raises(UserError, match=r"rf5-wavenet-small.pt: an RF5/DiffWave-unconditional \(philsyn\) WaveNet "
+                                        "DiffWave checkpoint, not an RF5/DiffWave-unconditional SaShiMi-DiffWave "
+                                        "one; convert it with 'tf-diffwave convert rf5-diffwave ...'"):
+        convert_main(["rf5-sashimi-diffwave", os.path.join(FIXTURES, "rf5-wavenet-small.pt"), str(tmp_path / "a")])
+
+
+def test_the_export_serves_seeds_to_the_models_audio_in_a_tensorflow_only_process(tmp_path):
+    out = str(tmp_path / "model")
+    convert_main(["rf5-sashimi-diffwave", CHECKPOINT, CONFIG, out])
+    model = load(out)
+    served = served_clips(os.path.join(out, "export", str(model.step)), [5], tmp_path)
+    assert model.step == 10000 and served.shape == (1, 1024)
+    np.testing.assert_allclose(served, model.unconditional_generate(1, seed=5), atol=1e-5)
