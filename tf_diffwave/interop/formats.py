@@ -28,7 +28,8 @@ FORMATS = (
     ("wavegrad-ivanvovk", "an ivanvovk/WaveGrad", lambda c: _prefixed(_state(c, "model"), "nn.")),
     ("lmnt", "an lmnt-com/diffwave", lambda c: "input_projection.weight" in _state(c, "model")),
 )
-CONVERTIBLE = ("lmnt", "wavegrad-ivanvovk", "priorgrad", "rf5-diffwave", "rf5-sashimi-diffwave")  # the formats `tf-diffwave convert` imports
+# the formats `tf-diffwave convert` imports
+CONVERTIBLE = ("lmnt", "wavegrad-ivanvovk", "priorgrad", "rf5-diffwave", "rf5-sashimi-diffwave")
 
 
 def identify(checkpoint):
