@@ -48,6 +48,21 @@ def served_clips(export_dir, seeds, folder):
     return np.load(path)
 
 
+def stepped_logits(backbone, tokens):
+    """Logits (B, L, 256) of an autoregressive SaShiMi run one sample at a time (its recurrent mode) on given input
+    tokens (B, L)."""
+    import numpy as np
+
+    for layer in backbone.own_sampler({"model": {"ar_sashimi": backbone.config}}).layers:
+        layer.setup_step(backbone.step_mode)
+    state, out = backbone.initial_state(tokens.shape[0]), []
+    for n in range(tokens.shape[1] // backbone.period):
+        buffers = [[] for _ in backbone.pool]
+        for i in range(backbone.period):
+            out.append(backbone.step(tokens[:, n * backbone.period + i], i, state, buffers).numpy())
+    return np.stack(out, axis=1)
+
+
 def make_corpus(folder, ids=("LJ001-0001", "LJ001-0002", "LJ001-0003")):
     """An LJSpeech-layout corpus holding a few of the bundled utterances."""
     os.makedirs(os.path.join(folder, "wavs"), exist_ok=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO, make_sc09_corpus, run_script, seeded_trainer
+from tests.helpers import REPO, make_sc09_corpus, run_script, seeded_trainer, stepped_logits
 from tf_diffwave import load
 from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.cli.train import main as train_main
@@ -40,18 +40,6 @@ def tiny_backbone(length=256, seed=0):
         elif name in ("bias", "beta", "d"):
             v.assign(rng.normal(0, 0.1, v.shape).astype(np.float32))
     return backbone
-
-
-def stepped_logits(backbone, tokens):
-    """Logits (B, L, 256) of the model run one sample at a time on given input tokens (B, L)."""
-    for layer in backbone.own_sampler({"model": {"ar_sashimi": backbone.config}}).layers:
-        layer.setup_step(backbone.step_mode)
-    state, out = backbone.initial_state(tokens.shape[0]), []
-    for n in range(tokens.shape[1] // backbone.period):
-        buffers = [[] for _ in backbone.pool]
-        for i in range(backbone.period):
-            out.append(backbone.step(tokens[:, n * backbone.period + i], i, state, buffers).numpy())
-    return np.stack(out, axis=1)
 
 
 def test_mu_law_matches_librosa():

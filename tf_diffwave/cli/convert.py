@@ -29,6 +29,8 @@ FORMATS = {
                              ("its .pt checkpoint (model_state_dict, with or without the optimizer's state); an "
                               "optional config.json (diffusion_config, trainset_config, sashimi_config) may follow "
                               "it, else hubconf's defaults are used; the weights' shapes decide the architecture",)),
+    "simple-sashimi": ("an RF5/simple-sashimi autoregressive SaShiMi checkpoint", ("CHECKPOINT",),
+                       ("its .pt checkpoint (train.py's, with its config in cfg_yaml)",)),
 }
 OPTIONAL_CONFIG = {"rf5-sashimi-diffwave"}  # formats whose CONFIG may come between CHECKPOINT and OUT_DIR
 
@@ -54,7 +56,7 @@ def make_parser(prog):
 def main(argv=None, prog=None):
     """tf-diffwave convert lmnt CKPT OUT_DIR [key=value ...] | convert wavegrad-ivanvovk CKPT CONFIG OUT_DIR [...] |
     convert priorgrad CKPT STATS_DIR OUT_DIR [...] | convert rf5-diffwave CKPT CONFIG OUT_DIR [...] |
-    convert rf5-sashimi-diffwave CKPT [CONFIG] OUT_DIR [...]"""
+    convert rf5-sashimi-diffwave CKPT [CONFIG] OUT_DIR [...] | convert simple-sashimi CKPT OUT_DIR [...]"""
     args = make_parser(prog).parse_args(argv)
     if args.format in OPTIONAL_CONFIG:
         args.config = None
@@ -85,6 +87,11 @@ def main(argv=None, prog=None):
         model = convert_rf5_sashimi(args.checkpoint, args.config, args.out_dir, args.overrides,
                                     export=not args.no_export)
         kind = "an RF5 SaShiMi-DiffWave"
+    elif args.format == "simple-sashimi":
+        from tf_diffwave.interop.simple_sashimi import convert_simple_sashimi
+
+        model = convert_simple_sashimi(args.checkpoint, args.out_dir, args.overrides, export=not args.no_export)
+        kind = "an autoregressive SaShiMi"
     elif args.format == "priorgrad":
         from tf_diffwave.interop.priorgrad import convert_priorgrad
 

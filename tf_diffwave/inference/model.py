@@ -193,15 +193,32 @@ class TrainedModel:
                 on_batch(start + len(seeds))
         return np.concatenate(clips)
 
-    def nll(self, clips, batch_size=8):
-        """Negative log-likelihood in bits per sample of each clip (n, audio_length), for likelihood models (the
-        autoregressive ones): the training objective of the EMA weights, in convolution mode."""
+    def _check_sequence(self, values, what, dtype):
+        """`values` as a (n, samples) array of `dtype`, for an autoregressive model's network: samples a multiple
+        of its period, at most the config's audio_length."""
         if not self.family.autoregressive:
-            raise UserError(f"{self.model_dir}: a diffusion model has no exact likelihood; nll is for "
+            raise UserError(f"{self.model_dir}: a diffusion model has no exact likelihood; {what} is for "
                             f"autoregressive models")
-        clips = np.asarray(clips, np.float32)
-        if clips.ndim != 2 or clips.shape[1] != self.config["model"]["audio_length"]:
-            raise UserError(f"clips have shape {clips.shape}, expected (n, {self.config['model']['audio_length']})")
+        values = np.asarray(values, dtype)
+        length, period = self.config["model"]["audio_length"], self.backbone.period
+        if values.ndim != 2 or values.shape[1] > length or values.shape[1] % period:
+            raise UserError(f"{what}: shape {values.shape}, expected (n, samples) with samples a multiple of "
+                            f"{period} up to {length}")
+        return values
+
+    def logits(self, tokens):
+        """The logits (float32 [n, samples, 256]) of each next mu-law class given input tokens (int [n, samples],
+        0 .. 255; the first is the class before the clip, 128), for autoregressive models, in convolution mode."""
+        tokens = self._check_sequence(tokens, "tokens", np.int32)
+        if tokens.size and (tokens.min() < 0 or tokens.max() > 255):
+            raise UserError(f"tokens: values from {tokens.min()} to {tokens.max()}, expected mu-law classes 0 .. 255")
+        return self.backbone.model(tf.constant(tokens)).numpy()
+
+    def nll(self, clips, batch_size=8):
+        """Negative log-likelihood in bits per sample of each clip (n, samples) (samples as for `logits`), for
+        likelihood models (the autoregressive ones): the training objective of the EMA weights, in convolution
+        mode."""
+        clips = self._check_sequence(clips, "clips", np.float32)
         return np.concatenate([evaluation_loss(self.backbone, self.config,
                                                {"audio": tf.constant(clips[start: start + batch_size])}).numpy()
                                for start in range(0, len(clips), batch_size)])

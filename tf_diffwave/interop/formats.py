@@ -29,7 +29,7 @@ FORMATS = (
     ("lmnt", "an lmnt-com/diffwave", lambda c: "input_projection.weight" in _state(c, "model")),
 )
 # the formats `tf-diffwave convert` imports
-CONVERTIBLE = ("lmnt", "wavegrad-ivanvovk", "priorgrad", "rf5-diffwave", "rf5-sashimi-diffwave")
+CONVERTIBLE = ("lmnt", "wavegrad-ivanvovk", "priorgrad", "rf5-diffwave", "rf5-sashimi-diffwave", "simple-sashimi")
 
 
 def identify(checkpoint):

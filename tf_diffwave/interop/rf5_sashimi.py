@@ -34,26 +34,42 @@ def transposed_linear(state, key, out, inp, normed=False):
     return {"kernel": weight.T, "bias": state.take(f"{key}.bias", (out, 1))[:, 0]}
 
 
-def s4_v1_weights(state, key, h, channels):
-    """An S4Layer's weights (nodes "stored") from an S4 v1 layer `key` (its `D`, `output_linear.0` and
-    `kernel.kernel.*`) of width h with `channels` kernels (2: bidirectional); a tied state (one B, P and w for all
-    channels) is repeated per channel. The stored `z` nodes are 2 (1 - omega) / (1 + omega), which the layer
-    derives from `omega`."""
-    ssm = f"{key}.kernel.kernel"
+def tied_state(state, key):
+    """Whether the S4 v1 layer of block `key` ties its state (B [1, 1, N, 2]: one B, P and w for all channels)."""
+    return state.shape(f"{key}.layer.kernel.kernel.B")[1] == 1
+
+
+def s4_v1_block(state, key, name, h, channels, l_max, nodes, tied):
+    """The weights {layer: {weight: array}} of the pre-norm S4 block `key` (its `norm` and its S4 v1 `layer`: `D`,
+    `output_linear.0` and `kernel.kernel.*`, of width h with `channels` kernels, 2 if bidirectional; `tied`: one
+    B, P and w for all channels) for this project's `<name>_norm1` and `<name>_s4` (S4Layer). The FFT nodes the
+    layer stores (`omega`, and `z` = 2 (1 - omega) / (1 + omega), which S4Layer derives) become its `omega` with
+    nodes "stored" and are dropped with "exact"."""
+    ssm = f"{key}.layer.kernel.kernel"
     n = state.shape(f"{ssm}.w_imag")[-1]
+    copies = 1 if tied else h  # of Lambda, B and P
 
-    def per_channel(name, shape, lead=0):
-        """`name`, stored as `shape` (h, ...) or tied as (1, ...), after `lead` leading axes of 1, per channel."""
-        tied, untied = (1,) * (lead + 1) + shape[1:], (1,) * lead + shape
-        value = state.take(f"{ssm}.{name}", tied if state.shape(f"{ssm}.{name}") == tied else untied)
-        return np.broadcast_to(value.reshape((-1,) + shape[1:]), shape).copy()
+    def stored(weight, shape, lead=0):
+        """`weight` of `shape`, stored after `lead` leading axes of 1."""
+        return state.take(f"{ssm}.{weight}", (1,) * lead + shape).reshape(shape)
 
-    state.take(f"{ssm}.z", state.shape(f"{ssm}.omega"))
-    return {"log_dt": state.take(f"{ssm}.log_dt", (h,)),
-            "lambda_log_re": per_channel("log_w_real", (h, n)), "lambda_im": per_channel("w_imag", (h, n)),
-            "b": per_channel("B", (h, n, 2), 1), "p": per_channel("P", (h, n, 2), 1),
-            "c": state.take(f"{ssm}.C", (channels, h, n, 2)), "d": state.take(f"{key}.D", (1, h))[0],
-            "omega": state.take(f"{ssm}.omega", state.shape(f"{ssm}.omega"))}
+    omega = state.take(f"{ssm}.omega", (l_max // 2 + 1, 2))
+    state.take(f"{ssm}.z", (l_max // 2 + 1, 2))
+    s4 = {"log_dt": state.take(f"{ssm}.log_dt", (h,)),
+          "lambda_log_re": stored("log_w_real", (copies, n)), "lambda_im": stored("w_imag", (copies, n)),
+          "b": stored("B", (copies, n, 2), 1), "p": stored("P", (copies, n, 2), 1),
+          "c": state.take(f"{ssm}.C", (channels, h, n, 2)), "d": state.take(f"{key}.layer.D", (1, h))[0],
+          **({"omega": omega} if nodes == "stored" else {})}
+    return {f"{name}_norm1": layer_norm(state, f"{key}.norm", h), f"{name}_s4": s4,
+            f"{name}_s4/output_linear": transposed_linear(state, f"{key}.layer.output_linear.0", 2 * h, h)}
+
+
+def feed_forward_block(state, key, name, h, ff):
+    """The weights of the pre-norm feed-forward block `key` (`norm`, `layer.ff.0.0`, `layer.ff.2`) for this
+    project's `<name>_norm2`, `<name>_ff1` and `<name>_ff2`."""
+    return {f"{name}_norm2": layer_norm(state, f"{key}.norm", h),
+            f"{name}_ff1": transposed_linear(state, f"{key}.layer.ff.0.0", ff * h, h),
+            f"{name}_ff2": transposed_linear(state, f"{key}.layer.ff.2", h, ff * h)}
 
 
 def pooling_order(channels, factor):
@@ -83,7 +99,8 @@ def architecture(state, path):
             "ssm": "s4", "state_size": 2 * state.shape("d_layers.0.layer.kernel.kernel.w_imag")[-1],
             "s4_variant": "glu", "embed_dim": state.shape("fc_t1.weight")[0],
             "embed_out_dim": state.shape("fc_t2.weight")[0], "step_frequencies": "transformer", "norm": "channel",
-            "skips": "layer", "s4_length": 2 * (nodes - 1), "s4_nodes": "stored"}
+            "skips": "layer", "s4_length": 2 * (nodes - 1), "s4_nodes": "stored",
+            "tie_state": tied_state(state, "d_layers.0")}
 
 
 def rf5_sashimi_weights(state, config, path):
@@ -104,12 +121,8 @@ def rf5_sashimi_weights(state, config, path):
 
     def block(name, s4_key, ff_key, h):
         weights[f"{name}_step"] = state.linear(f"{s4_key}.fc_t", h, out)
-        weights[f"{name}_norm1"] = layer_norm(state, f"{s4_key}.norm", h)
-        weights[f"{name}_s4"] = s4_v1_weights(state, f"{s4_key}.layer", h, 2)
-        weights[f"{name}_s4/output_linear"] = transposed_linear(state, f"{s4_key}.layer.output_linear.0", 2 * h, h)
-        weights[f"{name}_norm2"] = layer_norm(state, f"{ff_key}.norm", h)
-        weights[f"{name}_ff1"] = transposed_linear(state, f"{ff_key}.layer.ff.0.0", m["ff"] * h, h)
-        weights[f"{name}_ff2"] = transposed_linear(state, f"{ff_key}.layer.ff.2", h, m["ff"] * h)
+        weights.update(s4_v1_block(state, s4_key, name, h, 2, m["s4_length"], "stored", m["tie_state"]))
+        weights.update(feed_forward_block(state, ff_key, name, h, m["ff"]))
 
     h, widths = h0, []
     for tier, factor in enumerate(m["pool"]):

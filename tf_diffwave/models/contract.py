@@ -30,7 +30,9 @@ class Backbone:
 
     A diffusion family only predicts noise: the diffusion core's objective trains it and its reverse process
     samples it. An autoregressive family (the autoregressive SaShiMi) sets `model` to its own network,
-    `conditioner` and `denoiser` to None, and brings its own `training_objective` and `own_sampler`.
+    `conditioner` and `denoiser` to None, and brings its own `training_objective` and `own_sampler`; its `model`
+    maps input tokens (B, L) to logits (B, L, classes), L any multiple of its `period` up to the config's
+    `model.audio_length`.
 
     `registry.build_backbone` sets `family` (the registry.Family) on the instance it builds.
     """

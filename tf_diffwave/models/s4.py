@@ -141,10 +141,12 @@ class S4Layer(layers.Layer):
     `nodes="stored"` evaluates the kernel's generating function at frequencies held in a non-trainable weight
     `omega` (K, 2) instead of the exact roots of unity: S4 v1 checkpoints store the complex64 nodes their models
     were built with, off the exact ones by up to 1e-4, and the kernels they learned are those of these nodes.
+    `tied_state=True` trains one Lambda, B and P for all channels (S4 v1's tie_state), each channel its own dt
+    and C.
     """
 
     def __init__(self, d_model, max_length, state_size=64, bidirectional=False, ssm="s4", trainable_ssm=True,
-                 dt_min=1e-3, dt_max=1e-1, variant="glu", nodes="exact", **kwargs):
+                 dt_min=1e-3, dt_max=1e-1, variant="glu", nodes="exact", tied_state=False, **kwargs):
         super().__init__(**{**kwargs, "dtype": "float32"})  # float32 under mixed precision too
         if ssm not in ("s4", "s4d"):
             raise ValueError(f"ssm must be 's4' or 's4d', got {ssm!r}")
@@ -153,6 +155,7 @@ class S4Layer(layers.Layer):
         self.d_model, self.max_length, self.state_size = d_model, max_length, state_size
         self.bidirectional, self.ssm, self.trainable_ssm = bidirectional, ssm, trainable_ssm
         self.dt_min, self.dt_max, self.variant, self.nodes = dt_min, dt_max, variant, nodes
+        self.tied_state = tied_state
         if nodes not in NODES or (nodes == "stored" and ssm != "s4"):
             raise ValueError(f"nodes must be one of {NODES} ('stored' with ssm 's4'), got {nodes!r}")
         self.kernel_channels = 2 if bidirectional else 1
@@ -172,18 +175,19 @@ class S4Layer(layers.Layer):
             return self.add_weight(name=name, shape=value.shape, trainable=trainable,
                                    initializer=keras.initializers.Constant(value))
 
-        def pair(z):
-            return np.tile(np.stack([np.real(z), np.imag(z)], axis=-1), (h, 1, 1))
+        def pair(z, copies):
+            return np.tile(np.stack([np.real(z), np.imag(z)], axis=-1), (copies, 1, 1))
 
+        shared = 1 if self.tied_state else h  # copies of Lambda, B and P
         self.log_dt = self.add_weight(name="log_dt", shape=(h,), trainable=trainable, initializer=(
             keras.initializers.RandomUniform(math.log(self.dt_min), math.log(self.dt_max))))
-        self.lambda_log_re = constant("lambda_log_re", np.tile(np.log(-lam.real), (h, 1)))
-        self.lambda_im = constant("lambda_im", np.tile(lam.imag, (h, 1)))
-        self.b = constant("b", pair(b))
+        self.lambda_log_re = constant("lambda_log_re", np.tile(np.log(-lam.real), (shared, 1)))
+        self.lambda_im = constant("lambda_im", np.tile(lam.imag, (shared, 1)))
+        self.b = constant("b", pair(b, shared))
         if self.ssm == "s4":
-            self.p = constant("p", pair(p))
+            self.p = constant("p", pair(p, shared))
         if self.own_q:  # A = Lambda - P Q^* per channel; Q starts at P and always trains (as in that release)
-            q = np.stack([pair(p)] * self.kernel_channels)
+            q = np.stack([pair(p, h)] * self.kernel_channels)
             self.q = self.add_weight(name="q", shape=(self.kernel_channels, h, half, 2),
                                      initializer=keras.initializers.Constant(q))
         self.c = self.add_weight(name="c", shape=(self.kernel_channels, h, half, 2),
@@ -207,9 +211,12 @@ class S4Layer(layers.Layer):
     def _ssm(self):
         """dt (H,), Lambda (H, N2), B (H, N2), P (H, N2) or None, C~ (channels, H, N2): complex64 tensors."""
         dt = tf.exp(tf.cast(self.log_dt, tf.float32))
-        lam = tf.complex(-tf.exp(self.lambda_log_re), self.lambda_im)
-        p = _complex(self.p) if self.ssm == "s4" else None
-        return dt, lam, _complex(self.b), p, _complex(self.c)
+        def per_channel(x):  # a tied state's one copy, for every channel
+            return tf.broadcast_to(x, [self.d_model, x.shape[-1]]) if self.tied_state else x
+
+        lam = per_channel(tf.complex(-tf.exp(self.lambda_log_re), self.lambda_im))
+        p = per_channel(_complex(self.p)) if self.ssm == "s4" else None
+        return dt, lam, per_channel(_complex(self.b)), p, _complex(self.c)
 
     def kernel(self, length=None, spectrum=None):
         """The convolution kernel (channels, H, length) as a float32 tensor (channels = 2 when bidirectional; the
@@ -386,7 +393,7 @@ class S4Layer(layers.Layer):
         return {**super().get_config(), "d_model": self.d_model, "max_length": self.max_length,
                 "state_size": self.state_size, "bidirectional": self.bidirectional, "ssm": self.ssm,
                 "trainable_ssm": self.trainable_ssm, "dt_min": self.dt_min, "dt_max": self.dt_max,
-                "variant": self.variant, "nodes": self.nodes}
+                "variant": self.variant, "nodes": self.nodes, "tied_state": self.tied_state}
 
 
 @contextlib.contextmanager

@@ -13,6 +13,10 @@ def check(config):
     if m["audio_length"] % total:
         raise UserError(f"config key 'model.audio_length' = {m['audio_length']} must be a multiple of the "
                         f"product of 'model.ar_sashimi.pool' ({total})")
+    s4_length = m["ar_sashimi"]["s4_length"]
+    if s4_length is not None and s4_length < m["audio_length"]:
+        raise UserError(f"config key 'model.ar_sashimi.s4_length' = {s4_length} must be at least "
+                        f"'model.audio_length' ({m['audio_length']})")
 
 
 FAMILY = Family(
@@ -33,6 +37,8 @@ FAMILY = Family(
         "ssm_trainable": True,        # False freezes Lambda, P, B and dt
         "ssm_learning_rate": 1e-3,    # Adam for the S4 state-space parameters
         "s4_variant": "glu",          # "glu" or "jan2022" (as model.sashimi.s4_variant)
+        "s4_length": None,            # as model.sashimi.s4_length
+        "tie_state": False,           # as model.sashimi.tie_state
         "step_mode": "dense",         # S4 recurrence when sampling: "dense" (exact) or "diagonal" (eigenbasis)
         "temperature": 1.0,           # sampling: logits divided by this
         "top_p": 1.0,                 # sampling: nucleus (top-p) mass; 1 samples from the whole distribution

@@ -34,9 +34,13 @@ def mu_law_encode(audio):
 
 
 def mu_law_decode(tokens):
-    """int mu-law classes 0 .. 255 -> float32 audio in [-1, 1]."""
-    y = 2.0 * tf.cast(tokens, tf.float32) / MU - 1.0
-    return tf.sign(y) * (tf.pow(1.0 + MU, tf.abs(y)) - 1.0) / MU
+    """int mu-law classes 0 .. 255 -> float32 audio in [-1, 1], in torchaudio's float32 arithmetic (y = c / mu * 2
+    - 1, x = sign(y) (exp(|y| log1p(mu)) - 1) / mu) with the exponential correctly rounded (torch's float32 exp is
+    not, so 5 of the 256 values differ from torchaudio's by one ulp)."""
+    mu = tf.constant(float(MU), tf.float32)
+    y = tf.cast(tokens, tf.float32) / mu * 2.0 - 1.0
+    exponential = tf.cast(tf.exp(tf.cast(tf.abs(y) * tf.math.log1p(mu), tf.float64)), tf.float32)
+    return tf.sign(y) * (exponential - 1.0) / mu
 
 
 class Block:
@@ -44,7 +48,8 @@ class Block:
 
     def __init__(self, channels, length, m, name, policy):
         self.norm1 = layers.LayerNormalization(epsilon=1e-5, name=f"{name}_norm1", dtype=policy)
-        self.s4 = S4Layer(channels, length, state_size=m["state_size"], ssm=m["ssm"],
+        self.s4 = S4Layer(channels, m["s4_length"] or length, state_size=m["state_size"], ssm=m["ssm"],
+                          tied_state=m["tie_state"],
                           trainable_ssm=m["ssm_trainable"], variant=m["s4_variant"], name=f"{name}_s4")
         self.norm2 = layers.LayerNormalization(epsilon=1e-5, name=f"{name}_norm2", dtype=policy)
         self.ff1 = layers.Dense(m["ff"] * channels, activation=lambda t: ops.gelu(t, approximate=False),

@@ -71,6 +71,8 @@ FAMILY = Family(
                                       # kernel computed at that length and cut to its tier (S4 v1's l_max)
         "s4_nodes": "exact",          # the kernel's FFT nodes: "exact" roots of unity or "stored" in the weights
                                       # (S4 v1 checkpoints hold the complex64 nodes their kernels learned on)
+        "tie_state": False,           # one Lambda, B and P per S4 layer, shared by its channels (S4 v1's
+                                      # tie_state), instead of one per channel
     },
     choices={"ssm": ("s4", "s4d"), "s4_variant": ("glu", "jan2022"), "step_embedding": ("float64", "float32"),
              "step_frequencies": ("diffwave", "transformer"), "norm": ("scalar", "channel"),

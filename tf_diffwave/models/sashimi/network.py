@@ -123,6 +123,7 @@ class SashimiBackbone(Backbone):
         y = y + ops.expand_dims(layers.Dense(channels, name=f"{name}_step", dtype=self.policy)(emb), 1)
         y = S4Layer(channels, m["s4_length"] or length, state_size=m["state_size"], bidirectional=m["bidirectional"],
                     ssm=m["ssm"], trainable_ssm=m["ssm_trainable"], variant=m["s4_variant"], nodes=m["s4_nodes"],
+                    tied_state=m["tie_state"],
                     name=f"{name}_s4", dtype=self.policy)(y)
         if cond is not None:
             y = y + layers.Dense(channels, name=f"{name}_cond", dtype=self.policy)(cond)
