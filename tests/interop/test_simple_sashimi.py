@@ -173,3 +173,11 @@ def test_the_export_serves_seeds_to_mu_law_audio_in_a_tensorflow_only_process(co
     generated = model.unconditional_generate(1, seed=7)
     np.testing.assert_array_equal(mu_law_encode(served).numpy(), mu_law_encode(generated).numpy())
     np.testing.assert_allclose(served, mu_law_decode(mu_law_encode(served)).numpy(), atol=1e-6)  # mu-law levels
+
+
+@pytest.mark.slow
+def test_an_imported_clip_of_16000_samples_depends_on_its_seed_alone(converted):
+    model = load(converted)
+    sampler = model.backbone.own_sampler(model.config)
+    alone = sampler.generate(np.array([2]), 16000).numpy()[0]
+    np.testing.assert_array_equal(sampler.generate(np.array([1, 2, 3]), 16000).numpy()[1], alone)

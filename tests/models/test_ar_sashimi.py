@@ -103,13 +103,30 @@ def test_nucleus_sampling_draws_from_the_tempered_truncated_distribution():
     np.testing.assert_allclose(counts, hot / hot.sum(), atol=0.015)
 
 
+SEED_ALONE_AND_IN_A_BATCH = """
+import sys, numpy as np
+from tests.models.test_ar_sashimi import tiny_backbone
+backbone = tiny_backbone(length=16000)
+sampler = backbone.own_sampler({"model": {"ar_sashimi": backbone.config}})
+alone = sampler.generate(np.array([6]), 16000).numpy()[0]
+batch = sampler.generate(np.array([5, 6, 7]), 16000).numpy()[1]
+pair = sampler.generate(np.array([6, 5]), 16000).numpy()[0]
+print(int(np.array_equal(alone, batch) and np.array_equal(alone, pair)))
+"""
+
+
 @pytest.mark.slow
-def test_a_clip_depends_on_its_seed_only_and_a_prompt_is_continued():
+@pytest.mark.parametrize("onednn", ["1", "0"])
+def test_a_whole_clip_depends_on_its_seed_alone_not_on_its_batch(onednn):
+    # a matmul's rounding changes with the number of rows (and a graph made for one batch size is optimised
+    # differently): once a draw flips, the clips part; with TensorFlow's own kernels a pair once parted at 4,097
+    assert run_script(SEED_ALONE_AND_IN_A_BATCH, cwd=REPO, env={"TF_ENABLE_ONEDNN_OPTS": onednn}).strip() == "1"
+
+
+@pytest.mark.slow
+def test_a_prompt_is_continued():
     backbone = tiny_backbone(length=64)
     sampler = backbone.own_sampler({"model": {"ar_sashimi": backbone.config}})
-    both = sampler.generate(np.array([3, 4]), 64).numpy()
-    alone = sampler.generate(np.array([4]), 64).numpy()
-    np.testing.assert_array_equal(both[1], alone[0])
     prompt = np.random.default_rng(4).uniform(-0.5, 0.5, (1, 20)).astype(np.float32)
     continued = sampler.generate(np.array([4]), 64, prompt=prompt[0]).numpy()
     np.testing.assert_array_equal(mu_law_encode(continued[:, :20]).numpy(), mu_law_encode(prompt).numpy())

@@ -116,3 +116,12 @@ class SplitConv1D(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "parts": self.parts,
                 "kernel_size": self.kernel_size, "dilation": self.dilation, "output_dtype": self.output_dtype,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+def rowwise_dense(layer, x):
+    """A built Dense `layer` applied to x (B, in) as one matmul with the batch as its column axis, W^T x^T: each
+    output's sum over the inputs then runs in the same order for any batch size, so an example's result does not
+    depend on the rest of its batch (with the batch as the row axis, x W, the matmul's blocking and rounding change
+    with the batch size, and an autoregressive sampler follows any draw that flips)."""
+    y = tf.transpose(tf.matmul(tf.cast(layer.kernel, x.dtype), x, transpose_a=True, transpose_b=True))
+    return layer.activation(y + tf.cast(layer.bias, x.dtype))

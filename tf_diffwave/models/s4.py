@@ -18,6 +18,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from tf_diffwave.models.layers import rowwise_dense
+
 CAUCHY_CHUNK = 256  # frequencies per chunk: the Cauchy matrix of one chunk is H x N x 256 complex64
 VARIANTS = ("glu", "jan2022")
 STEP_MODES = ("dense", "diagonal")
@@ -289,12 +291,14 @@ class S4Layer(layers.Layer):
         y = self.convolve(tf.transpose(tf.cast(u, tf.float32), [0, 2, 1]))
         return self._output(tf.transpose(y, [0, 2, 1]))
 
-    def _output(self, y):
-        """GELU, then the position-wise linear layer (with a GLU, or the jan2022 variant's H outputs), on (..., H)."""
+    def _output(self, y, linear=None):
+        """GELU, then the position-wise linear layer (with a GLU, or the jan2022 variant's H outputs), on (..., H);
+        `linear(layer, y)` applies that layer if given."""
         y = tf.nn.gelu(y, approximate=False)
+        y = self.output_linear(y) if linear is None else linear(self.output_linear, y)
         if self.own_q:
-            return self.output_linear(y)
-        gate, value = tf.split(self.output_linear(y), 2, axis=-1)
+            return y
+        gate, value = tf.split(y, 2, axis=-1)
         return gate * tf.sigmoid(value)
 
     # ---- the recurrent (step) mode -----------------------------------------------------------------------------------
@@ -354,13 +358,16 @@ class S4Layer(layers.Layer):
         -> (output (B, H), new state); stepping through a sequence gives what `call` gives for it."""
         mode, abar_minus_eye, bbar, c = self._step_system
         u = tf.cast(u, tf.float32)
+        # a clip's samples must not depend on the clips generated beside it: the output sums each example's terms
+        # alone, and the state update is one matmul per channel with the batch as its column axis (see
+        # layers.rowwise_dense)
         if mode == "dense":
             state = state + tf.einsum("hij,bhj->bhi", abar_minus_eye, state) + bbar[None] * u[:, :, None]
-            y = tf.einsum("hn,bhn->bh", c, state)
+            y = tf.reduce_sum(c[None] * state, axis=-1)
         else:
             state = state + abar_minus_eye[None] * state + bbar[None] * tf.complex(u, tf.zeros_like(u))[:, :, None]
-            y = tf.math.real(tf.einsum("hn,bhn->bh", c, state))
-        return self._output(y + self.d[None] * u), state
+            y = tf.math.real(tf.reduce_sum(c[None] * state, axis=-1))
+        return self._output(y + self.d[None] * u, rowwise_dense), state
 
     def compute_output_shape(self, input_shape):
         return input_shape

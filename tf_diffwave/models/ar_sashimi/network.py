@@ -20,6 +20,7 @@ from keras import layers, ops
 
 from tf_diffwave.errors import UserError
 from tf_diffwave.models.contract import Backbone
+from tf_diffwave.models.layers import rowwise_dense
 from tf_diffwave.models.s4 import S4Layer, s4_layers, ssm_training_group
 
 MU = 255  # 8-bit mu-law: 256 classes
@@ -56,17 +57,20 @@ class Block:
                                 name=f"{name}_ff1", dtype=policy)
         self.ff2 = layers.Dense(channels, name=f"{name}_ff2", dtype=policy)
 
-    def _feed_forward(self, x):
-        return x + self.ff2(self.ff1(self.norm2(x)))
+    def _feed_forward(self, x, dense=None):
+        """The feed-forward block; `dense(layer, x)` applies its dense layers if given."""
+        if dense is None:
+            return x + self.ff2(self.ff1(self.norm2(x)))
+        return x + dense(self.ff2, dense(self.ff1, self.norm2(x)))
 
     def __call__(self, x):
         """Over a sequence (B, L, C)."""
         return self._feed_forward(x + self.s4(self.norm1(x)))
 
     def step(self, x, state):
-        """One time step (B, C) -> (B, C), with the S4 layer's state."""
+        """One time step (B, C) -> (B, C), with the S4 layer's state; each example's sums done alone."""
         y, state = self.s4.step(self.norm1(x), state)
-        return self._feed_forward(x + y), state
+        return self._feed_forward(x + y, rowwise_dense), state
 
 
 class ArSashimiBackbone(Backbone):
@@ -143,9 +147,10 @@ class ArSashimiBackbone(Backbone):
 
     def step(self, token, clock, state, buffers):
         """Logits (B, 256) of the sample after `token` (B,), the `clock`-th of a period (a Python int), updating
-        `state` and the down-pool `buffers` (Python lists, emptied within a period) in place."""
+        `state` and the down-pool `buffers` (Python lists, emptied within a period) in place. Every matmul has the
+        batch as its column axis (layers.rowwise_dense), so that a clip does not depend on its batch."""
         x = self._tier_step(0, self.embedding(token), clock, state, buffers)
-        return tf.cast(self.head(self.output_norm(x)), tf.float32)
+        return tf.cast(rowwise_dense(self.head, self.output_norm(x)), tf.float32)
 
     def _tier_step(self, tier, x, clock, state, buffers):
         skip = x
@@ -155,10 +160,10 @@ class ArSashimiBackbone(Backbone):
             up = pending[clock % factor]  # read before a refill: the outputs of the previous coarse step
             buffers[tier].append(x)
             if clock % factor == factor - 1:
-                lower = self.down_pools[tier](tf.concat(buffers[tier], axis=-1))
+                lower = rowwise_dense(self.down_pools[tier], tf.concat(buffers[tier], axis=-1))
                 buffers[tier].clear()
                 lower = self._tier_step(tier + 1, lower, clock // factor, state, buffers)
-                pending[:] = tf.split(self.up_pools[tier](lower), factor, axis=-1)
+                pending[:] = tf.split(rowwise_dense(self.up_pools[tier], lower), factor, axis=-1)
             x = skip = up + skip
         for i, block in enumerate(self.blocks[tier]):
             x, state["s4"][tier][i] = block.step(x, state["s4"][tier][i])
@@ -224,10 +229,15 @@ class RecurrentSampler(tf.Module):
         if not len(prompt) < length:
             raise UserError(f"the prompt has {len(prompt)} samples; it must be shorter than a clip ({length}): trim "
                             f"it, e.g. to its first {length // 2} samples")
-        return self.generate_with(  # tensors, not Python numbers: one graph for every length and setting
-            self.step_systems() if systems is None else systems, tf.constant(seeds, tf.int64),
-            tf.constant(length, tf.int32), tf.constant(temperature, tf.float32), tf.constant(top_p, tf.float32),
-            tf.constant(np.tile(prompt[None], (len(seeds), 1)), tf.float32), on_sample)
+        args = (self.step_systems() if systems is None else systems, tf.constant(seeds, tf.int64),
+                tf.constant(length, tf.int32), tf.constant(temperature, tf.float32), tf.constant(top_p, tf.float32),
+                tf.constant(np.tile(prompt[None], (len(seeds), 1)), tf.float32))
+        # one graph for every batch size, length and setting, traced with none of them known: a graph made for one
+        # batch size is optimised differently, and its rounding would make a clip depend on its batch
+        graph = self.generate_with.get_concrete_function(
+            args[0], tf.TensorSpec([None], tf.int64), *(tf.TensorSpec([], a.dtype) for a in args[2:5]),
+            tf.TensorSpec([None, None], tf.float32), on_sample)
+        return graph(*args, on_sample)
 
     def frozen(self):
         """generate(seeds, length) with the current weights' recurrences and the config's sampling options, safe to
