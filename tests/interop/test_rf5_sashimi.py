@@ -50,6 +50,14 @@ def test_the_s4_kernel_is_the_cuda_sums_and_not_the_cpu_fallbacks(converted, ref
     assert np.max(np.abs(kernel - reference["s4_kernel_fallback"])) > 1e-2
 
 
+def test_the_step_mlp_output_equals_the_originals(converted, reference):
+    denoiser = load(converted).backbone.denoiser
+    emb = reference["t"][:, 0].astype(np.float32)
+    for name in ("step_embedding", "step_mlp_1", "step_mlp_2"):
+        emb = denoiser.get_layer(name)(emb)
+    assert np.max(np.abs(emb.numpy() - reference["emb"])) < 1e-6
+
+
 def test_network_output_equals_the_originals_and_not_its_cpu_fallback(converted, reference):
     model = load(converted)
     x, t = reference["x"][:, 0], reference["t"][:, 0]

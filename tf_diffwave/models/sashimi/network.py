@@ -150,7 +150,8 @@ class SashimiBackbone(Backbone):
                 tier_cond[tier] = cond if rate == 1 else \
                     layers.AveragePooling1D(rate, name=f"cond_pool{tier}", dtype=self.policy)(cond)
                 rate *= self.pool[tier] if tier < len(self.pool) else 1
-        emb = StepEmbedding(128, m["step_embedding"], m["step_frequencies"], dtype=self.policy)(step)
+        emb = StepEmbedding(128, m["step_embedding"], m["step_frequencies"], name="step_embedding",
+                            dtype=self.policy)(step)
         emb = layers.Dense(m["embed_dim"], activation="swish", name="step_mlp_1", dtype=self.policy)(emb)
         emb = layers.Dense(m["embed_out_dim"] or m["embed_dim"], activation="swish", name="step_mlp_2",
                            dtype=self.policy)(emb)
