@@ -163,3 +163,21 @@ def test_fine_tuning_starts_from_the_converted_weights_and_trains(converted, ref
     tuned = load(str(tmp_path / "run"))
     assert tuned.config["model"]["wavenet"]["step_frequencies"] == "transformer"
     assert np.max(np.abs(tuned.denoise(x, t) - reference["eps"][:1, 0])) > 1e-5
+
+
+@pytest.mark.slow
+def test_it_generates_by_seed_and_its_litert_export_gives_its_reverse_process(converted, tmp_path):
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
+    from tests.serving.test_litert import TOLERANCE, run_litert
+    from tf_diffwave.cli.export import main as export_main
+    from tf_diffwave.cli.infer import main as infer_main
+
+    infer_main(["--model-dir", converted, "--n-samples", "2", "--seed", "4", "--out-dir", str(tmp_path / "out")])
+    assert sorted(os.listdir(tmp_path / "out")) == ["seed_4.wav", "seed_5.wav"]
+    export_main(["litert", "--model-dir", converted, "--out", str(tmp_path / "m.tflite")])
+    model = load(converted)
+    steps = len(model.sampler.betas_and_steps("fast")[0])
+    noise = np.random.default_rng(3).normal(size=(steps, 1, model.config["model"]["audio_length"]))
+    expected = model.reverse_process(noise.astype(np.float32))
+    np.testing.assert_allclose(run_litert(str(tmp_path / "m.tflite"), tmp_path, noise=noise.astype(np.float32)),
+                               expected, atol=TOLERANCE)

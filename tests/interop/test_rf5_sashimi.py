@@ -154,3 +154,15 @@ def test_the_export_serves_seeds_to_the_models_audio_in_a_tensorflow_only_proces
     served = served_clips(os.path.join(out, "export", str(model.step)), [5], tmp_path)
     assert model.step == 10000 and served.shape == (1, 1024)
     np.testing.assert_allclose(served, model.unconditional_generate(1, seed=5), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_it_generates_by_seed_and_a_litert_export_is_a_one_line_error(converted, tmp_path):
+    from tf_diffwave.cli.export import main as export_main
+    from tf_diffwave.cli.infer import main as infer_main
+
+    infer_main(["--model-dir", converted, "--n-samples", "2", "--seed", "4", "--out-dir", str(tmp_path / "out")])
+    assert sorted(os.listdir(tmp_path / "out")) == ["seed_4.wav", "seed_5.wav"]
+    # the S4 convolution's inverse real FFT has no LiteRT built-in operator
+    with pytest.raises(UserError, match="model.backbone 'sashimi': LiteRT has no built-in operator for .*IRFFT"):
+        export_main(["litert", "--model-dir", converted, "--out", str(tmp_path / "m.tflite")])

@@ -9,6 +9,7 @@ seeds 0 .. B - 1, for comparing the two; `litert_runtime.LiteRTModel` runs the m
 """
 
 import os
+import re
 
 import tensorflow as tf
 
@@ -43,10 +44,20 @@ def litert_model(synthesizer, betas, steps, config):
     # the weights as constants: TensorFlow 2.21's converter leaves Keras 3 variables uninitialized in the model
     # (it reads garbage), from concrete functions and from SavedModels alike. It also writes no signature for
     # this graph, so `LiteRTModel` finds the inputs by name
-    frozen = convert_variables_to_constants_v2(tf.function(sample, input_signature=specs).get_concrete_function())
+    # (what a network computes from its weights alone when it samples, such as a SaShiMi's S4 kernels, is computed
+    # here, eagerly, and enters as constants)
+    with backbone.sampling():
+        frozen = convert_variables_to_constants_v2(tf.function(sample, input_signature=specs).get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], tf.Module())
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TensorFlow kernels inside
-    return converter.convert()
+    try:
+        return converter.convert()
+    except Exception as err:  # the converter's own error type is not public API
+        missing = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(err))))
+        if not missing:
+            raise
+        raise UserError(f"model.backbone '{config['model']['backbone']}': LiteRT has no built-in operator for "
+                        f"{', '.join(missing)}, which this network computes; export it as a SavedModel") from None
 
 
 def seeded_noise(seeds, steps, length):
