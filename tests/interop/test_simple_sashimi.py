@@ -181,3 +181,29 @@ def test_an_imported_clip_of_16000_samples_depends_on_its_seed_alone(converted):
     sampler = model.backbone.own_sampler(model.config)
     alone = sampler.generate(np.array([2]), 16000).numpy()[0]
     np.testing.assert_array_equal(sampler.generate(np.array([1, 2, 3]), 16000).numpy()[1], alone)
+
+
+@pytest.mark.slow
+def test_it_is_scored_and_fine_tunes_from_the_imported_weights(converted, reference, tmp_path, monkeypatch):
+    import json
+
+    from tests.helpers import SC09_DEMO_CONFIG, make_sc09_corpus, seeded_trainer
+    from tf_diffwave.cli.evaluate import main as evaluate_main
+    from tf_diffwave.config import load_config, with_model_of
+
+    corpus = make_sc09_corpus(str(tmp_path / "sc09"))
+    monkeypatch.chdir(tmp_path)
+    evaluate_main(["nll", "--model-dir", converted, "--data", corpus, "--split", "train", "--limit", "2", "--out",
+                   "nll.json"])
+    with open(tmp_path / "nll.json") as f:
+        assert 0 < json.load(f)["nll_bits_per_sample"] <= 8.5
+    overrides = [f"train.init_from={converted}", f"train.model_dir={tmp_path / 'run'}", f"data.path={corpus}",
+                 "data.valid_percent=0", "data.test_percent=0", "train.batch_size=2", "train.max_steps=2",
+                 "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
+    trainer = seeded_trainer(with_model_of(load_config(SC09_DEMO_CONFIG, overrides), overrides))
+    logits = trainer.ema_backbone.model(tf.constant(reference["x"], tf.int32)).numpy()
+    assert np.max(np.abs(logits - reference["conv_logits_exact_nodes"])) < bound(reference["conv_logits_exact_nodes"])
+    trainer.train()
+    tuned = load(str(tmp_path / "run"))
+    assert tuned.step == 2 and tuned.config["model"]["ar_sashimi"]["tie_state"]
+    assert np.max(np.abs(tuned.logits(reference["x"]) - reference["conv_logits_exact_nodes"])) > 1e-4
