@@ -279,17 +279,22 @@ def _check_prior(config, family):
                         f"largest energy ({top}: 'diffusion.energy_max' or 'diffusion.max_energy_override')")
 
 
+def read_json(path):
+    """The parsed JSON file at `path`; a missing or unreadable file is a UserError naming it."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: config file not found")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+
+
 def load_config(path=None, overrides=()):
     """Defaults, then the JSON file at `path` (if any), then the overrides; validated."""
     config = defaults()
     if path is not None:
-        if not os.path.isfile(path):
-            raise UserError(f"{path}: config file not found")
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise UserError(f"{path}: not valid JSON ({err})") from None
+        data = read_json(path)
         if not isinstance(data, dict):
             raise UserError(f"{path}: a config must be a JSON object")
         merge(config, migrate(data, _backbone_of(data, config["model"]["backbone"])), "", path)

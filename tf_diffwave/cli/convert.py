@@ -2,6 +2,7 @@
 implementations, one subcommand per format. No PyTorch is needed, and nothing in a checkpoint is run."""
 
 import argparse
+import importlib
 import os
 
 from tf_diffwave.cli.common import writable_folder
@@ -33,6 +34,13 @@ FORMATS = {
                        ("its .pt checkpoint (train.py's, with its config in cfg_yaml)",)),
 }
 OPTIONAL_CONFIG = {"rf5-sashimi-diffwave"}  # formats whose CONFIG may come between CHECKPOINT and OUT_DIR
+# format -> its converter, called with the files, OUT_DIR, the overrides and `export`
+CONVERTERS = {"lmnt": "tf_diffwave.interop.lmnt:convert_lmnt",
+              "wavegrad-ivanvovk": "tf_diffwave.interop.wavegrad_ivanvovk:convert_ivanvovk",
+              "priorgrad": "tf_diffwave.interop.priorgrad:convert_priorgrad",
+              "rf5-diffwave": "tf_diffwave.interop.rf5_diffwave:convert_rf5_diffwave",
+              "rf5-sashimi-diffwave": "tf_diffwave.interop.rf5_sashimi:convert_rf5_sashimi",
+              "simple-sashimi": "tf_diffwave.interop.simple_sashimi:convert_simple_sashimi"}
 
 
 def make_parser(prog):
@@ -69,39 +77,11 @@ def main(argv=None, prog=None):
         statistics_for(args.stats_dir, args.overrides)  # checked before TensorFlow is imported
     writable_folder(args.out_dir, "OUT_DIR")
     import_tensorflow()
-    if args.format == "wavegrad-ivanvovk":
-        from tf_diffwave.interop.wavegrad_ivanvovk import convert_ivanvovk
-
-        model = convert_ivanvovk(args.checkpoint, args.config, args.out_dir, args.overrides,
-                                 export=not args.no_export)
-        kind = "an ivanvovk WaveGrad vocoder"
-    elif args.format == "rf5-diffwave":
-        from tf_diffwave.interop.rf5_diffwave import convert_rf5_diffwave
-
-        model = convert_rf5_diffwave(args.checkpoint, args.config, args.out_dir, args.overrides,
-                                     export=not args.no_export)
-        kind = "a philsyn WaveNet unconditional DiffWave"
-    elif args.format == "rf5-sashimi-diffwave":
-        from tf_diffwave.interop.rf5_sashimi import convert_rf5_sashimi
-
-        model = convert_rf5_sashimi(args.checkpoint, args.config, args.out_dir, args.overrides,
-                                    export=not args.no_export)
-        kind = "an RF5 SaShiMi-DiffWave"
-    elif args.format == "simple-sashimi":
-        from tf_diffwave.interop.simple_sashimi import convert_simple_sashimi
-
-        model = convert_simple_sashimi(args.checkpoint, args.out_dir, args.overrides, export=not args.no_export)
-        kind = "an autoregressive SaShiMi"
-    elif args.format == "priorgrad":
-        from tf_diffwave.interop.priorgrad import convert_priorgrad
-
-        model = convert_priorgrad(args.checkpoint, args.stats_dir, args.out_dir, args.overrides,
-                                  export=not args.no_export)
-        kind = "a PriorGrad vocoder"
-    else:
-        from tf_diffwave.interop.lmnt import convert_lmnt
-
-        model = convert_lmnt(args.checkpoint, args.out_dir, args.overrides, export=not args.no_export)
-        kind = "an lmnt " + ("unconditional generator" if model.unconditional else "vocoder")
+    module, function = CONVERTERS[args.format].split(":")
+    inputs = [getattr(args, name.lower()) for name in FORMATS[args.format][1]]
+    inputs += [args.config] if args.format in OPTIONAL_CONFIG else []
+    model = getattr(importlib.import_module(module), function)(*inputs, args.out_dir, args.overrides,
+                                                               export=not args.no_export)
+    kind = f"{model.family.title} {'generator' if model.unconditional else 'vocoder'}"
     print(f"wrote {args.out_dir}: {kind} at step {model.step}, {model.backbone.model.count_params():,} parameters"
           + ("" if args.no_export else f", exported to {os.path.join(args.out_dir, 'export', str(model.step))}"))

@@ -1,21 +1,13 @@
 """The JSON configs that other implementations keep beside their checkpoints, read with errors that name the file."""
 
-import json
-import os
-
+from tf_diffwave.config import read_json
 from tf_diffwave.errors import UserError
 
 
 def read_json_config(path, sections, what):
     """The JSON object at `path`, which must hold each of `sections` as an object (`what` names the implementation
     in the error)."""
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: config file not found")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: not valid JSON ({err})") from None
+    data = read_json(path)
     if not isinstance(data, dict) or not all(isinstance(data.get(s), dict) for s in sections):
         raise UserError(f"{path}: not {what} config (it needs {' and '.join(repr(s) for s in sections)})")
     return data
