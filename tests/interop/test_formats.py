@@ -46,3 +46,18 @@ def test_each_format_has_its_own_help(capsys):
         with pytest.raises(SystemExit) as stop:
             convert_main([name, "--help"])
         assert stop.value.code == 0 and words in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [
+    ["lmnt"], ["rf5-diffwave", os.path.join(FIXTURES, "rf5-diffwave", "rf5-wavenet-small.json")],
+    ["rf5-sashimi-diffwave"], ["simple-sashimi"]])
+def test_every_converter_refuses_a_pickle_that_would_run_code(command, tmp_path):
+    import pickle
+
+    from tests.interop.test_torch_checkpoint import RunsAShellCommand, write_checkpoint
+
+    marker = tmp_path / "ran"
+    evil = write_checkpoint(tmp_path / "evil.pt", pickle.dumps({"model_state_dict": RunsAShellCommand(marker)}))
+    with pytest.raises(UserError, match=f"{evil}: .*refused") as err:
+        convert_main([command[0], evil, *command[1:], str(tmp_path / "out")])
+    assert "\n" not in str(err.value) and not marker.exists()
