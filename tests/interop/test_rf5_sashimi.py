@@ -147,6 +147,7 @@ def test_a_wavenet_checkpoint_is_named_as_such(tmp_path):
         convert_main(["rf5-sashimi-diffwave", os.path.join(FIXTURES, "rf5-wavenet-small.pt"), str(tmp_path / "a")])
 
 
+@pytest.mark.slow
 def test_the_export_serves_seeds_to_the_models_audio_in_a_tensorflow_only_process(tmp_path):
     out = str(tmp_path / "model")
     convert_main(["rf5-sashimi-diffwave", CHECKPOINT, CONFIG, out])

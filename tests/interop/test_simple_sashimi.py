@@ -36,10 +36,18 @@ def reference():
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    """The fixture's model folder, converted through the command line (with its export)."""
+    """The fixture's model folder, converted through the command line."""
     out = str(tmp_path_factory.mktemp("simple-sashimi") / "model")
-    convert_main(["simple-sashimi", CHECKPOINT, out])
+    convert_main(["simple-sashimi", CHECKPOINT, out, "--no-export"])
     return out
+
+
+@pytest.fixture(scope="module")
+def recurrent_logits(converted, reference):
+    """The converted model's logits in recurrent mode along the original's generated tokens (teacher forcing)."""
+    tokens = reference["gen_tokens"]
+    inputs = tf.constant(np.concatenate([np.full((len(tokens), 1), START), tokens[:, :-1]], 1), tf.int32)
+    return stepped_logits(load(converted).backbone, inputs)
 
 
 def bound(reference):
@@ -71,11 +79,8 @@ def test_convolutional_logits_equal_the_exact_node_reference_and_not_the_stored_
     assert abs(cross_entropy(logits, reference["y"]) - float(reference["train_loss_cpu_fallback"])) > 1e-3
 
 
-def test_recurrent_logits_along_the_generated_tokens_equal_the_originals(converted, reference):
-    tokens = reference["gen_tokens"]
-    inputs = tf.constant(np.concatenate([np.full((len(tokens), 1), START), tokens[:, :-1]], 1), tf.int32)
-    logits = stepped_logits(load(converted).backbone, inputs)
-    assert np.max(np.abs(logits - reference["gen_logits"])) < bound(reference["gen_logits"])
+def test_recurrent_logits_along_the_generated_tokens_equal_the_originals(recurrent_logits, reference):
+    assert np.max(np.abs(recurrent_logits - reference["gen_logits"])) < bound(reference["gen_logits"])
 
 
 def nucleus_inverse_cdf(logits, uniform, top_p):
@@ -93,10 +98,9 @@ def nucleus_inverse_cdf(logits, uniform, top_p):
     return min(int(np.argmax(cdf > uniform)), int(np.flatnonzero(kept)[-1]))
 
 
-def test_the_recorded_draws_give_the_originals_tokens(converted, reference):
+def test_the_recorded_draws_give_the_originals_tokens(recurrent_logits, reference):
     tokens = reference["gen_tokens"]
-    inputs = tf.constant(np.concatenate([np.full((len(tokens), 1), START), tokens[:, :-1]], 1), tf.int32)
-    logits = stepped_logits(load(converted).backbone, inputs).astype(np.float64)
+    logits = recurrent_logits.astype(np.float64)
     drawn = np.array([[nucleus_inverse_cdf(logits[b, t], reference["gen_uniform"][t, b],
                                            float(reference["gen_nucleus_p"])) for t in range(tokens.shape[1])]
                       for b in range(len(tokens))])
@@ -167,9 +171,11 @@ def test_bad_checkpoints_are_one_line_errors_naming_the_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_export_serves_seeds_to_mu_law_audio_in_a_tensorflow_only_process(converted, tmp_path):
-    model = load(converted)
-    served = served_clips(os.path.join(converted, "export", str(model.step)), [7], tmp_path)
+def test_the_export_serves_seeds_to_mu_law_audio_in_a_tensorflow_only_process(tmp_path):
+    out = str(tmp_path / "model")
+    convert_main(["simple-sashimi", CHECKPOINT, out])
+    model = load(out)
+    served = served_clips(os.path.join(out, "export", str(model.step)), [7], tmp_path)
     generated = model.unconditional_generate(1, seed=7)
     np.testing.assert_array_equal(mu_law_encode(served).numpy(), mu_law_encode(generated).numpy())
     np.testing.assert_allclose(served, mu_law_decode(mu_law_encode(served)).numpy(), atol=1e-6)  # mu-law levels
