@@ -291,11 +291,10 @@ class S4Layer(layers.Layer):
         y = self.convolve(tf.transpose(tf.cast(u, tf.float32), [0, 2, 1]))
         return self._output(tf.transpose(y, [0, 2, 1]))
 
-    def _output(self, y, linear=None):
+    def _output(self, y, linear=lambda layer, y: layer(y)):
         """GELU, then the position-wise linear layer (with a GLU, or the jan2022 variant's H outputs), on (..., H);
-        `linear(layer, y)` applies that layer if given."""
-        y = tf.nn.gelu(y, approximate=False)
-        y = self.output_linear(y) if linear is None else linear(self.output_linear, y)
+        `linear(layer, y)` applies that layer."""
+        y = linear(self.output_linear, tf.nn.gelu(y, approximate=False))
         if self.own_q:
             return y
         gate, value = tf.split(y, 2, axis=-1)

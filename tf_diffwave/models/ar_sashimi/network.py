@@ -57,10 +57,8 @@ class Block:
                                 name=f"{name}_ff1", dtype=policy)
         self.ff2 = layers.Dense(channels, name=f"{name}_ff2", dtype=policy)
 
-    def _feed_forward(self, x, dense=None):
-        """The feed-forward block; `dense(layer, x)` applies its dense layers if given."""
-        if dense is None:
-            return x + self.ff2(self.ff1(self.norm2(x)))
+    def _feed_forward(self, x, dense=lambda layer, x: layer(x)):
+        """The feed-forward block; `dense(layer, x)` applies its dense layers."""
         return x + dense(self.ff2, dense(self.ff1, self.norm2(x)))
 
     def __call__(self, x):
