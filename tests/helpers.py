@@ -63,6 +63,31 @@ def stepped_logits(backbone, tokens):
     return np.stack(out, axis=1)
 
 
+def parity_bound(reference):
+    """1e-5 x max(1, max |reference|): the fixtures' tolerance for SaShiMi outputs, whose float32 error scales with
+    their size."""
+    import numpy as np
+
+    return 1e-5 * max(1.0, float(np.max(np.abs(reference))))
+
+
+def pooling_gains(section):
+    """The weight-norm gains (one per output channel) of a SaShiMi's down- and up-pooling layers, which the RF5
+    originals store beside their normed weights and the converters fold into the weights."""
+    gains, width = 0, section["d_model"]
+    for factor in section["pool"]:
+        gains += section["expand"] * width + factor * width
+        width *= section["expand"]
+    return gains
+
+
+def trainable_count(model):
+    """The number of trainable parameters of a Keras model."""
+    import numpy as np
+
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
 def make_corpus(folder, ids=("LJ001-0001", "LJ001-0002", "LJ001-0003")):
     """An LJSpeech-layout corpus holding a few of the bundled utterances."""
     os.makedirs(os.path.join(folder, "wavs"), exist_ok=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import FIXTURES as FIXTURE_ROOT
-from tests.helpers import served_clips
+from tests.helpers import parity_bound, pooling_gains, served_clips, trainable_count
 from tf_diffwave import load
 from tf_diffwave.cli.convert import main as convert_main
 from tf_diffwave.config import validate
@@ -40,13 +40,9 @@ def converted(tmp_path_factory):
     return out
 
 
-def bound(reference):
-    return 1e-5 * max(1.0, np.max(np.abs(reference)))
-
-
 def test_the_s4_kernel_is_the_cuda_sums_and_not_the_cpu_fallbacks(converted, reference):
     kernel = load(converted).backbone.model.get_layer("down0_0_s4").kernel(reference["x"].shape[-1]).numpy()
-    assert np.max(np.abs(kernel - reference["s4_kernel"])) < bound(reference["s4_kernel"])
+    assert np.max(np.abs(kernel - reference["s4_kernel"])) < parity_bound(reference["s4_kernel"])
     assert np.max(np.abs(kernel - reference["s4_kernel_fallback"])) > 1e-2
 
 
@@ -62,7 +58,7 @@ def test_network_output_equals_the_originals_and_not_its_cpu_fallback(converted,
     model = load(converted)
     x, t = reference["x"][:, 0], reference["t"][:, 0]
     eps = np.concatenate([model.denoise(x[b:b + 1], float(t[b])) for b in range(len(t))])
-    assert np.max(np.abs(eps - reference["eps"][:, 0])) < bound(reference["eps"])
+    assert np.max(np.abs(eps - reference["eps"][:, 0])) < parity_bound(reference["eps"])
     assert np.max(np.abs(eps - reference["eps_fallback"][:, 0])) > 1e-2  # 0.45 on these weights
 
 
@@ -86,15 +82,7 @@ def weight_norm_gains(config):
     """The weight-norm gains the original stores beside its normed weights (the input and output convolutions and
     every pooling layer, one per output channel), which the converter folds into the weights."""
     s = config["model"]["sashimi"]
-    gains, width = 2 * s["d_model"], s["d_model"]
-    for factor in s["pool"]:
-        gains += s["expand"] * width + factor * width
-        width *= s["expand"]
-    return gains
-
-
-def trainable_count(model):
-    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    return 2 * s["d_model"] + pooling_gains(s)
 
 
 def test_the_published_model_builds_to_its_published_size():

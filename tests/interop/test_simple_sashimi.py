@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import FIXTURES as FIXTURE_ROOT
-from tests.helpers import served_clips, stepped_logits
+from tests.helpers import parity_bound, pooling_gains, served_clips, stepped_logits, trainable_count
 from tf_diffwave import load
 from tf_diffwave.cli.convert import main as convert_main
 from tf_diffwave.config import validate
@@ -50,10 +50,6 @@ def recurrent_logits(converted, reference):
     return stepped_logits(load(converted).backbone, inputs)
 
 
-def bound(reference):
-    return 1e-5 * max(1.0, np.max(np.abs(reference)))
-
-
 def cross_entropy(logits, targets):
     """Mean negative log-likelihood in nats, float64 (torch's CrossEntropyLoss over batch and time)."""
     logits = logits.astype(np.float64)
@@ -72,7 +68,7 @@ def test_the_s4_kernels_are_the_exact_systems(converted, reference):
 def test_convolutional_logits_equal_the_exact_node_reference_and_not_the_stored_nodes(converted, reference):
     logits = load(converted).logits(reference["x"])
     exact = reference["conv_logits_exact_nodes"]
-    assert np.max(np.abs(logits - exact)) < bound(exact)
+    assert np.max(np.abs(logits - exact)) < parity_bound(exact)
     assert np.max(np.abs(logits - reference["conv_logits_stored_nodes"])) > 1e-4  # 7.3e-4: the stored nodes' error
     assert abs(cross_entropy(logits, reference["y"]) - float(reference["train_loss_exact_nodes"])) < 1e-6
     # the original on a CPU without its CUDA extension sums half of each conjugate pair: another function
@@ -80,7 +76,7 @@ def test_convolutional_logits_equal_the_exact_node_reference_and_not_the_stored_
 
 
 def test_recurrent_logits_along_the_generated_tokens_equal_the_originals(recurrent_logits, reference):
-    assert np.max(np.abs(recurrent_logits - reference["gen_logits"])) < bound(reference["gen_logits"])
+    assert np.max(np.abs(recurrent_logits - reference["gen_logits"])) < parity_bound(reference["gen_logits"])
 
 
 def nucleus_inverse_cdf(logits, uniform, top_p):
@@ -129,29 +125,15 @@ def test_the_config_is_read_from_cfg_yaml_and_the_weights(converted):
     assert config["model"]["audio_length"] == 768 and config["train"]["learning_rate"] == 0.004
 
 
-def weight_norm_gains(m):
-    """The weight-norm gains of the original's pooling layers (one per output channel), folded into the weights
-    here."""
-    gains, width = 0, m["d_model"]
-    for factor in m["pool"]:
-        gains += m["expand"] * width + factor * width
-        width *= m["expand"]
-    return gains
-
-
-def trainable_count(model):
-    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-
-
 def test_the_published_model_builds_to_its_published_size(converted):
-    assert trainable_count(load(converted).backbone.model) + weight_norm_gains(
+    assert trainable_count(load(converted).backbone.model) + pooling_gains(
         load(converted).config["model"]["ar_sashimi"]) == 112_000
     cfg = {"model_cfg": {"mu_levels": 256, "glu": True, "d_model": 64, "n_layers": 8, "pool": [4, 4], "expand": 2,
                          "ff": 2, "bidirectional": False, "unet": False, "diffwave": False, "l_max": 16000},
            "seq_len": 16000}
     config = simple_sashimi_config(cfg, True, "published")
     validate(config)
-    assert trainable_count(build_backbone(config).model) + weight_norm_gains(config["model"]["ar_sashimi"]) == \
+    assert trainable_count(build_backbone(config).model) + pooling_gains(config["model"]["ar_sashimi"]) == \
         4_765_312
 
 
@@ -208,7 +190,8 @@ def test_it_is_scored_and_fine_tunes_from_the_imported_weights(converted, refere
                  "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
     trainer = seeded_trainer(with_model_of(load_config(SC09_DEMO_CONFIG, overrides), overrides))
     logits = trainer.ema_backbone.model(tf.constant(reference["x"], tf.int32)).numpy()
-    assert np.max(np.abs(logits - reference["conv_logits_exact_nodes"])) < bound(reference["conv_logits_exact_nodes"])
+    exact = reference["conv_logits_exact_nodes"]
+    assert np.max(np.abs(logits - exact)) < parity_bound(exact)
     trainer.train()
     tuned = load(str(tmp_path / "run"))
     assert tuned.step == 2 and tuned.config["model"]["ar_sashimi"]["tie_state"]
