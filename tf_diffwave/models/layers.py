@@ -119,9 +119,10 @@ class SplitConv1D(layers.Layer):
 
 
 def rowwise_dense(layer, x):
-    """A built Dense `layer` applied to x (B, in) as one matmul with the batch as its column axis, W^T x^T: each
-    output's sum over the inputs then runs in the same order for any batch size, so an example's result does not
-    depend on the rest of its batch (with the batch as the row axis, x W, the matmul's blocking and rounding change
-    with the batch size, and an autoregressive sampler follows any draw that flips)."""
-    y = tf.transpose(tf.matmul(tf.cast(layer.kernel, x.dtype), x, transpose_a=True, transpose_b=True))
+    """A built Dense `layer` applied to x (B, in) as B matrix-vector products (a batched matmul of (B, 1, in) by the
+    kernel): each example's sums then run in the same order for any batch size, with oneDNN and with TensorFlow's
+    own kernels, so an example's result does not depend on the rest of its batch (one matmul over the batch changes
+    its blocking, and its rounding, with the batch size, and an autoregressive sampler follows any draw that
+    flips)."""
+    y = tf.matmul(x[:, None, :], tf.cast(layer.kernel, x.dtype)[None])[:, 0]
     return layer.activation(y + tf.cast(layer.bias, x.dtype))

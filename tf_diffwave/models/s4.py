@@ -358,10 +358,10 @@ class S4Layer(layers.Layer):
         mode, abar_minus_eye, bbar, c = self._step_system
         u = tf.cast(u, tf.float32)
         # a clip's samples must not depend on the clips generated beside it: the output sums each example's terms
-        # alone, and the state update is one matmul per channel with the batch as its column axis (see
-        # layers.rowwise_dense)
+        # alone, and the state update is a matrix-vector product per example and channel (see layers.rowwise_dense)
         if mode == "dense":
-            state = state + tf.einsum("hij,bhj->bhi", abar_minus_eye, state) + bbar[None] * u[:, :, None]
+            update = tf.matmul(state[:, :, None, :], abar_minus_eye[None], transpose_b=True)[:, :, 0]
+            state = state + update + bbar[None] * u[:, :, None]
             y = tf.reduce_sum(c[None] * state, axis=-1)
         else:
             state = state + abar_minus_eye[None] * state + bbar[None] * tf.complex(u, tf.zeros_like(u))[:, :, None]

@@ -145,8 +145,8 @@ class ArSashimiBackbone(Backbone):
 
     def step(self, token, clock, state, buffers):
         """Logits (B, 256) of the sample after `token` (B,), the `clock`-th of a period (a Python int), updating
-        `state` and the down-pool `buffers` (Python lists, emptied within a period) in place. Every matmul has the
-        batch as its column axis (layers.rowwise_dense), so that a clip does not depend on its batch."""
+        `state` and the down-pool `buffers` (Python lists, emptied within a period) in place. Every matmul is a
+        matrix-vector product per example (layers.rowwise_dense), so that a clip does not depend on its batch."""
         x = self._tier_step(0, self.embedding(token), clock, state, buffers)
         return tf.cast(rowwise_dense(self.head, self.output_norm(x)), tf.float32)
 
