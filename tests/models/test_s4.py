@@ -125,14 +125,18 @@ def test_frozen_ssm_gradients_equal_those_of_the_same_layer_trained_whole(varian
         np.testing.assert_allclose(grads[1][name], reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
 
 
+@pytest.mark.parametrize("portable", [False, True])
+@pytest.mark.parametrize("length", [50, 37])
 @pytest.mark.parametrize("variant", ["glu", "jan2022"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_convolution_is_linear_not_circular(bidirectional, variant):
-    """convolve() against a direct float64 convolution with the layer's own kernel: no wrap-around. The jan2022
+def test_convolution_is_linear_not_circular(bidirectional, variant, length, portable):
+    """convolve() against a direct float64 convolution with the layer's own kernel: no wrap-around, for inputs up
+    to the layer's length, and in the portable form (real arithmetic and forward FFTs, for LiteRT) too. The jan2022
     variant keeps the two directions apart, each with D x."""
-    length = 50
-    layer = S4Layer(2, length, state_size=16, bidirectional=bidirectional, variant=variant)
+    layer = S4Layer(2, 50, state_size=16, bidirectional=bidirectional, variant=variant)
     layer.build((None, None, 2))
+    if portable:
+        layer.portable_spectrum = layer.portable_spectrum_of(layer.kernel())
     x = np.random.default_rng(1).normal(size=(1, 2, length))
     y = layer.convolve(tf.constant(x, tf.float32)).numpy()
     k, d = layer.kernel().numpy().astype(np.float64), layer.d.numpy()

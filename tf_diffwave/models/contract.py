@@ -71,9 +71,10 @@ class Backbone:
         for the families the diffusion core samples."""
         return None
 
-    def sampling(self):
+    def sampling(self, portable=False):
         """A context manager entered once per sampling call, around the reverse process: for work that depends on
-        the weights only and would otherwise be repeated at every denoising step."""
+        the weights only and would otherwise be repeated at every denoising step. `portable` (entered eagerly, for
+        LiteRT) asks for a graph of the operators every runtime has: real arithmetic and forward FFTs."""
         return contextlib.nullcontext()
 
 

@@ -162,7 +162,7 @@ class S4Layer(layers.Layer):
             raise ValueError(f"nodes must be one of {NODES} ('stored' with ssm 's4'), got {nodes!r}")
         self.kernel_channels = 2 if bidirectional else 1
         self.own_q = variant == "jan2022"
-        self.fixed_kernel = None  # set by kernels_computed_once
+        self.fixed_kernel = self.portable_spectrum = None  # set by kernels_computed_once
         self._step_system = None  # set by setup_step
         width = d_model if self.own_q else 2 * d_model  # jan2022 mixes the channels linearly; glu gates
         self.output_linear = layers.Dense(width, dtype="float32", name="output_linear")
@@ -274,18 +274,33 @@ class S4Layer(layers.Layer):
         The backward kernel k1 runs over the strictly-future samples: y[t] += sum_(i >= 1) k1[i-1] x[t+i]. The
         directions are summed, or in the jan2022 variant kept apart, (B, 2H, L), each with its own D x."""
         length = tf.shape(x)[-1]
-        k = (self.kernel() if self.fixed_kernel is None else self.fixed_kernel)[..., :length]
-        # each kernel in a 2L frame: the forward one first, the backward one reversed into the second half
-        frames = [tf.pad(k[0], [[0, 0], [0, length]])]
-        if self.bidirectional:
-            frames.append(tf.pad(tf.reverse(k[1], [-1]), [[0, 0], [length, 0]]))
-        k = tf.stack(frames)                                         # (channels, H, 2L)
-        if not self.own_q:
-            k = tf.reduce_sum(k, axis=0, keepdims=True)             # the directions summed
-        fft_len = [2 * length]
-        spectrum = tf.signal.rfft(x, fft_length=fft_len)[:, None] * tf.signal.rfft(k, fft_length=fft_len)[None]
-        y = tf.signal.irfft(spectrum, fft_length=fft_len)[..., :length] + (x * self.d[None, :, None])[:, None]
+        if self.portable_spectrum is not None:
+            y = real_arithmetic_convolution(x[:, None], *self.portable_spectrum)[..., :length]
+        else:
+            frame = 2 * length
+            k = self._frames((self.kernel() if self.fixed_kernel is None else self.fixed_kernel)[..., :length], frame)
+            spectrum = tf.signal.rfft(x, fft_length=[frame])[:, None] * tf.signal.rfft(k, fft_length=[frame])[None]
+            y = tf.signal.irfft(spectrum, fft_length=[frame])[..., :length]
+        y = y + (x * self.d[None, :, None])[:, None]
         return tf.reshape(y, [tf.shape(x)[0], -1, length])
+
+    def _frames(self, k, frame):
+        """The kernels k (channels, H, L) placed in frames of `frame` >= 2L samples for a linear convolution by
+        FFT: the forward one first, the backward one reversed into the end; (1 or channels, H, frame), the
+        directions summed unless each keeps its own output (jan2022)."""
+        frames = [tf.pad(k[0], [[0, 0], [0, frame - tf.shape(k)[-1]]])]
+        if self.bidirectional:
+            frames.append(tf.pad(tf.reverse(k[1], [-1]), [[0, 0], [frame - tf.shape(k)[-1], 0]]))
+        k = tf.stack(frames)
+        return k if self.own_q else tf.reduce_sum(k, axis=0, keepdims=True)
+
+    def portable_spectrum_of(self, k):
+        """(real, imaginary) parts of the FFT of the kernels k (channels, H, `max_length`), framed, over the
+        smallest power of two >= 2 `max_length` samples: what `real_arithmetic_convolution` convolves any input of
+        up to `max_length` samples with."""
+        frame = 1 << (2 * self.max_length - 1).bit_length()
+        spectrum = tf.signal.rfft(self._frames(k, frame), fft_length=[frame])
+        return tf.math.real(spectrum), tf.math.imag(spectrum)
 
     def call(self, u):
         y = self.convolve(tf.transpose(tf.cast(u, tf.float32), [0, 2, 1]))
@@ -402,19 +417,39 @@ class S4Layer(layers.Layer):
                 "variant": self.variant, "nodes": self.nodes, "tied_state": self.tied_state}
 
 
+def real_arithmetic_convolution(x, real, imag):
+    """x (..., L) convolved with the kernels whose FFT over n samples (a power of two, n >= L + kernel length) has
+    these real and imaginary parts (..., n/2 + 1), in real arithmetic with forward real FFTs alone: the operators
+    that LiteRT has (no inverse FFT, no complex product). Samples [0, L) of the n it returns are the linear
+    convolution's. The inverse of the product Y is y[t] = (1/n) (sum_k Re Y_k cos(2 pi k t/n) - sum_k Im Y_k
+    sin(2 pi k t/n)) over the whole Hermitian spectrum, i.e. (Re rfft(Re Y) + Im rfft(Im Y)) / n, where
+    rfft(a)_t = sum_k a_k cos(2 pi k t/n) - i sum_k a_k sin(2 pi k t/n); t < L <= n/2 is in rfft's half."""
+    n = 2 * (real.shape[-1] - 1)
+    spectrum = tf.signal.rfft(x, fft_length=[n])
+    x_re, x_im = tf.math.real(spectrum), tf.math.imag(spectrum)
+    y_re, y_im = x_re * real - x_im * imag, x_re * imag + x_im * real
+    whole_re = tf.concat([y_re, tf.reverse(y_re[..., 1:-1], [-1])], axis=-1)   # even
+    whole_im = tf.concat([y_im, -tf.reverse(y_im[..., 1:-1], [-1])], axis=-1)  # odd
+    return (tf.math.real(tf.signal.rfft(whole_re, fft_length=[n])) +
+            tf.math.imag(tf.signal.rfft(whole_im, fft_length=[n]))) / n
+
+
 @contextlib.contextmanager
-def kernels_computed_once(model):
+def kernels_computed_once(model, portable=False):
     """Within the block, every S4 layer of `model` convolves with the kernel computed on entry instead of computing
     it at each call: for sampling, where the weights do not change from one denoising step to the next. Entered
-    inside a tf.function, the kernels are computed once per call of that function, before its loops."""
+    inside a tf.function, the kernels are computed once per call of that function, before its loops. `portable`
+    (entered eagerly) convolves in real arithmetic with forward FFTs alone (`real_arithmetic_convolution`), with
+    the kernels' spectra computed on entry."""
     found = list(s4_layers(model))
     for layer in found:
         layer.fixed_kernel = layer.kernel()
+        layer.portable_spectrum = layer.portable_spectrum_of(layer.fixed_kernel) if portable else None
     try:
         yield
     finally:
         for layer in found:
-            layer.fixed_kernel = None
+            layer.fixed_kernel = layer.portable_spectrum = None
 
 
 def s4_layers(model):

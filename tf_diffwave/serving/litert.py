@@ -46,7 +46,7 @@ def litert_model(synthesizer, betas, steps, config):
     # this graph, so `LiteRTModel` finds the inputs by name
     # (what a network computes from its weights alone when it samples, such as a SaShiMi's S4 kernels, is computed
     # here, eagerly, and enters as constants)
-    with backbone.sampling():
+    with backbone.sampling(portable=True):
         frozen = convert_variables_to_constants_v2(tf.function(sample, input_signature=specs).get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], tf.Module())
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TensorFlow kernels inside

@@ -96,9 +96,9 @@ class SashimiBackbone(Backbone):
     def own_learning_rate_variables(self):
         return ssm_training_group(self.model, self.ssm_learning_rate)
 
-    def sampling(self):
+    def sampling(self, portable=False):
         """Each S4 kernel computed once per sampling call, not at every denoising step."""
-        return kernels_computed_once(self.model)
+        return kernels_computed_once(self.model, portable)
 
     def _build_conditioner(self):
         mel = keras.Input((None, self.n_mels), name="mel")
