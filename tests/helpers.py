@@ -14,6 +14,7 @@ DEMO_CONFIG = os.path.join(REPO, "configs", "demo.json")
 BASE_CONFIG = os.path.join(REPO, "configs", "ljspeech.json")
 SC09_DEMO = os.path.join(REPO, "data", "sc09-demo")
 SC09_DEMO_CONFIG = os.path.join(REPO, "configs", "sc09_demo.json")
+SC09_CLASSIFIER = os.path.join(REPO, "checkpoints", "sc09-classifier")
 SC09_SPEAKERS = ("espeak_engb_m1", "espeak_enus_f2", "flite_slt", "espeak_enus_m1", "espeak_en029_f1",
                  "espeak_engb_m3")
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, SC09_DEMO, seeded_trainer
+from tests.helpers import REPO, SC09_CLASSIFIER, SC09_DEMO, seeded_trainer
 from tf_diffwave.evaluation.sc09_metrics import (
     am_score,
     frechet_distance,
@@ -17,7 +17,6 @@ from tf_diffwave.evaluation.sc09_metrics import (
     modified_inception_score,
 )
 
-CLASSIFIER = os.path.join(REPO, "checkpoints", "sc09-classifier")
 
 
 def one_hot(labels, k=10):
@@ -83,7 +82,7 @@ def test_bundled_classifier_scores_real_clips_far_above_noise_and_an_untrained_m
     from tf_diffwave.evaluation.classifier import DigitClassifier, labelled_clips
     from tf_diffwave.evaluation.reports import real_training_clips, sc09_report
 
-    classifier = DigitClassifier(CLASSIFIER)
+    classifier = DigitClassifier(SC09_CLASSIFIER)
     corpus = read_sc09(SC09_DEMO, 10.0, 10.0)
     test_clips, labels = labelled_clips(corpus, corpus.test_ids, 16000, 16000)
     probs, _ = classifier.predict(test_clips)
@@ -112,7 +111,7 @@ def test_bundled_classifier_scores_real_clips_far_above_noise_and_an_untrained_m
     for i, clip in enumerate(test_clips[:6]):
         soundfile.write(str(folder / f"{i}.wav"), clip, 16000)
     out = subprocess.run([sys.executable, "-m", "tf_diffwave.cli.main", "evaluate", "sc09", "--generated", str(folder),
-                          "--classifier", CLASSIFIER, "--real", SC09_DEMO], cwd=REPO, capture_output=True,
+                          "--classifier", SC09_CLASSIFIER, "--real", SC09_DEMO], cwd=REPO, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| FID (lower is better) | IS (higher) | mIS (higher) | AM (lower) |" in out.stdout

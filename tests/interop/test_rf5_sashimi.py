@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from tests.helpers import FIXTURES as FIXTURE_ROOT
+from tests.helpers import SC09_CLASSIFIER, SC09_DEMO, SC09_DEMO_CONFIG, make_sc09_corpus, seeded_trainer
 from tests.helpers import parity_bound, pooling_gains, served_clips, trainable_count
 from tf_diffwave import load
 from tf_diffwave.cli.convert import main as convert_main
-from tf_diffwave.config import validate
+from tf_diffwave.config import load_config, validate, with_model_of
 from tf_diffwave.errors import UserError
 from tf_diffwave.interop.rf5_diffwave import rf5_config
 from tf_diffwave.interop.rf5_sashimi import HUBCONF_SOURCE, PREFIX, rf5_sashimi_weights
@@ -146,16 +147,24 @@ def test_the_export_serves_seeds_to_the_models_audio_in_a_tensorflow_only_proces
 
 
 @pytest.mark.slow
-def test_it_generates_by_seed_and_its_litert_export_gives_its_reverse_process(converted, tmp_path):
+def test_it_generates_by_seed_its_clips_are_scored_and_its_litert_export_gives_its_reverse_process(
+        converted, tmp_path, capsys):
     """LiteRT has no inverse FFT: the export convolves in real arithmetic with forward FFTs (S4Layer's portable
     form), and its audio is the reverse process's (the SaShiMi network's float32 rounding, amplified by 6 steps)."""
     pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
     from tests.serving.test_litert import TOLERANCE, run_litert
+    from tf_diffwave.cli.evaluate import main as evaluate_main
     from tf_diffwave.cli.export import main as export_main
     from tf_diffwave.cli.infer import main as infer_main
 
     infer_main(["--model-dir", converted, "--n-samples", "2", "--seed", "4", "--out-dir", str(tmp_path / "out")])
     assert sorted(os.listdir(tmp_path / "out")) == ["seed_4.wav", "seed_5.wav"]
+    capsys.readouterr()
+    evaluate_main(["sc09", "--generated", str(tmp_path / "out"), "--classifier", SC09_CLASSIFIER, "--real",
+                   SC09_DEMO, "--out", str(tmp_path / "sc09.json")])
+    assert "2 generated clips against 30 real training clips" in capsys.readouterr().out
+    with open(tmp_path / "sc09.json") as f:
+        assert np.isfinite(json.load(f)["FID"])
     export_main(["litert", "--model-dir", converted, "--out", str(tmp_path / "m.tflite")])
     model = load(converted)
     steps = len(model.sampler.betas_and_steps("fast")[0])
@@ -163,3 +172,21 @@ def test_it_generates_by_seed_and_its_litert_export_gives_its_reverse_process(co
     expected = model.reverse_process(noise.astype(np.float32))
     np.testing.assert_allclose(run_litert(str(tmp_path / "m.tflite"), tmp_path, noise=noise.astype(np.float32)),
                                expected, atol=TOLERANCE)
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_converted_weights_and_trains(converted, reference, tmp_path):
+    corpus = make_sc09_corpus(str(tmp_path / "corpus"))
+    overrides = [f"train.init_from={converted}", f"train.model_dir={tmp_path / 'run'}", f"data.path={corpus}",
+                 "data.valid_percent=0", "data.test_percent=0", "train.batch_size=2", "train.max_steps=2",
+                 "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
+    config = with_model_of(load_config(SC09_DEMO_CONFIG, overrides), overrides)
+    trainer = seeded_trainer(config)
+    x, t = reference["x"][:1, 0], reference["t"][:1, 0].astype(np.float32)
+    assert np.max(np.abs(trainer.ema_backbone.model([x, t]).numpy() - reference["eps"][:1, 0])) < \
+        parity_bound(reference["eps"])
+    trainer.train()
+    assert trainer.step.numpy() == 2
+    tuned = load(str(tmp_path / "run"))
+    assert tuned.config["model"]["sashimi"]["s4_nodes"] == "stored"
+    assert np.max(np.abs(tuned.denoise(x, t) - reference["eps"][:1, 0])) > 1e-5
