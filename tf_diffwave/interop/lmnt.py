@@ -12,6 +12,7 @@ import numpy as np
 
 from tf_diffwave.config import apply_overrides, defaults, merge, validate
 from tf_diffwave.errors import UserError
+from tf_diffwave.interop.config_files import typed_entry
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.model_folder import StateDict, write_model_folder
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
@@ -31,11 +32,8 @@ def lmnt_config(params, path):
     p = {**LMNT_DEFAULTS, **params}
 
     def param(key, kind):
-        value = p[key]
-        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-        if kind is list:
-            ok = ok and len(value) > 0 and all(isinstance(v, (int, float)) for v in value)
-        if not ok:
+        value = typed_entry(p, key, kind, path, "params.", "lmnt-com/diffwave")
+        if kind is list and not (value and all(isinstance(v, (int, float)) for v in value)):
             raise UserError(f"{path}: params.{key} = {value!r} is not what lmnt-com/diffwave stores there")
         return value
 

@@ -10,6 +10,7 @@ its fast schedules by name (`priorgrad6`, `priorgrad12`). Nothing in the file is
 
 from tf_diffwave.config import apply_overrides, merge, parse_override, validate
 from tf_diffwave.errors import UserError
+from tf_diffwave.interop.config_files import typed_entry
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.lmnt import infer_params, lmnt_config, lmnt_weights, split_lmnt_checkpoint
 from tf_diffwave.interop.model_folder import write_model_folder
@@ -32,8 +33,7 @@ def priorgrad_config(params, statistics, path):
         raise UserError(f"{path}: params.unconditional = True: PriorGrad's prior needs a mel")
     for key, kind in (("use_prior", bool), ("use_l2loss", bool), ("std_min", float), ("fmin", (int, float)),
                       ("fmax", (int, float))):
-        if not isinstance(p[key], kind) or (kind is not bool and isinstance(p[key], bool)):
-            raise UserError(f"{path}: params.{key} = {p[key]!r} is not what PriorGrad stores there")
+        typed_entry(p, key, kind, path, "params.", "PriorGrad")
     override = p["max_energy_override"]
     if override is not None and (isinstance(override, bool) or not isinstance(override, (int, float))):
         raise UserError(f"{path}: params.max_energy_override = {override!r} is not a number or None")

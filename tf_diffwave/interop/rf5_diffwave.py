@@ -16,7 +16,7 @@ import numpy as np
 
 from tf_diffwave.config import apply_overrides, defaults, merge, validate
 from tf_diffwave.errors import UserError
-from tf_diffwave.interop.config_files import read_json_config
+from tf_diffwave.interop.config_files import read_json_config, typed_entry
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.model_folder import StateDict, write_model_folder
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
@@ -27,11 +27,8 @@ RF5_FAST_SCHEDULE = [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.7]  # not the original's (it
 
 def rf5_wavenet_config(source, path):
     """This project's config for the WaveNet a philsyn `config.json` describes; errors name its keys."""
-    def get(section, key, kind=int):
-        value = source[section].get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise UserError(f"{path}: {section}.{key} = {value!r} is missing or not what philsyn's config holds")
-        return value
+    def get(section, key):
+        return typed_entry(source[section], key, int, path, f"{section}.", "philsyn's DiffWave")
 
     for key, expected in (("in_channels", 1), ("out_channels", 1), ("diffusion_step_embed_dim_in", 128)):
         if get("wavenet_config", key) != expected:
@@ -57,9 +54,7 @@ def rf5_config(source, path, backbone, section):
     diffusion, trainset, training = (section_of(name) for name in ("diffusion_config", "trainset_config",
                                                                      "train_config"))
     for key, kind in (("T", int), ("beta_0", (int, float)), ("beta_T", (int, float))):
-        if not isinstance(diffusion.get(key), kind) or isinstance(diffusion.get(key), bool):
-            raise UserError(f"{path}: diffusion_config.{key} = {diffusion.get(key)!r} is missing or not what "
-                            f"DiffWave-unconditional's config holds")
+        typed_entry(diffusion, key, kind, path, "diffusion_config.", "DiffWave-unconditional")
     rate = trainset.get("sampling_rate", 16000)
     update = {
         "data": {"kind": "sc09", "path": "data/sc09-demo"},

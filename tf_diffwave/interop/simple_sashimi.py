@@ -13,6 +13,7 @@ import yaml
 
 from tf_diffwave.config import apply_overrides, defaults, merge, validate
 from tf_diffwave.errors import UserError
+from tf_diffwave.interop.config_files import typed_entry
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.model_folder import StateDict, write_model_folder
 from tf_diffwave.interop.rf5_sashimi import feed_forward_block, layer_norm, pooling_order, s4_v1_block, \
@@ -43,11 +44,7 @@ def simple_sashimi_config(cfg, tied, path):
     model = cfg["model_cfg"]
 
     def get(key, kind=int):
-        value = model.get(key)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise UserError(f"{path}: cfg_yaml model_cfg.{key} = {value!r} is missing or not what simple-sashimi "
-                            f"stores there")
-        return value
+        return typed_entry(model, key, kind, path, "cfg_yaml model_cfg.", "simple-sashimi")
 
     for key, expected in (("mu_levels", MU + 1), ("glu", True), ("bidirectional", False), ("unet", False),
                           ("diffwave", False)):
