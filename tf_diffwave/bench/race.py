@@ -20,6 +20,8 @@ import numpy as np
 SECONDS = 1.0
 SAMPLE_RATE = 22050
 SEED = 0
+# how a careful user runs PyTorch on a CPU: glibc keeps large blocks instead of mapping and unmapping them per call
+TUNED_MALLOC = {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296"}
 
 
 def mel_for(n_mels, hop):
@@ -136,6 +138,7 @@ def installed(module):
 def race(config_path, wavegrad_config_path, peers, rounds, folder):
     """The race's Table: RTF min and median over `rounds` per contestant, the spread (max / min) of its
     rounds, and per round the ratio of each contestant's time to this project's float32 export's."""
+    from tf_diffwave.bench.arithmetic import PEAK_SIZE, matmul_rate, rate_cell, vocoding_flops
     from tf_diffwave.bench.tables import Table
     from tf_diffwave.config import load_config
     from tf_diffwave.inference.checkpoints import save_ema
@@ -158,49 +161,70 @@ def race(config_path, wavegrad_config_path, peers, rounds, folder):
     base = model_folder(config_path, "base")
     n_mels, hop = base.n_mels, base.config["audio"]["hop_length"]
     steps = len(base.sampler.betas_and_steps("fast")[0])
+    work = vocoding_flops(base.backbone, mel_for(n_mels, hop).shape[1], steps)
     # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI, BF16 or AMX; elsewhere the variable does
     onednn = {"TF_ENABLE_ONEDNN_OPTS": "1"}
-    entries = []
+    entries = []  # (name, environment, (operations, precision), kind, arguments)
     for precision in ("float32", "bfloat16"):
         path = base.export(os.path.join(folder, precision), 1, precision)
-        entries.append((f"tf-diffwave SavedModel, {precision}", {}, "tensorflow", path, n_mels, hop, 0))
-        entries.append((f"tf-diffwave SavedModel, {precision}, TF_ENABLE_ONEDNN_OPTS=1", onednn, "tensorflow", path,
-                        n_mels, hop, 0))
+        entries.append((f"tf-diffwave SavedModel, {precision}", {}, (work, precision), "tensorflow", path, n_mels,
+                        hop, 0))
+        entries.append((f"tf-diffwave SavedModel, {precision}, TF_ENABLE_ONEDNN_OPTS=1", onednn, (work, precision),
+                        "tensorflow", path, n_mels, hop, 0))
     entries.append(("tf-diffwave SavedModel, float32, TF_ENABLE_ONEDNN_OPTS=1, inter-op threads 1", onednn,
-                    "tensorflow", os.path.join(folder, "float32", "1"), n_mels, hop, 1))
-    entries.append(("tf-diffwave LiteRT (XNNPACK), float32", {}, "litert",
+                    (work, "float32"), "tensorflow", os.path.join(folder, "float32", "1"), n_mels, hop, 1))
+    entries.append(("tf-diffwave LiteRT (XNNPACK), float32", {}, (work, "float32"), "litert",
                     export_litert(base, os.path.join(folder, "base.tflite")), n_mels, hop, steps))
     torch_env = {} if installed("torchaudio") else \
         {"PYTHONPATH": os.pathsep.join(filter(None, [torchaudio_stand_in(folder), os.environ.get("PYTHONPATH")]))}
-    if peers and installed("torch") and installed("diffwave"):
-        entries.append((f"lmnt-com/diffwave (PyTorch {threads} threads)", torch_env, "torch", "diffwave", threads))
+    peer_ready = {"diffwave": peers and installed("torch") and installed("diffwave"),
+                  "wavegrad": peers and installed("torch") and installed("wavegrad")}
+
+    def peer_entries(package, name, peer_work):
+        """The PyTorch peer as shipped, and with glibc's malloc tuned as a careful user runs it."""
+        for label, env in ((f"{name} (PyTorch {threads} threads)", torch_env),
+                           (f"{name} (PyTorch {threads} threads, tuned malloc)", {**torch_env, **TUNED_MALLOC})):
+            entries.append((label, env, (peer_work, "float32"), "torch", package, threads))
+
+    if peer_ready["diffwave"]:
+        peer_entries("diffwave", "lmnt-com/diffwave", work)
     if wavegrad_config_path:
         wavegrad = model_folder(wavegrad_config_path, "wavegrad")
         path = wavegrad.export(os.path.join(folder, "wavegrad"), 1)
-        wavegrad_inputs = (path, wavegrad.n_mels, wavegrad.config["audio"]["hop_length"], 0)
-        entries.append(("tf-diffwave WaveGrad SavedModel, float32, 6 iterations", {}, "tensorflow",
-                        *wavegrad_inputs))
-        entries.append(("the same, TF_ENABLE_ONEDNN_OPTS=1", onednn, "tensorflow", *wavegrad_inputs))
-        if peers and installed("torch") and installed("wavegrad"):
-            entries.append((f"lmnt-com/wavegrad (PyTorch {threads} threads), 6 iterations", torch_env, "torch",
-                            "wavegrad", threads))
-    contestants = []
-    for name, env, kind, *args in entries:  # started one at a time: each warms up alone
+        w_mels, w_hop = wavegrad.n_mels, wavegrad.config["audio"]["hop_length"]
+        w_work = vocoding_flops(wavegrad.backbone, mel_for(w_mels, w_hop).shape[1], 6)
+        entries.append(("tf-diffwave WaveGrad SavedModel, float32, 6 iterations", {}, (w_work, "float32"),
+                        "tensorflow", path, w_mels, w_hop, 0))
+        entries.append(("the same, TF_ENABLE_ONEDNN_OPTS=1", onednn, (w_work, "float32"), "tensorflow", path, w_mels,
+                        w_hop, 0))
+        if peer_ready["wavegrad"]:
+            peer_entries("wavegrad", "lmnt-com/wavegrad, 6 iterations", w_work)
+    contestants, work = [], {}
+    for name, env, operations, kind, *args in entries:  # started one at a time: each warms up alone
         contestants.append(Contestant(name, env, kind, *args))
+        work[name] = operations
+    peaks = {"float32": 0.0, "bfloat16": 0.0}
     try:
         for r in range(rounds):
             order = contestants[r % len(contestants):] + contestants[: r % len(contestants)]
             for contestant in order:
                 contestant.run()
+            for precision in peaks:  # the CPU's rate, in the same rounds as the contestants
+                peaks[precision] = max(peaks[precision], matmul_rate(precision, rounds=1))
     finally:
         for contestant in contestants:
             contestant.close()
     reference = contestants[0].times
     table = Table(f"The race: {SECONDS:g} s of audio, batch 1, 6-step schedules, {rounds} rounds taking the "
-                  f"contestants in turn (RTF: compute seconds per second of audio; lower is faster); {threads} CPUs",
-                  ["contestant", "RTF min", "RTF median", "spread of rounds (max / min)",
-                   "time / float32 export's, per round"])
+                  f"contestants in turn (RTF: compute seconds per second of audio; lower is faster); {threads} CPUs, "
+                  f"{threads} threads each. GFLOP/s: the network's work (conditioner once) per second at the best "
+                  f"round, and its share of this CPU's rate in the contestant's precision ({peaks['float32']:.0f} "
+                  f"float32, {peaks['bfloat16']:.0f} bfloat16 GFLOP/s by a {PEAK_SIZE}-square matmul, best of the "
+                  f"rounds)", ["contestant", "RTF min", "RTF median", "GFLOP/s (share of peak)",
+                              "spread of rounds (max / min)", "time / float32 export's, per round"])
     for c in contestants:
+        operations, precision = work[c.name]
         table.add(c.name, f"{min(c.times):.2f}", f"{statistics.median(c.times):.2f}",
+                  rate_cell(operations, min(c.times) * SECONDS, peaks[precision]),
                   f"{max(c.times) / min(c.times):.2f}", " ".join(f"{t / r:.2f}" for t, r in zip(c.times, reference)))
     return table

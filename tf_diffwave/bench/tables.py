@@ -12,6 +12,7 @@ import os
 
 import tensorflow as tf
 
+from tf_diffwave.bench.arithmetic import PEAK_SIZE, matmul_rate, rate_cell, vocoding_flops
 from tf_diffwave.bench.harness import (bench_vocoder, in_fresh_process, recurrent_generation_run,
                                        seconds_per_denoising_step, time_call, vocoder_training_overrides)
 from tf_diffwave.config import load_config
@@ -89,18 +90,30 @@ def vocoder_table(config_path, repeats, micro_batches, training=True):
     config = load_config(config_path)
     backbone = build_backbone(config)
     sampler = Sampler.from_config(config["diffusion"], backbone.family)
+    peak = matmul_rate("float32")
     table = Table(f"config {config_path}: {backbone.model.count_params():,} parameters, {os.cpu_count()} CPUs, "
-                  f"TensorFlow {tf.__version__}", ["measure", "tf-diffwave",
-                                                   "lmnt-com/diffwave (shipped / tuned / compiled)"])
+                  f"TensorFlow {tf.__version__}; GFLOP/s of the work the network needs (conditioner once) and its "
+                  f"share of this CPU's float32 rate, {peak:.0f} GFLOP/s by a {PEAK_SIZE}-square matmul in this run",
+                  ["measure", "tf-diffwave", "GFLOP/s (share of peak)",
+                   "lmnt-com/diffwave (shipped / tuned / compiled)"])
     for seconds, schedule in ((1, "fast"), (5, "fast"), (1, "full")):
-        rtf = bench_vocoder(backbone, sampler, config, seconds, schedule, repeats)
-        table.add(f"RTF, {seconds} s audio, {schedule} schedule", f"{rtf:.2f}", REFERENCE["vocode", seconds, schedule])
+        table.add(f"RTF, {seconds} s audio, {schedule} schedule",
+                  *timed_vocoding(backbone, sampler, config, seconds, schedule, repeats, peak),
+                  REFERENCE["vocode", seconds, schedule])
     if training:
         samples = config["data"]["crop_frames"] * config["audio"]["hop_length"]
         seconds = in_fresh_process("training_step_run", config_path, vocoder_training_overrides(micro_batches), 1)[0]
         table.add(f"training steps/s, batch 16 x {samples} ({micro_batches} micro-batches)", f"{1.0 / seconds:.4f}",
-                  REFERENCE["train", 16, ""])
+                  "", REFERENCE["train", 16, ""])
     return table
+
+
+def timed_vocoding(backbone, sampler, config, seconds, schedule, repeats, peak):
+    """(RTF, GFLOP/s cell) of vocoding `seconds` of audio with a schedule, against `peak` GFLOP/s."""
+    rtf = bench_vocoder(backbone, sampler, config, seconds, schedule, repeats)
+    frames = int(seconds * config["audio"]["sample_rate"]) // backbone.hop_length
+    flops = vocoding_flops(backbone, frames, len(sampler.betas_and_steps(schedule)[0]))
+    return f"{rtf:.2f}", rate_cell(flops, rtf * seconds, peak)
 
 
 def training_options_table(config_path, micro_batches):
@@ -171,14 +184,16 @@ def wavegrad_table(config_path, repeats, micro_batches):
     config = load_config(config_path)
     backbone = build_backbone(config)
     sampler = Sampler.from_config(config["diffusion"], backbone.family)
-    table = Table(f"WaveGrad, config {config_path}: {backbone.model.count_params():,} parameters",
-                  ["measure", "tf-diffwave"])
+    peak = matmul_rate("float32")
+    table = Table(f"WaveGrad, config {config_path}: {backbone.model.count_params():,} parameters; GFLOP/s of the "
+                  f"network's work and its share of this CPU's float32 rate, {peak:.0f} GFLOP/s in this run",
+                  ["measure", "tf-diffwave", "GFLOP/s (share of peak)"])
     for schedule in ("6", "50"):
-        rtf = bench_vocoder(backbone, sampler, config, 1, schedule, repeats)
-        table.add(f"RTF, 1 s audio, {schedule} iterations", f"{rtf:.2f}")
+        table.add(f"RTF, 1 s audio, {schedule} iterations",
+                  *timed_vocoding(backbone, sampler, config, 1, schedule, repeats, peak))
     samples = config["data"]["crop_frames"] * config["audio"]["hop_length"]
     seconds = in_fresh_process("training_step_run", config_path, vocoder_training_overrides(micro_batches), 1)[0]
-    table.add(f"training steps/s, batch 16 x {samples} ({micro_batches} micro-batches)", f"{1.0 / seconds:.4f}")
+    table.add(f"training steps/s, batch 16 x {samples} ({micro_batches} micro-batches)", f"{1.0 / seconds:.4f}", "")
     return table
 
 
