@@ -2,6 +2,7 @@
 Markdown."""
 
 import numpy as np
+import pytest
 
 from tf_diffwave.bench.harness import broadcast_spectrum
 from tf_diffwave.bench.tables import Table
@@ -24,6 +25,7 @@ def test_a_table_prints_as_markdown():
     assert table.markdown() == "Two rows\n\n| a | b |\n| --- | --- |\n| 1 | x |\n| 2.5 | y |"
 
 
+@pytest.mark.slow
 def test_the_prior_table_times_both_priors_of_one_config(tmp_path):
     import json
 

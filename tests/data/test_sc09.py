@@ -118,6 +118,7 @@ def test_bad_sc09_folders(tmp_path, capsys):
         read_sc09(str(empty), 10.0, 10.0)
 
 
+@pytest.mark.slow
 def test_paper_sc09_model_has_24_1m_parameters():
     cfg = load_config(SC09_CONFIG)
     count = build_backbone(cfg).model.count_params()
