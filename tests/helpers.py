@@ -199,3 +199,15 @@ assert audio.shape == (2, 9 * 256) and audio.dtype == np.float32 and np.all(np.i
 assert sorted(m for m in sys.modules if m.startswith("tf_diffwave")) == []
 print("OK", audio.shape)
 """
+
+
+def fine_tuning_config(model_dir, tmp_path):
+    """The SC09 demo config fine-tuning the model folder `model_dir` (`train.init_from`, its model section) for
+    two steps of batch 2 on a few bundled clips, the run in tmp_path/run."""
+    from tf_diffwave.config import load_config, with_model_of
+
+    corpus = make_sc09_corpus(str(tmp_path / "corpus"))
+    overrides = [f"train.init_from={model_dir}", f"train.model_dir={tmp_path / 'run'}", f"data.path={corpus}",
+                 "data.valid_percent=0", "data.test_percent=0", "train.batch_size=2", "train.max_steps=2",
+                 "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
+    return with_model_of(load_config(SC09_DEMO_CONFIG, overrides), overrides)

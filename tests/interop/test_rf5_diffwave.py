@@ -13,10 +13,10 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import FIXTURES as FIXTURE_ROOT
-from tests.helpers import SC09_DEMO_CONFIG, make_sc09_corpus, seeded_trainer, served_clips
+from tests.helpers import fine_tuning_config, seeded_trainer, served_clips
 from tf_diffwave import load
 from tf_diffwave.cli.convert import main as convert_main
-from tf_diffwave.config import load_config, validate, with_model_of
+from tf_diffwave.config import validate
 from tf_diffwave.errors import UserError
 from tf_diffwave.interop.rf5_diffwave import rf5_wavenet_config, rf5_wavenet_weights
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
@@ -152,12 +152,7 @@ def test_the_export_serves_seeds_to_the_models_audio_in_a_tensorflow_only_proces
 
 @pytest.mark.slow
 def test_fine_tuning_starts_from_the_converted_weights_and_trains(converted, reference, tmp_path):
-    corpus = make_sc09_corpus(str(tmp_path / "corpus"))
-    overrides = [f"train.init_from={converted}", f"train.model_dir={tmp_path / 'run'}", f"data.path={corpus}",
-                 "data.valid_percent=0", "data.test_percent=0", "train.batch_size=2", "train.max_steps=2",
-                 "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
-    config = with_model_of(load_config(SC09_DEMO_CONFIG, overrides), overrides)
-    trainer = seeded_trainer(config)
+    trainer = seeded_trainer(fine_tuning_config(converted, tmp_path))
     assert trainer.config["model"]["wavenet"]["step_in_residual"]
     x, t = reference["x"][:1, 0], reference["t"][:1, 0].astype(np.float32)
     assert np.max(np.abs(trainer.ema_backbone.model([x, t]).numpy() - reference["eps"][:1, 0])) < 1e-6
