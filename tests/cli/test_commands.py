@@ -160,6 +160,7 @@ def test_mel_inputs_that_are_not_mels_are_named(tmp_path):
             infer_main(["--mel", str(tmp_path / name), "--out-dir", str(tmp_path)])
 
 
+@pytest.mark.slow
 def test_outputs_are_named_after_the_model_so_models_do_not_overwrite_each_other(tmp_path, capsys):
     infer_main(["--mel", "LJ001-0001", os.path.join(DEMO, "wavs", "LJ001-0002.wav"), "--out-dir", str(tmp_path)])
     assert sorted(os.listdir(tmp_path)) == ["LJ001-0001_demo-10000.wav", "LJ001-0002_demo-10000.wav"]

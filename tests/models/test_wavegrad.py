@@ -26,6 +26,7 @@ from tests.helpers import (
 from tests.helpers import FIXTURES as FIXTURE_ROOT
 from tf_diffwave import load
 from tf_diffwave.cli.convert import main as convert_main
+from tf_diffwave.cli.export import main as export_main
 from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.cli.train import main as train_main
 from tf_diffwave.config import load_config
@@ -57,10 +58,13 @@ def torch_linear_interpolation(x, out_length):
     return (1 - weight) * x[:, low] + weight * x[:, high]
 
 
+@pytest.mark.parametrize("portable", [False, True], ids=["float64 positions", "float32 positions (LiteRT)"])
 @pytest.mark.parametrize("factor,up", [(5, True), (3, True), (2, True), (2, False), (3, False), (5, False)])
-def test_linear_resampling_equals_torchs_formula(factor, up):
+def test_linear_resampling_equals_torchs_formula(factor, up, portable):
     x = np.random.default_rng(factor).normal(size=(2, 37, 3))
-    out = LinearResample(factor, up)(tf.constant(x, tf.float32)).numpy()
+    layer = LinearResample(factor, up)
+    layer.portable = portable
+    out = layer(tf.constant(x, tf.float32)).numpy()
     expected = torch_linear_interpolation(x, 37 * factor if up else 37 // factor)
     assert out.shape == expected.shape
     np.testing.assert_allclose(out, expected, atol=1e-5)
@@ -171,6 +175,7 @@ def test_reverse_process_with_the_recorded_schedule_equals_ivanvovks_audio(conve
     assert np.max(np.abs(audio - ref["rev_audio"])) < 1e-4
 
 
+@pytest.mark.slow
 def test_reverse_process_with_our_float32_schedule_equals_ivanvovks_audio(converted):
     """With the schedule computed by our own float32 code: torch's float32 sqrt is not correctly rounded here, so
     our noise levels l_0 .. l_4 are one float32 step from ivanvovk's, which moves the network's estimates by up
@@ -202,6 +207,26 @@ def test_the_export_vocodes_an_ivanvovk_mel_in_a_tensorflow_only_process(convert
     served = np.load(os.path.join(folder, "audio.npy"))
     assert served.shape == (2, 3000)
     np.testing.assert_allclose(served, load(folder).vocode(ref["mel"]), atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_the_litert_export_gives_the_reverse_process_audio_without_tensorflow(converted, tmp_path, precision):
+    """float32 within LiteRT's float32 tolerance of the reverse process with the same draws; int8 near it, and not
+    equal (its weights are int8)."""
+    pytest.importorskip("ai_edge_litert")
+    from tests.serving.test_litert import TOLERANCE, run_litert
+
+    folder, ref = converted
+    path = str(tmp_path / "wavegrad.tflite")
+    export_main(["litert", "--model-dir", folder, "--out", path, "--precision", precision])
+    model = load(folder)
+    steps = len(model.sampler.betas_and_steps("fast")[0])
+    noise = np.random.default_rng(3).standard_normal((steps, 2, 3000)).astype(np.float32)
+    expected = model.reverse_process(noise, ref["mel"])
+    audio = run_litert(path, tmp_path, noise=noise, mel=ref["mel"])
+    error = np.max(np.abs(audio - expected))
+    assert error < TOLERANCE if precision == "float32" else 0 < relative_error(audio, expected) < 0.05, error
 
 
 def test_converter_errors_name_the_file_and_the_key(converted, tmp_path):

@@ -144,7 +144,7 @@ def race(config_path, wavegrad_config_path, peers, rounds, folder):
     from tf_diffwave.inference.checkpoints import save_ema
     from tf_diffwave.inference.model import TrainedModel
     from tf_diffwave.models.registry import build_backbone
-    from tf_diffwave.serving.litert import export_litert
+    from tf_diffwave.serving.litert import LITERT_PRECISIONS, export_litert
 
     threads = os.cpu_count()
 
@@ -173,8 +173,10 @@ def race(config_path, wavegrad_config_path, peers, rounds, folder):
                         "tensorflow", path, n_mels, hop, 0))
     entries.append(("tf-diffwave SavedModel, float32, TF_ENABLE_ONEDNN_OPTS=1, inter-op threads 1", onednn,
                     (work, "float32"), "tensorflow", os.path.join(folder, "float32", "1"), n_mels, hop, 1))
-    entries.append(("tf-diffwave LiteRT (XNNPACK), float32", {}, (work, "float32"), "litert",
-                    export_litert(base, os.path.join(folder, "base.tflite")), n_mels, hop, steps))
+    for precision in LITERT_PRECISIONS:  # int8's share is of the float32 rate: its dot products are int8, the rest not
+        entries.append((f"tf-diffwave LiteRT (XNNPACK), {precision}", {}, (work, "float32"), "litert",
+                        export_litert(base, os.path.join(folder, f"base-{precision}.tflite"), precision)[0], n_mels,
+                        hop, steps))
     torch_env = {} if installed("torchaudio") else \
         {"PYTHONPATH": os.pathsep.join(filter(None, [torchaudio_stand_in(folder), os.environ.get("PYTHONPATH")]))}
     peer_ready = {"diffwave": peers and installed("torch") and installed("diffwave"),

@@ -34,6 +34,8 @@ def main(argv=None, prog=None):
                         help="add lmnt-com/diffwave and lmnt-com/wavegrad (PyTorch), if installed, to the race")
     parser.add_argument("--race-rounds", type=int, default=5, help="rounds of the race (0: skip it)")
     parser.add_argument("--race-only", action="store_true", help="only the race")
+    parser.add_argument("--skip-quality", action="store_true",
+                        help="skip the quality of the reduced-precision paths on the bundled model")
     args = parser.parse_args(argv)
     import_tensorflow()
     from tf_diffwave.bench import tables
@@ -47,6 +49,9 @@ def main(argv=None, prog=None):
             show(race(args.config, args.wavegrad_config, args.peers, args.race_rounds, folder))
     if args.race_only:
         return
+    if not args.skip_quality:
+        with tempfile.TemporaryDirectory() as folder:
+            show(tables.precision_quality_table(folder))
     if not args.skip_vocoder:
         if args.long_seconds:
             show(tables.long_input_table(args.config, args.long_seconds))

@@ -25,9 +25,16 @@ def add_model_dir(parser, help_text="model folder: a training run, a bundle or a
 
 def add_precision(parser):
     """--precision, what the networks compute in."""
-    parser.add_argument("--precision", choices=list(PRECISION_POLICIES), default="float32",
+    parser.add_argument("--precision", choices=[*PRECISION_POLICIES, "auto"], default="float32",
                         help="what the networks compute in: float32 (default), bfloat16 (CPUs with AVX-512 BF16 or "
-                             "AMX), float16 (GPUs); the sampler stays float32")
+                             "AMX), float16 (GPUs), auto (the fastest this CPU runs within the quality bound, "
+                             "tried on the model; prints its choice); the sampler stays float32")
+
+
+def say_precision(model):
+    """Print the one line of what precision auto chose, if it was asked for."""
+    if model.precision_choice:
+        print(model.precision_choice, flush=True)
 
 
 def run(main):

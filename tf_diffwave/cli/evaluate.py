@@ -5,7 +5,14 @@ import argparse
 import json
 import os
 
-from tf_diffwave.cli.common import add_model_dir, add_precision, parse_steps, start_run, writable_file
+from tf_diffwave.cli.common import (
+    add_model_dir,
+    add_precision,
+    parse_steps,
+    say_precision,
+    start_run,
+    writable_file,
+)
 from tf_diffwave.config import load_run_config
 from tf_diffwave.errors import UserError
 from tf_diffwave.quiet import import_tensorflow
@@ -72,14 +79,15 @@ def vocoder_main(args):
     matplotlib_classes()  # before any work
 
     model = load(args.model_dir, args.precision)
+    say_precision(model)
     start_run(model.config)
     if model.unconditional:
         raise UserError(f"{args.model_dir}: an unconditional model; use 'evaluate sc09'")
     steps = parse_steps(args.steps, model.sampler.names)
     corpus, ids = held_out_utterances(model, args.data, args.limit)
     label = steps if isinstance(steps, str) else "betas-" + "-".join(f"{b:g}" for b in steps)
-    if args.precision != "float32":
-        label += f"-{args.precision}"
+    if model.precision != "float32":
+        label += f"-{model.precision}"
     path = args.out or f"evaluation-vocoder-{label}.json"
     pictures = []
 

@@ -21,9 +21,13 @@ def main(argv=None, prog=None):
     add_precision(saved)
     saved.add_argument("--version", type=int, help="the version folder (default: the checkpoint's step)")
     lite = formats.add_parser("litert", help="a .tflite file for the LiteRT interpreter (diffusion models)",
-                              description="Write a float32 .tflite model of the fast schedule, noise as an input.")
+                              description="Write a .tflite model of the fast schedule, noise as an input.")
     add_model_dir(lite)
     lite.add_argument("--out", required=True, help="the .tflite file to write")
+    lite.add_argument("--precision", choices=["float32", "int8", "auto"], default="float32",
+                      help="float32 (default), int8 (int8 weights and dot products, float32 between them) or auto "
+                           "(int8 where this CPU has int8 dot products and the model's int8 audio is faster "
+                           "within the quality bound; prints its choice)")
     args = parser.parse_args(argv)
     if args.format == "litert":
         writable_file(args.out, "--out", ".tflite")
@@ -38,8 +42,11 @@ def main(argv=None, prog=None):
     from tf_diffwave.inference.model import load
     from tf_diffwave.serving.litert import export_litert
 
-    model = load(args.model_dir)
     if args.format == "litert":
-        print(f"wrote {export_litert(model, args.out)}")
+        path, choice = export_litert(load(args.model_dir), args.out, args.precision)
     else:
-        print(f"wrote {model.export(args.out_dir, args.version, args.precision)}")
+        model = load(args.model_dir, args.precision)
+        path, choice = model.export(args.out_dir, args.version), model.precision_choice
+    if choice:
+        print(choice)
+    print(f"wrote {path}")

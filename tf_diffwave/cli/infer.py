@@ -5,7 +5,15 @@ when --model-dir names such a model."""
 import argparse
 import os
 
-from tf_diffwave.cli.common import add_model_dir, add_precision, parse_steps, start_run, writable_file, writable_folder
+from tf_diffwave.cli.common import (
+    add_model_dir,
+    add_precision,
+    parse_steps,
+    say_precision,
+    start_run,
+    writable_file,
+    writable_folder,
+)
 from tf_diffwave.config import load_run_config
 from tf_diffwave.data.audio import READABLE_EXTENSIONS, read_audio, write_wav
 from tf_diffwave.data.corpora import read_corpus
@@ -121,6 +129,7 @@ def main(argv=None, prog=None):
     from tf_diffwave.inference.model import load
 
     model = load(args.model_dir, args.precision)
+    say_precision(model)
     start_run(model.config)
     if model.unconditional:
         generate_clips(model, args, options)

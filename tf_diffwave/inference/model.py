@@ -13,6 +13,7 @@ from tf_diffwave.errors import UserError
 from tf_diffwave.inference.checkpoints import restore_ema
 from tf_diffwave.models.contract import evaluation_loss
 from tf_diffwave.models.registry import PRECISION_POLICIES, build_backbone
+from tf_diffwave.serving.auto_precision import choose, cpu_flags, probe_audio
 from tf_diffwave.serving.savedmodel import export_model
 from tf_diffwave.shipped import DEMO_MODEL_DIR
 
@@ -24,9 +25,10 @@ class TrainedModel:
         if not os.path.isdir(model_dir):
             raise UserError(f"{model_dir}: model folder not found")
         self.model_dir = model_dir
-        self.precision = check_precision(precision)
+        auto = precision == "auto"
+        self.precision = "float32" if auto else check_precision(precision)
         self.config = load_run_config(model_dir)
-        self.backbone = build_backbone(self.config, PRECISION_POLICIES[precision])
+        self.backbone = build_backbone(self.config, PRECISION_POLICIES[self.precision])
         self.family = self.backbone.family
         self.step = restore_ema(self.backbone.model, model_dir)
         # the inference schedules of a diffusion model (None for an autoregressive one)
@@ -35,6 +37,22 @@ class TrainedModel:
         self.synthesizer = self._synthesizer(self.backbone)
         self.log_mel = LogMel.from_config(self.config["audio"])
         self._features = self.log_mel.traced()
+        # what precision="auto" chose and why, one line (None for a precision given by name)
+        self.precision_choice = self._choose_precision() if auto else None
+
+    def _choose_precision(self):
+        """Try the reduced precisions this CPU has instructions for (auto_precision), take the one chosen; its
+        line."""
+        if self.unconditional or self.family.autoregressive:
+            return "precision auto: float32 (the probe vocodes a mel: only vocoders have reduced-precision paths)"
+        mel = self.log_mel(probe_audio(self.sample_rate)).numpy()[None]
+        betas, t = self.sampler.betas_and_steps("fast")
+        synthesizers = {p: self.synthesizer_in(p) for p in ("float32", "bfloat16")}
+        seeds = np.zeros(1, np.int64)
+        runners = {p: (lambda s=s: s.vocode(mel, betas, t, seeds).numpy()[0]) for p, s in synthesizers.items()}
+        precision, line = choose(runners, lambda audio: self.log_mel(audio).numpy(), cpu_flags())
+        self.precision, self.synthesizer = precision, synthesizers[precision]
+        return line
 
     def _synthesizer(self, backbone):
         return Synthesizer.from_config(backbone, self.config)
@@ -238,7 +256,8 @@ def check_precision(precision):
 
 
 def load(model_dir=None, precision="float32"):
-    """Load a trained model folder (default: the bundled demo checkpoint); its networks compute in `precision`:
+    """Load a trained model folder (default: the bundled demo checkpoint); its networks compute in `precision`
     "float32", "bfloat16" (CPUs with AVX-512 BF16 or AMX, TPUs) or "float16" (GPUs), the sampler's arithmetic
-    staying in float32."""
+    staying in float32; "auto" tries the reduced ones this CPU has instructions for and keeps the fastest within
+    the quality bound (`precision_choice` says which and why)."""
     return TrainedModel(model_dir or DEMO_MODEL_DIR, precision)

@@ -1,1 +1,1 @@
-"""Exports: SavedModels for TF Serving, LiteRT models and the LiteRT runtime."""
+"""Exports: SavedModels for TF Serving, LiteRT models and the LiteRT runtime, and the choice of precision="auto"."""

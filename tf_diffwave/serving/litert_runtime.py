@@ -12,7 +12,9 @@ class LiteRTModel:
 
     def __init__(self, model_path, num_threads=None):
         self.interpreter = Interpreter(model_path=model_path, num_threads=num_threads)
-        self.inputs = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
+        # "mel", or "serving_default_mel:0" where the converter kept the concrete function's tensor name
+        self.inputs = {d["name"].removeprefix("serving_default_").split(":")[0]: d["index"]
+                       for d in self.interpreter.get_input_details()}
         self.output = self.interpreter.get_output_details()[0]["index"]
         self.shapes = None
 

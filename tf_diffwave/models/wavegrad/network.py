@@ -10,6 +10,7 @@ signal plus a sinusoidal encoding of the noise level into a scale and a shift; t
 PyTorch's arithmetic (`LinearResample`), so that imported ivanvovk models compute what they computed there.
 """
 
+import contextlib
 import math
 
 import keras
@@ -61,17 +62,20 @@ class LinearResample(layers.Layer):
     """Linear interpolation over time (B, L, C) -> (B, L f, C) (up) or (B, floor(L / f), C) (down), as torch's
     `F.interpolate(mode="linear", align_corners=False)` with an output size: output j reads the input at
     s_j = max(0, (j + 1/2) L / L_out - 1/2), between its neighbours. torch rounds s_j to float32 once from
-    float32(L / L_out); so does this layer (the product is exact in float64)."""
+    float32(L / L_out); so does this layer (the product is exact in float64). `portable` (set while a LiteRT model
+    is made, which has no float64 arithmetic) computes s_j in float32: a rounding more, within 1 ulp."""
 
     def __init__(self, factor, up=True, **kwargs):
         super().__init__(**kwargs)
         self.factor, self.up = factor, up
+        self.portable = False
 
     def call(self, x):
         length = tf.shape(x)[1]
         out = length * self.factor if self.up else length // self.factor
-        scale = tf.cast(tf.cast(length, tf.float32) / tf.cast(out, tf.float32), tf.float64)
-        source = tf.cast(scale * (tf.cast(tf.range(out), tf.float64) + 0.5) - 0.5, tf.float32)
+        exact = tf.float32 if self.portable else tf.float64
+        scale = tf.cast(tf.cast(length, tf.float32) / tf.cast(out, tf.float32), exact)
+        source = tf.cast(scale * (tf.cast(tf.range(out), exact) + 0.5) - 0.5, tf.float32)
         source = tf.maximum(source, 0.0)
         low = tf.cast(source, tf.int32)  # floor: the source is not negative
         high = tf.minimum(low + 1, length - 1)
@@ -88,6 +92,18 @@ def _lrelu(x):
 
 class WaveGradBackbone(Backbone):
     """The conditioner, denoiser and training model of one WaveGrad network (config section `model.wavegrad`)."""
+
+    @contextlib.contextmanager
+    def sampling(self, portable=False):
+        """For LiteRT (`portable`), the resampling positions in float32."""
+        resamplers = [layer for layer in self.model._flatten_layers() if isinstance(layer, LinearResample)]
+        for layer in resamplers:
+            layer.portable = portable
+        try:
+            yield
+        finally:
+            for layer in resamplers:
+                layer.portable = False
 
     def __init__(self, model_config, audio_config, policy="float32"):
         m = model_config
