@@ -199,6 +199,11 @@ def race(config_path, wavegrad_config_path, peers, rounds, folder):
                         "tensorflow", path, w_mels, w_hop, 0))
         entries.append(("the same, TF_ENABLE_ONEDNN_OPTS=1", onednn, (w_work, "float32"), "tensorflow", path, w_mels,
                         w_hop, 0))
+        for precision in LITERT_PRECISIONS:
+            entries.append((f"tf-diffwave WaveGrad LiteRT (XNNPACK), {precision}, 6 iterations", {},
+                            (w_work, "float32"), "litert",
+                            export_litert(wavegrad, os.path.join(folder, f"wavegrad-{precision}.tflite"), precision)[0],
+                            w_mels, w_hop, 6))
         if peer_ready["wavegrad"]:
             peer_entries("wavegrad", "lmnt-com/wavegrad, 6 iterations", w_work)
     contestants, work = [], {}
@@ -222,7 +227,7 @@ def race(config_path, wavegrad_config_path, peers, rounds, folder):
                   f"{threads} threads each. GFLOP/s: the network's work (conditioner once) per second at the best "
                   f"round, and its share of this CPU's rate in the contestant's precision ({peaks['float32']:.0f} "
                   f"float32, {peaks['bfloat16']:.0f} bfloat16 GFLOP/s by a {PEAK_SIZE}-square matmul, best of the "
-                  f"rounds)", ["contestant", "RTF min", "RTF median", "GFLOP/s (share of peak)",
+                  f"rounds; int8 LiteRT models against the float32 rate, as only their dot products are int8)", ["contestant", "RTF min", "RTF median", "GFLOP/s (share of peak)",
                               "spread of rounds (max / min)", "time / float32 export's, per round"])
     for c in contestants:
         operations, precision = work[c.name]
