@@ -40,7 +40,8 @@ def test_tiers_and_output_shape_for_one_second_clips():
 
 
 @pytest.mark.parametrize("config,reference,d_model", [
-    pytest.param(SASHIMI, 23_470_971, 128, marks=pytest.mark.slow), pytest.param(SASHIMI_SMALL, 7_734_267, 64, marks=pytest.mark.slow)])
+    pytest.param(SASHIMI, 23_470_971, 128, marks=pytest.mark.slow),
+    pytest.param(SASHIMI_SMALL, 7_734_267, 64, marks=pytest.mark.slow)])
 def test_parameter_counts_match_the_reference_implementation_and_the_paper(config, reference, d_model):
     """albertfgu/diffwave-sashimi (master) counts 23,470,971 (d_model 128) and 7,734,267 (64), everything
     trainable. Its convolutions and pooling linears are weight-normalised: one gain per output channel, 200 x

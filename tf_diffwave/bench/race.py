@@ -227,8 +227,9 @@ def race(config_path, wavegrad_config_path, peers, rounds, folder):
                   f"{threads} threads each. GFLOP/s: the network's work (conditioner once) per second at the best "
                   f"round, and its share of this CPU's rate in the contestant's precision ({peaks['float32']:.0f} "
                   f"float32, {peaks['bfloat16']:.0f} bfloat16 GFLOP/s by a {PEAK_SIZE}-square matmul, best of the "
-                  f"rounds; int8 LiteRT models against the float32 rate, as only their dot products are int8)", ["contestant", "RTF min", "RTF median", "GFLOP/s (share of peak)",
-                              "spread of rounds (max / min)", "time / float32 export's, per round"])
+                  f"rounds; int8 LiteRT models against the float32 rate, as only their dot products are int8)",
+                  ["contestant", "RTF min", "RTF median", "GFLOP/s (share of peak)", "spread of rounds (max / min)",
+                   "time / float32 export's, per round"])
     for c in contestants:
         operations, precision = work[c.name]
         table.add(c.name, f"{min(c.times):.2f}", f"{statistics.median(c.times):.2f}",
