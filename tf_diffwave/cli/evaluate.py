@@ -5,14 +5,8 @@ import argparse
 import json
 import os
 
-from tf_diffwave.cli.common import (
-    add_model_dir,
-    add_precision,
-    parse_steps,
-    say_precision,
-    start_run,
-    writable_file,
-)
+from tf_diffwave.cli.common import (add_model_dir, add_precision, parse_steps, say_precision, start_run,
+                                     writable_file)
 from tf_diffwave.config import load_run_config
 from tf_diffwave.errors import UserError
 from tf_diffwave.quiet import import_tensorflow

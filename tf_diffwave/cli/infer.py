@@ -5,15 +5,8 @@ when --model-dir names such a model."""
 import argparse
 import os
 
-from tf_diffwave.cli.common import (
-    add_model_dir,
-    add_precision,
-    parse_steps,
-    say_precision,
-    start_run,
-    writable_file,
-    writable_folder,
-)
+from tf_diffwave.cli.common import (add_model_dir, add_precision, parse_steps, say_precision, start_run,
+                                     writable_file, writable_folder)
 from tf_diffwave.config import load_run_config
 from tf_diffwave.data.audio import READABLE_EXTENSIONS, read_audio, write_wav
 from tf_diffwave.data.corpora import read_corpus
