@@ -98,8 +98,10 @@ def test_the_bundled_models_reduced_paths_keep_the_quality_bound(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_bfloat16_export_loads_in_a_clean_tensorflow_process_with_standard_ops(tiny_run, tmp_path):
-    path = tf_diffwave.load(tiny_run).export(str(tmp_path / "export"), 1, "bfloat16")
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_a_reduced_precision_export_loads_in_a_clean_tensorflow_process_with_standard_ops(tiny_run, tmp_path,
+                                                                                         precision):
+    path = tf_diffwave.load(tiny_run).export(str(tmp_path / "export"), 1, precision)
     assert "OK (2, 2304)" in run_script(CLEAN_LOAD, path)
     cli = shutil.which("saved_model_cli") or pytest.fail("saved_model_cli not installed with tensorflow")
     scan = subprocess.run([cli, "scan", "--dir", path, "--tag_set", "serve"], capture_output=True, text=True,
