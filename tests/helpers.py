@@ -189,6 +189,14 @@ def lmnt_features(y, sr):
     return np.clip((db + 100) / 100, 0, 1).T
 
 
+def random_log_mel(seed, shape):
+    """Random natural-log mel values around speech's (float32), none below the silence floor ln(1e-5) of the
+    configs' features: a mel vocoders accept."""
+    import numpy as np
+
+    return np.maximum(np.random.default_rng(seed).normal(-5, 2, shape), np.log(1e-5)).astype(np.float32)
+
+
 CLEAN_LOAD = """
 import sys, numpy as np, tensorflow as tf
 assert not any(m.startswith("tf_diffwave") for m in sys.modules), "not a clean process"

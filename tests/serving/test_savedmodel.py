@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 import tf_diffwave
-from tests.helpers import CLEAN_LOAD, REPO, run_script
+from tests.helpers import CLEAN_LOAD, REPO, random_log_mel, run_script
 from tf_diffwave.cli.common import run as run_cli
 from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.errors import UserError
@@ -50,7 +50,7 @@ def test_export_vocodes_as_the_python_api_does_with_the_prior_inside(tiny_run, t
 
     model = tf_diffwave.load(tiny_run)
     assert model.config["diffusion"]["prior"] == "priorgrad"
-    mel = np.random.default_rng(4).normal(-5, 2, (2, 9, 80)).astype(np.float32)
+    mel = random_log_mel(4, (2, 9, 80))
     mel[:, :3] = np.log(1e-5)  # silent frames: std_min there
     served = tf.saved_model.load(latest_export(tiny_run)).signatures["serving_default"]
     audio = served(mel=tf.constant(mel))["audio"].numpy()
@@ -65,7 +65,7 @@ def test_export_is_a_numbered_version_folder(tiny_run):
 
 def test_python_api_vocodes_single_and_batch(tiny_run):
     model = tf_diffwave.load(tiny_run)
-    mel = np.random.default_rng(1).normal(-5, 2, (7, 80)).astype(np.float32)
+    mel = random_log_mel(1, (7, 80))
     one = model.vocode(mel)
     assert one.shape == (7 * 256,) and one.dtype == np.float32
     two = model.vocode(np.stack([mel, mel]), steps="full", seed=3)
@@ -74,7 +74,7 @@ def test_python_api_vocodes_single_and_batch(tiny_run):
 
 
 def test_infer_cli_writes_wavs_from_id_npy_and_wav(tiny_run, tiny_corpus, tmp_path):
-    mel = np.random.default_rng(1).normal(-5, 2, (11, 80)).astype(np.float32)
+    mel = random_log_mel(1, (11, 80))
     np.save(tmp_path / "m.npy", mel)
     wav = os.path.join(tiny_corpus, "wavs", "LJ001-0002.wav")
     infer_main(["--mel", "LJ001-0001", str(tmp_path / "m.npy"), wav, "--model-dir", tiny_run,

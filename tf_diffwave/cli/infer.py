@@ -43,6 +43,24 @@ def resolve_mel(spec, model):
     return model.features(read_audio(path, model.sample_rate), path)
 
 
+def given_mel(spec, model, args):
+    """The mel named by `spec` in the model's features: a .npy mel converted from --mel-convention if given, and
+    checked (ids and audio files are computed in the model's features)."""
+    from tf_diffwave.data.mel_conventions import check_mel, convert
+
+    mel = resolve_mel(spec, model)
+    if not spec.lower().endswith(".npy"):
+        return mel
+    if args.mel_convention:
+        options = {name: getattr(args, name) for name in ("max_norm", "min_level_db", "ref_level_db")
+                   if getattr(args, name) is not None}
+        if args.mel_stats:
+            options["stats"] = read_mel(args.mel_stats, model.n_mels)  # (2, n_mels): mean and scale
+        mel = convert(mel, args.mel_convention, model.log_mel, **options)
+    check_mel(mel, model.log_mel, spec)
+    return mel
+
+
 def output_name(spec, model):
     """<out-dir> file name of the audio vocoded from `spec`: named after the input and the model, so that models
     do not overwrite each other's results (LJ001-0001 with checkpoints/demo at step 10000:
@@ -69,6 +87,15 @@ def make_parser(prog, family=None):
                              "with its prior), or a JSON list of betas")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first example; example i uses seed + i")
     add_precision(parser)
+    parser.add_argument("--mel-convention", choices=["ln", "log10", "db", "lmnt"],
+                        help="vocoders: the convention of the .npy mels, converted to the model's features: ln "
+                             "(HiFi-GAN, Tacotron 2, FastSpeech 2), log10 (ESPnet, ParallelWaveGAN; with --mel-stats), "
+                             "db (Coqui TTS; with --max-norm, --min-level-db, --ref-level-db), lmnt (lmnt-com/diffwave)"
+                             "; see docs/vocoding.md")
+    parser.add_argument("--mel-stats", help="log10 mels: a .npy (2, n_mels) of the mean and scale they were "
+                                            "normalised with")
+    for name, default in (("max_norm", 4.0), ("min_level_db", -100.0), ("ref_level_db", 20.0)):
+        parser.add_argument(_flag(name), type=float, help=f"db mels: Coqui TTS's {name} (default {default:g})")
     parser.add_argument("--n-samples", type=int, default=16, help="unconditional models: clips to generate")
     parser.add_argument("--batch-size", type=int, default=16, help="unconditional models: clips per batch")
     for flag in family.sampling_flags if family else ():
@@ -127,7 +154,7 @@ def main(argv=None, prog=None):
     if model.unconditional:
         generate_clips(model, args, options)
         return
-    mels = [resolve_mel(spec, model) for spec in args.mel]
+    mels = [given_mel(spec, model, args) for spec in args.mel]
     frames = max(len(m) for m in mels)
     silence = model.log_mel.silence
     batch = np.stack([np.pad(m, ((0, frames - len(m)), (0, 0)), constant_values=silence) for m in mels])

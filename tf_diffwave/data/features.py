@@ -55,6 +55,9 @@ class LogMel:
         window = librosa.filters.get_window("hann", win_length, fftbins=True)  # periodic, as torch.hann_window
         self.window_norm = float(np.sqrt(np.sum(window ** 2))) if convention["unit_window"] else 1.0
         self.basis = tf.constant(filters.T / self.window_norm, tf.float32)
+        self.n_mels = n_mels
+        # the largest filter output full-scale audio can give: a filter's weights times the window's sum
+        self.largest_output = float(np.max(filters.sum(axis=1)) * window.sum() / self.window_norm) ** self.power
 
     @classmethod
     def from_config(cls, audio_config):
@@ -68,10 +71,10 @@ class LogMel:
     @property
     def silence(self):
         """The feature value of digital silence (every mel bin zero)."""
-        return float(self._compress(tf.constant(0.0, tf.float32)).numpy())
+        return float(self.compress(tf.constant(0.0, tf.float32)).numpy())
 
-    def _compress(self, mel):
-        """Mel magnitudes -> features."""
+    def compress(self, mel):
+        """Mel filter outputs (magnitudes, or for "ivanvovk" powers) -> features, in the tensor's dtype."""
         if self.convention == "lmnt":
             db = (20.0 / np.log(10.0)) * tf.math.log(tf.maximum(mel, self.log_floor)) - LMNT_REF_DB
             return tf.clip_by_value((db + LMNT_RANGE_DB) / LMNT_RANGE_DB, 0.0, 1.0)
@@ -116,7 +119,7 @@ class LogMel:
             spectrum = tf.sqrt(power) if self.power == 1 else power
         else:
             spectrum = tf.abs(stft) if self.power == 1 else tf.square(tf.abs(stft))
-        features = self._compress(tf.tensordot(spectrum, self.basis, axes=1))
+        features = self.compress(tf.tensordot(spectrum, self.basis, axes=1))
         return features[..., :-1, :] if pad and self.drop_last else features
 
     def _window(self, frame_length, dtype):

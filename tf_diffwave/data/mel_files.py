@@ -19,6 +19,9 @@ def read_mel(path, n_mels):
         raise UserError(f"{path}: not a readable .npy array ({err})") from None
     if not isinstance(mel, np.ndarray) or not np.issubdtype(mel.dtype, np.number):
         raise UserError(f"{path}: not a mel array of numbers")
+    if mel.ndim == 2 and mel.shape[0] == n_mels and mel.shape[1] != n_mels:
+        raise UserError(f"{path}: mel has shape {mel.shape}: it looks transposed (mels before frames); expected "
+                        f"(frames, {n_mels})")
     if mel.ndim != 2 or mel.shape[1] != n_mels or mel.shape[0] == 0:
         raise UserError(f"{path}: mel has shape {mel.shape}, expected (frames, {n_mels})")
     if not np.all(np.isfinite(mel)):

@@ -95,7 +95,7 @@ def vocoder_report(model, corpus, ids, steps, progress=None, seed=0, on_utteranc
     a = model.config["audio"]
     rate, log_mel = a["sample_rate"], LogMel.from_config(a)
     for frames in (8, 9):  # trace the vocoder for variable lengths, and warm Griffin-Lim, before any timing
-        model.vocode(np.zeros((frames, model.n_mels), np.float32), steps=steps)
+        model.vocode(np.full((frames, model.n_mels), log_mel.silence, np.float32), steps=steps)
         griffin_lim(np.zeros((frames, model.n_mels), np.float32), log_mel)
     rows = {}
     for n, utterance in enumerate(ids, 1):

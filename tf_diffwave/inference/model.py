@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tf_diffwave.config import load_run_config
 from tf_diffwave.data.features import LogMel
+from tf_diffwave.data.mel_conventions import check_mel, convert
 from tf_diffwave.diffusion.samplers import Sampler
 from tf_diffwave.diffusion.synthesizer import Synthesizer
 from tf_diffwave.errors import UserError
@@ -94,13 +95,19 @@ class TrainedModel:
             raise UserError(f"{name}: {len(audio)} samples, shorter than one mel frame ({hop} samples)")
         return self._features(audio).numpy()
 
-    def vocode(self, mel, steps="fast", seed=0):
+    def vocode(self, mel, steps="fast", seed=0, convention=None, **convention_options):
         """Float32 audio from a mel (frames, n_mels) -> (samples,), or a batch (B, frames, n_mels) -> (B, samples).
 
-        Example b of the batch is drawn with seed `seed + b`."""
+        Example b of the batch is drawn with seed `seed + b`. A mel in another system's `convention`
+        (data.mel_conventions: "ln", "log10" with `stats`, "db" with `max_norm`, `min_level_db`, `ref_level_db`,
+        "lmnt") is converted to the model's features first; a mel that cannot be in them stops with a UserError
+        naming the convention it most likely has."""
         if self.unconditional:
             raise UserError(f"{self.model_dir}: this model is unconditional; it generates audio without a mel "
                             f"(use unconditional_generate)")
+        if convention is not None:
+            mel = convert(mel, convention, self.log_mel, **convention_options)
+        check_mel(mel, self.log_mel)
         mel = np.asarray(mel, dtype=np.float32)
         single = mel.ndim == 2
         batch = self._check_mel(mel[None] if single else mel)
