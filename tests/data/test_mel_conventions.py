@@ -98,6 +98,7 @@ def test_conversions_that_would_not_be_exact_are_refused(speech):
         convert(np.zeros((3, 80)), "mfcc", log_mel)
 
 
+@pytest.mark.slow
 def test_infer_and_vocode_convert_a_named_convention_and_stop_on_an_unnamed_one(speech, tmp_path, capsys):
     import tf_diffwave
     from tf_diffwave.cli.common import run as run_cli
