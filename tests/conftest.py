@@ -10,10 +10,12 @@ import pytest  # noqa: E402
 from tests.helpers import (  # noqa: E402
     DEMO_CONFIG,
     SC09_DEMO_CONFIG,
+    WAVEGRAD_DEMO_CONFIG,
     make_corpus,
     make_sc09_corpus,
     tiny_overrides,
     tiny_sc09_overrides,
+    tiny_wavegrad_overrides,
 )
 
 
@@ -57,3 +59,15 @@ def tiny_run(tmp_path_factory, tiny_corpus):
     train_main(["--config", DEMO_CONFIG,
                 *tiny_overrides(tiny_corpus, model_dir), "train.max_steps=2", "train.export=true"])
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_wavegrad_run(tmp_path_factory, tiny_corpus):
+    """A tiny WaveGrad trained for 2 steps (with an export): (its corpus, its run folder, the overrides)."""
+    from tf_diffwave.cli.train import main as train_main
+
+    model_dir = str(tmp_path_factory.mktemp("wavegrad"))
+    overrides = tiny_wavegrad_overrides(tiny_corpus, model_dir)
+    train_main(["--config", WAVEGRAD_DEMO_CONFIG, *overrides, "train.max_steps=2", "train.export=true",
+                "train.sample_every=2"])
+    return tiny_corpus, model_dir, overrides

@@ -96,6 +96,13 @@ def make_parser(prog, family=None):
                                             "normalised with")
     for name, default in (("max_norm", 4.0), ("min_level_db", -100.0), ("ref_level_db", 20.0)):
         parser.add_argument(_flag(name), type=float, help=f"db mels: Coqui TTS's {name} (default {default:g})")
+    parser.add_argument("--stream", action="store_true",
+                        help="vocoders: feed the mel in chunks of --chunk-frames as a TTS front end would, write the "
+                             "WAV as its audio becomes final, and print the lookahead and the time to the first audio")
+    parser.add_argument("--chunk-frames", type=int, default=16, help="--stream: mel frames per chunk (default 16)")
+    parser.add_argument("--lookahead", type=int,
+                        help="--stream: mel frames waited for beyond a sample's own (default: the exact lookahead, "
+                             "which makes the audio equal to whole vocoding; fewer: lower latency, audio that differs)")
     parser.add_argument("--n-samples", type=int, default=16, help="unconditional models: clips to generate")
     parser.add_argument("--batch-size", type=int, default=16, help="unconditional models: clips per batch")
     for flag in family.sampling_flags if family else ():
@@ -129,6 +136,10 @@ def parse(argv, prog):
         raise UserError(f"{args.model_dir}: this model is a vocoder; give --mel with utterance ids, .npy or .wav files")
     if args.out and (unconditional or len(args.mel) > 1):
         raise UserError("--out names one file; with several outputs use --out-dir")
+    if args.stream and len(args.mel) > 1:
+        raise UserError("--stream vocodes one utterance: give one --mel")
+    if args.chunk_frames < 1:
+        raise UserError(f"--chunk-frames {args.chunk_frames}: give at least 1 frame")
     if not family.autoregressive:
         args.steps = parse_steps(args.steps, schedule_names(named_schedules(config["diffusion"], family)))
     return args, config, family
@@ -155,6 +166,9 @@ def main(argv=None, prog=None):
         generate_clips(model, args, options)
         return
     mels = [given_mel(spec, model, args) for spec in args.mel]
+    if args.stream:
+        stream_one(model, args.mel[0], mels[0], args)
+        return
     frames = max(len(m) for m in mels)
     silence = model.log_mel.silence
     batch = np.stack([np.pad(m, ((0, frames - len(m)), (0, 0)), constant_values=silence) for m in mels])
@@ -164,6 +178,30 @@ def main(argv=None, prog=None):
         out = args.out or os.path.join(args.out_dir, output_name(spec, model))
         write_wav(out, wave[: len(mel) * hop], model.sample_rate)
         print(f"wrote {out} ({len(mel) * hop / model.sample_rate:.2f} s)")
+
+
+def stream_one(model, spec, mel, args):
+    """Vocode `mel` by streaming it in chunks of --chunk-frames, writing the WAV as its audio becomes final."""
+    import time
+
+    from tf_diffwave.data.audio import WavWriter
+
+    hop, rate = model.config["audio"]["hop_length"], model.sample_rate
+    exact = model.exact_lookahead(args.steps)
+    lookahead = exact if args.lookahead is None else args.lookahead
+    kind = "exact" if lookahead >= exact else f"exact needs {exact}"
+    print(f"streaming {args.chunk_frames}-frame chunks; lookahead {lookahead} frames "
+          f"({1000 * lookahead * hop / rate:.0f} ms, {kind}: {model.backbone.context_frames} frames of context per "
+          f"step)", flush=True)
+    out = args.out or os.path.join(args.out_dir, output_name(spec, model))
+    chunks = (mel[i: i + args.chunk_frames] for i in range(0, len(mel), args.chunk_frames))
+    start, first = time.perf_counter(), None
+    with WavWriter(out, rate) as wav:
+        for audio in model.stream(chunks, steps=args.steps, seed=args.seed, lookahead=args.lookahead):
+            wav.write(audio)
+            first = first or time.perf_counter() - start
+    total = time.perf_counter() - start
+    print(f"wrote {out} ({len(mel) * hop / rate:.2f} s): first audio after {first:.2f} s, all after {total:.2f} s")
 
 
 def generate_clips(model, args, options):

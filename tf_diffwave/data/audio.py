@@ -90,7 +90,27 @@ def read_clips(paths, sample_rate, length):
 
 def write_wav(path, audio, sample_rate):
     """Write mono float audio as 16-bit PCM WAV."""
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    soundfile.write(path, np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16")
+    with WavWriter(path, sample_rate) as wav:
+        wav.write(audio)
+
+
+class WavWriter:
+    """A mono 16-bit PCM WAV file written chunk by chunk (a context manager); after each chunk its header is
+    up to date, so that the file plays while it grows."""
+
+    def __init__(self, path, sample_rate):
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        self.file = soundfile.SoundFile(path, "w", samplerate=sample_rate, channels=1, subtype="PCM_16")
+
+    def write(self, audio):
+        """Append float audio (samples,), clipped to [-1, 1]."""
+        self.file.write(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0))
+        self.file.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.file.close()

@@ -15,12 +15,23 @@ from tf_diffwave.diffusion.schedules import (Schedule, align_steps, checked_beta
 from tf_diffwave.errors import UserError
 
 
-def per_example_normal(seeds, length, stream):
-    """Standard normal noise (B, length) whose row b is drawn statelessly from (seeds[b], stream) alone, so an
-    example's noise depends on its own seed and not on the batch it is generated in."""
+def per_example_normal(seeds, length, stream, start=0):
+    """Standard normal noise (B, length) whose row b is samples [start, start + length) of the sequence drawn
+    statelessly from (seeds[b], stream) alone: an example's noise depends on its own seed and not on the batch it is
+    generated in, and each draw on its sample position, so a window of an utterance gets the draws of the whole.
+    (tf.random.stateless_normal's Philox counter advances once per 4 draws: the window starts `start // 4`
+    counters on.)"""
     stream = tf.cast(stream, tf.int64)
-    return tf.map_fn(lambda s: tf.random.stateless_normal(tf.reshape(length, [1]), seed=tf.stack([s, stream])),
-                     tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
+    start = tf.cast(start, tf.int64)
+    skip = start % 4
+
+    def draw(seed):
+        key, counter, alg = tf.raw_ops.StatelessRandomGetKeyCounterAlg(seed=tf.stack([seed, stream]))
+        counter = counter + tf.stack([tf.cast(start // 4, tf.uint64), tf.constant(0, tf.uint64)])
+        shape = tf.reshape(tf.cast(length, tf.int64) + skip, [1])
+        return tf.raw_ops.StatelessRandomNormalV2(shape=shape, key=key, counter=counter, alg=alg)[skip:]
+
+    return tf.map_fn(draw, tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
 
 
 class SamplingOptions(collections.namedtuple("SamplingOptions", "clip_each_step clip_x0 precision clip_output",
@@ -103,18 +114,12 @@ def reverse_loop(eps_fn, coefficients, inputs, x_T, noise_at, options=SamplingOp
         # unrolled, the network's input is a constant (1,), broadcast over the batch, so that what it computes from
         # it (a step embedding) folds into constants
         eps = eps_fn(x, inputs[n][None] if unroll else tf.fill([batch], inputs[n]))
-        if options.clip_x0:
-            x0 = tf.clip_by_value(c["recip"][n] * x - c["recip_m1"][n] * eps, -1.0, 1.0)
-            x = c["coef_x0"][n] * x0 + c["coef_xt"][n] * x
-        else:
-            x = c["x_scale"][n] * (x - c["eps_scale"][n] * eps)
+        x = step_mean(c, n, x, eps, options)
         if unroll:
             x = x + c["sigma"][n] * noise_at(n) if n > 0 else x
         else:
             x = tf.cond(n > 0, lambda: x + c["sigma"][n] * noise_at(n), lambda: x)
-        if options.clip_each_step:
-            x = tf.clip_by_value(x, -1.0, 1.0)
-        return n - 1, x
+        return n - 1, step_clip(x, options)
 
     if unroll:
         x0 = x_T
@@ -124,6 +129,25 @@ def reverse_loop(eps_fn, coefficients, inputs, x_T, noise_at, options=SamplingOp
         n0 = tf.shape(inputs)[0] - 1
         _, x0 = tf.while_loop(lambda n, x: n >= 0, body, (n0, x_T), maximum_iterations=tf.shape(inputs)[0],
                               shape_invariants=(n0.shape, tf.TensorShape([None, None])))
+    return output_clip(x0, options)
+
+
+def step_mean(c, n, x, eps, options):
+    """The mean of x_{n-1} given x_n and the noise estimate eps at step n (0-based): DiffWave eq. 5, or with
+    `clip_x0` the posterior mean (DDPM eq. 7) of the clipped clean-audio estimate."""
+    if options.clip_x0:
+        x0 = tf.clip_by_value(c["recip"][n] * x - c["recip_m1"][n] * eps, -1.0, 1.0)
+        return c["coef_x0"][n] * x0 + c["coef_xt"][n] * x
+    return c["x_scale"][n] * (x - c["eps_scale"][n] * eps)
+
+
+def step_clip(x, options):
+    """The audio after a step (its noise added), clipped to [-1, 1] if the options clip each step."""
+    return tf.clip_by_value(x, -1.0, 1.0) if options.clip_each_step else x
+
+
+def output_clip(x0, options):
+    """The sampled audio, clipped to [-1, 1] unless the options return it unclipped."""
     return tf.clip_by_value(x0, -1.0, 1.0) if options.clip_output else x0
 
 

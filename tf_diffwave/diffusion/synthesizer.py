@@ -45,15 +45,13 @@ class Synthesizer(tf.Module):
         if self.backbone.max_frames is not None:  # a chunk and its context must fit the network's window
             size = tf.minimum(size, self.backbone.max_frames - 2 * context)
         count = (frames + size - 1) // size
-        conditioner, denoiser = self.chunk_networks()
 
         def body(i, pieces):
             f0 = i * size
             f1 = tf.minimum(f0 + size, frames)
             a = tf.maximum(f0 - context, 0)
             b = tf.minimum(f1 + context, frames)
-            cond = conditioner(mel[:, a:b], training=False)
-            eps = denoiser([x[:, a * hop: b * hop], t, cond], training=False)
+            eps = self._window_eps(mel[:, a:b], x[:, a * hop: b * hop], t, a)
             keep = eps[:, (f0 - a) * hop: (f1 - a) * hop]
             return i + 1, pieces.write(i, tf.transpose(keep))
 
@@ -61,6 +59,19 @@ class Synthesizer(tf.Module):
         # one chunk at a time: parallel iterations would each hold a chunk's conditioner
         _, pieces = tf.while_loop(lambda i, p: i < count, body, [0, pieces], parallel_iterations=1)
         return tf.reshape(tf.transpose(pieces.concat()), tf.shape(x))
+
+    @tf.function(reduce_retracing=True)
+    def window_eps(self, mel, x, t, origin):
+        """The noise estimate for audio x (B, frames * hop) of a window of mel frames (B, frames, n_mels) that
+        starts at frame `origin` of its utterance, run as a chunk is: exact for the window's centre,
+        `backbone.context_frames` away from its cut edges."""
+        with self.backbone.sampling():
+            return self._window_eps(mel, x, t, origin)
+
+    def _window_eps(self, mel, x, t, origin):
+        conditioner, denoiser = self.chunk_networks()
+        with self.backbone.window(origin):
+            return denoiser([x, t, conditioner(mel, training=False)], training=False)
 
     @tf.function(reduce_retracing=True)  # one graph for all mel lengths, after the second
     def vocode(self, mel, betas, steps, seeds):

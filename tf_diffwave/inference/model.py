@@ -102,18 +102,49 @@ class TrainedModel:
         (data.mel_conventions: "ln", "log10" with `stats`, "db" with `max_norm`, `min_level_db`, `ref_level_db`,
         "lmnt") is converted to the model's features first; a mel that cannot be in them stops with a UserError
         naming the convention it most likely has."""
-        if self.unconditional:
-            raise UserError(f"{self.model_dir}: this model is unconditional; it generates audio without a mel "
-                            f"(use unconditional_generate)")
-        if convention is not None:
-            mel = convert(mel, convention, self.log_mel, **convention_options)
-        check_mel(mel, self.log_mel)
-        mel = np.asarray(mel, dtype=np.float32)
+        mel = self._given_mel(mel, convention, convention_options)
         single = mel.ndim == 2
         batch = self._check_mel(mel[None] if single else mel)
         betas, t = self.sampler.betas_and_steps(steps)
         audio = self.synthesizer.vocode(batch, betas, t, seed + np.arange(len(batch), dtype=np.int64)).numpy()
         return audio[0] if single else audio
+
+    def stream(self, mel_chunks, steps="fast", seed=0, lookahead=None, convention=None, **convention_options):
+        """Vocode one utterance whose mel arrives in chunks: yields float32 audio chunks (samples,) as soon as they
+        are final. With the default `lookahead` (None: `exact_lookahead(steps)` frames) the audio equals
+        `vocode` of the whole mel with the same seed, however the mel is chunked; a smaller lookahead (frames)
+        gives lower latency and audio that differs from it. Each chunk (frames, n_mels) is converted and checked
+        as `vocode` does."""
+        from tf_diffwave.diffusion.streaming import StreamingVocoder
+
+        betas, t = self.sampler.betas_and_steps(steps)
+        vocoder = StreamingVocoder(self.synthesizer, betas, t, seed, lookahead)
+        for i, chunk in enumerate(mel_chunks):
+            chunk = self._given_mel(chunk, convention, convention_options, f"mel chunk {i}")
+            audio = vocoder.push(self._check_mel(chunk[None], f"mel chunk {i}")[0])
+            if audio.size:
+                yield audio
+        if vocoder.mel.done == 0:
+            raise UserError("the mel stream held no frames")
+        audio = vocoder.finish()
+        if audio.size:
+            yield audio
+
+    def exact_lookahead(self, steps="fast"):
+        """Mel frames beyond a sample's own that streaming waits for, so that its audio equals whole vocoding:
+        the network's context on each side (`context_frames`) at each step of the schedule."""
+        betas, _ = self.sampler.betas_and_steps(steps)
+        return len(betas) * self.backbone.context_frames
+
+    def _given_mel(self, mel, convention, convention_options, what="mel"):
+        """A vocoder's mel in the model's features: converted from `convention` if given, and checked."""
+        if self.unconditional:
+            raise UserError(f"{self.model_dir}: this model is unconditional; it generates audio without a mel "
+                            f"(use unconditional_generate)")
+        if convention is not None:
+            mel = convert(mel, convention, self.log_mel, **convention_options)
+        check_mel(mel, self.log_mel, what)
+        return np.asarray(mel, dtype=np.float32)
 
     def prior_std(self, mel):
         """The prior's std of every sample (float32 (samples,) for a mel (frames, n_mels), or (B, samples) for a

@@ -71,6 +71,12 @@ class Backbone:
         for the families the diffusion core samples."""
         return None
 
+    def window(self, origin):
+        """A context manager entered while the networks compute a window of a longer utterance (chunked vocoding,
+        streaming) that starts at mel frame `origin` (a tensor): for networks whose arithmetic depends on absolute
+        positions, so that the window computes what the whole utterance computes there."""
+        return contextlib.nullcontext()
+
     def sampling(self, portable=False):
         """A context manager entered once per sampling call, around the reverse process: for work that depends on
         the weights only and would otherwise be repeated at every denoising step. `portable` (entered eagerly, for

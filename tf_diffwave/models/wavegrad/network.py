@@ -63,27 +63,35 @@ class LinearResample(layers.Layer):
     `F.interpolate(mode="linear", align_corners=False)` with an output size: output j reads the input at
     s_j = max(0, (j + 1/2) L / L_out - 1/2), between its neighbours. torch rounds s_j to float32 once from
     float32(L / L_out); so does this layer (the product is exact in float64). `portable` (set while a LiteRT model
-    is made, which has no float64 arithmetic) computes s_j in float32: a rounding more, within 1 ulp."""
+    is made, which has no float64 arithmetic) computes s_j in float32: a rounding more, within 1 ulp.
 
-    def __init__(self, factor, up=True, **kwargs):
+    For a window of a longer signal, `origin` (set while it is computed) is the mel frame the window starts at and
+    `rate` the input's samples per mel frame: j and s_j count from the whole signal's start, so that the window
+    reads its input where the whole signal's computation reads it, float32 rounding of s_j included."""
+
+    def __init__(self, factor, up=True, rate=1, **kwargs):
         super().__init__(**kwargs)
-        self.factor, self.up = factor, up
+        self.factor, self.up, self.rate = factor, up, rate
         self.portable = False
+        self.origin = 0
 
     def call(self, x):
         length = tf.shape(x)[1]
         out = length * self.factor if self.up else length // self.factor
         exact = tf.float32 if self.portable else tf.float64
         scale = tf.cast(tf.cast(length, tf.float32) / tf.cast(out, tf.float32), exact)
-        source = tf.cast(scale * (tf.cast(tf.range(out), exact) + 0.5) - 0.5, tf.float32)
+        first = tf.cast(self.origin, tf.int32) * self.rate  # input samples before the window
+        first_out = first * self.factor if self.up else first // self.factor
+        source = tf.cast(scale * (tf.cast(tf.range(out) + first_out, exact) + 0.5) - 0.5, tf.float32)
         source = tf.maximum(source, 0.0)
-        low = tf.cast(source, tf.int32)  # floor: the source is not negative
+        whole_low = tf.cast(source, tf.int32)  # floor: the source is not negative
+        weight = tf.cast(source - tf.cast(whole_low, tf.float32), x.dtype)[None, :, None]
+        low = tf.clip_by_value(whole_low - first, 0, length - 1)
         high = tf.minimum(low + 1, length - 1)
-        weight = tf.cast(source - tf.cast(low, tf.float32), x.dtype)[None, :, None]
         return (1.0 - weight) * tf.gather(x, low, axis=1) + weight * tf.gather(x, high, axis=1)
 
     def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "up": self.up}
+        return {**super().get_config(), "factor": self.factor, "up": self.up, "rate": self.rate}
 
 
 def _lrelu(x):
@@ -96,14 +104,23 @@ class WaveGradBackbone(Backbone):
     @contextlib.contextmanager
     def sampling(self, portable=False):
         """For LiteRT (`portable`), the resampling positions in float32."""
+        with self._resamplers_set("portable", portable, False):
+            yield
+
+    def window(self, origin):
+        """Resampling positions counted from the utterance's start (LinearResample)."""
+        return self._resamplers_set("origin", origin, 0)
+
+    @contextlib.contextmanager
+    def _resamplers_set(self, name, value, default):
         resamplers = [layer for layer in self.model._flatten_layers() if isinstance(layer, LinearResample)]
         for layer in resamplers:
-            layer.portable = portable
+            setattr(layer, name, value)
         try:
             yield
         finally:
             for layer in resamplers:
-                layer.portable = False
+                setattr(layer, name, default)
 
     def __init__(self, model_config, audio_config, policy="float32"):
         m = model_config
@@ -154,22 +171,25 @@ class WaveGradBackbone(Backbone):
         return (self._conv(s, out_channels, 3, 1, f"film_{i}_scale"),
                 self._conv(s, out_channels, 3, 1, f"film_{i}_shift"))
 
-    def _dblock(self, x, factor, out_channels, dilations, i):
+    def _dblock(self, x, factor, out_channels, dilations, i, rate):
+        """DBlock i, its input `rate` samples per mel frame."""
         residual = self._conv(x, out_channels, 1, 1, f"dblock_{i}_residual")
-        residual = LinearResample(factor, up=False, dtype=self.policy)(residual)
-        h = LinearResample(factor, up=False, dtype=self.policy)(x)
+        residual = LinearResample(factor, up=False, rate=rate, dtype=self.policy)(residual)
+        h = LinearResample(factor, up=False, rate=rate, dtype=self.policy)(x)
         for j, dilation in enumerate(dilations):
             h = self._conv(_lrelu(h), out_channels, 3, dilation, f"dblock_{i}_conv_{j}")
         return h + residual
 
-    def _ublock(self, x, gamma, beta, factor, out_channels, dilations, i):
+    def _ublock(self, x, gamma, beta, factor, out_channels, dilations, i, rate):
+        """UBlock i, its input `rate` samples per mel frame."""
         def modulated(h, dilation, name):
             return self._conv(_lrelu(gamma * h + beta), out_channels, 3, dilation, f"ublock_{i}_{name}")
 
-        a = LinearResample(factor, dtype=self.policy)(_lrelu(x))
+        a = LinearResample(factor, rate=rate, dtype=self.policy)(_lrelu(x))
         a = self._conv(a, out_channels, 3, dilations[0], f"ublock_{i}_upsampling")
         a = modulated(a, dilations[1], "modulation")
-        o = a + LinearResample(factor, dtype=self.policy)(self._conv(x, out_channels, 1, 1, f"ublock_{i}_residual"))
+        residual = self._conv(x, out_channels, 1, 1, f"ublock_{i}_residual")
+        o = a + LinearResample(factor, rate=rate, dtype=self.policy)(residual)
         b = modulated(o, dilations[2], "modulation_0")
         return o + modulated(b, dilations[3], "modulation_1")
 
@@ -178,17 +198,19 @@ class WaveGradBackbone(Backbone):
         level = keras.Input((), name="level")
         cond = keras.Input((None, self.preconv_up), name="cond", dtype=keras.DTypePolicy(self.policy).compute_dtype)
         h = self._conv(ops.expand_dims(audio, -1), self.preconv_down, 5, 1, "dblock_preconv")
-        signals = [h]
+        signals, rate = [h], self.hop_length
         for i, (factor, channels, dilations) in enumerate(zip(self.down_factors, self.down_channels,
                                                               self.down_dilations)):
-            h = self._dblock(h, factor, channels, dilations, i)
+            h = self._dblock(h, factor, channels, dilations, i, rate)
             signals.append(h)
+            rate //= factor
         films = [self._film(h, level, channels, i) for i, (h, channels) in
                  enumerate(zip(signals, self.up_channels[::-1]))]
-        x = cond
+        x, rate = cond, 1
         for i, (factor, channels, dilations) in enumerate(zip(self.factors, self.up_channels, self.up_dilations)):
             gamma, beta = films[len(films) - 1 - i]
-            x = self._ublock(x, gamma, beta, factor, channels, dilations, i)
+            x = self._ublock(x, gamma, beta, factor, channels, dilations, i, rate)
+            rate *= factor
         eps = self._conv(x, 1, 3, 1, "ublock_postconv", dtype="float32")
         return keras.Model([audio, level, cond], ops.squeeze(eps, -1), name="denoiser")
 

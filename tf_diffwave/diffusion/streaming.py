@@ -1,0 +1,116 @@
+"""Streaming vocoding: audio out while the mel frames are still coming in, equal to vocoding the whole utterance.
+
+The reverse process runs as a pipeline of its S steps. Level S holds the start x_T, level n the audio after step n,
+level 0 the result. A frame of level n is final once level n + 1 is final over the frame's receptive field, so each
+level trails the one above by the network's `context_frames` and the result trails the mel by S x context frames:
+the lookahead that exactness needs. At the end of the utterance every level completes at once. The noise is drawn
+by absolute sample position (samplers.per_example_normal) and every window runs the networks chunked vocoding runs
+(Synthesizer.window_eps), so how the mel is chunked changes nothing but float rounding.
+
+A smaller lookahead gives each step less context on the right than its receptive field: the step's window then ends
+where the level above is final, as it would at the end of an utterance. Lower latency, at an error that
+`tf-diffwave bench` measures.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tf_diffwave.diffusion.prior import scaled
+from tf_diffwave.diffusion.samplers import output_clip, per_example_normal, reverse_coefficients, step_clip, step_mean
+from tf_diffwave.errors import UserError
+
+
+class _Frames:
+    """The final frames of one signal, frame f at [f * width, (f + 1) * width) along axis 1 of `values`, held from
+    frame `start` on; `done` frames are final."""
+
+    def __init__(self, width):
+        self.width, self.start, self.done, self.values = width, 0, 0, None
+
+    def append(self, values):
+        """Add the next frames (1, frames * width, ...)."""
+        self.values = values if self.values is None else np.concatenate([self.values, values], axis=1)
+        self.done += values.shape[1] // self.width
+
+    def window(self, a, b):
+        """Frames [a, b), a >= start."""
+        return self.values[:, (a - self.start) * self.width: (b - self.start) * self.width]
+
+    def forget_before(self, frame):
+        """Let go of the frames before `frame`."""
+        if self.values is not None and frame > self.start:
+            self.values = self.window(frame, self.done)
+            self.start = frame
+
+
+def step_lookaheads(total, steps):
+    """The frames of right context each of `steps` steps gets when the whole lookahead is `total` frames."""
+    return [total // steps + (1 if n < total % steps else 0) for n in range(steps)]
+
+
+class StreamingVocoder:
+    """Vocodes one utterance whose mel arrives in chunks: `push(mel_chunk)` and, when the mel has ended, `finish()`
+    return the audio samples that have become final (float32 (samples,), possibly none). Drawn with `seed` through
+    `synthesizer` with the schedule (betas, the network's inputs); `lookahead` in frames (None: exact)."""
+
+    def __init__(self, synthesizer, betas, inputs, seed, lookahead=None):
+        if synthesizer.backbone.max_frames is not None:
+            raise UserError(f"{synthesizer.backbone.family.title} networks see their whole window (S4 layers): they "
+                            f"have no finite receptive field to stream with; vocode whole utterances")
+        self.synthesizer, self.hop = synthesizer, synthesizer.hop
+        self.context = synthesizer.backbone.context_frames
+        steps = len(betas)
+        self.exact_lookahead = steps * self.context
+        self.lookahead = self.exact_lookahead if lookahead is None else int(lookahead)
+        if not 0 <= self.lookahead <= self.exact_lookahead:
+            raise UserError(f"lookahead {lookahead}: give 0 to {self.exact_lookahead} frames (the exact lookahead of "
+                            f"{steps} steps of {self.context} frames)")
+        self.right = step_lookaheads(self.lookahead, steps)
+        self.coefficients = reverse_coefficients(betas, synthesizer.options.precision)
+        self.inputs = tf.constant(inputs, tf.float32)
+        self.seeds = tf.constant([seed], tf.int64)
+        self.mel = _Frames(1)
+        self.levels = [_Frames(self.hop) for _ in range(steps + 1)]
+        self.emitted = 0  # frames of the result returned
+
+    def push(self, mel):
+        """Take the next mel frames (frames, n_mels); the audio that is final now."""
+        self.mel.append(np.asarray(mel, np.float32)[None])
+        return self._advance(ended=False)
+
+    def finish(self):
+        """The mel has ended: the rest of the audio."""
+        return self._advance(ended=True)
+
+    def _noise(self, stream, f0, f1):
+        """The prior's draws of `stream` for frames [f0, f1)."""
+        z = per_example_normal(self.seeds, (f1 - f0) * self.hop, stream, start=f0 * self.hop)
+        return scaled(z, self.synthesizer.prior.std(self.mel.window(f0, f1)))
+
+    def _advance(self, ended):
+        top, options, c = self.levels[-1], self.synthesizer.options, self.coefficients
+        if self.mel.done > top.done:
+            top.append(self._noise(-1, top.done, self.mel.done).numpy())
+        for n in reversed(range(len(self.levels) - 1)):
+            above, level = self.levels[n + 1], self.levels[n]
+            upper = above.done if ended else above.done - self.right[n]
+            if upper <= level.done:
+                continue
+            a, b = max(level.done - self.context, 0), min(upper + self.context, above.done)
+            eps = self.synthesizer.window_eps(self.mel.window(a, b), above.window(a, b), self.inputs[n][None],
+                                              tf.constant(a, tf.int32))
+            keep = slice((level.done - a) * self.hop, (upper - a) * self.hop)
+            x = step_mean(c, n, above.window(level.done, upper), tf.cast(eps[:, keep], tf.float32), options)
+            if n > 0:
+                x = x + c["sigma"][n] * self._noise(n, level.done, upper)
+            level.append(step_clip(x, options).numpy())
+        result = self.levels[0]
+        if result.done == self.emitted:
+            return np.zeros(0, np.float32)
+        audio = output_clip(result.window(self.emitted, result.done), options).numpy()[0]
+        self.emitted = result.done
+        self.mel.forget_before(result.done - self.context)
+        for above, level in zip(self.levels[1:], self.levels):
+            above.forget_before(level.done - self.context)
+        result.forget_before(self.emitted)
+        return audio
