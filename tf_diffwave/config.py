@@ -152,7 +152,8 @@ def _check_value(key, value, default):
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, list):
-        ok = isinstance(value, list) and all(_is_number_or_list(v, isinstance(default[0], list)) for v in value)
+        nested = bool(default) and isinstance(default[0], list)
+        ok = isinstance(value, list) and all(_is_number_or_list(v, nested) for v in value)
     else:
         ok = isinstance(value, type(default))
     if not ok:

@@ -311,9 +311,9 @@ def test_chunked_vocoding_equals_whole(tiny_wavegrad_run):
 
 
 @pytest.mark.slow
-def test_tiny_wavegrad_mixed_precision_step_is_finite(tiny_wavegrad, tmp_path):
+def test_tiny_wavegrad_mixed_precision_step_is_finite(tiny_wavegrad_run, tmp_path):
 
-    corpus, _, overrides = tiny_wavegrad
+    corpus, _, overrides = tiny_wavegrad_run
     trainer = seeded_trainer(load_config(WAVEGRAD_DEMO_CONFIG, [*overrides, f"train.model_dir={tmp_path}",
                                                          "train.mixed_precision=true"]))
     loss, norm, applied, _ = tf.function(trainer.train_step)(iter(trainer.dataset(0)))

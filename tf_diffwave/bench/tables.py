@@ -281,3 +281,90 @@ def precision_quality_table(folder, limit=0):
         l1, pesq = np.mean(values, axis=0)
         table.add(name, f"{l1:.4f}", f"{pesq:.3f}", f"{l1 - reference[0]:+.4f}", f"{pesq - reference[1]:+.3f}")
     return table
+
+
+def streaming_table(config_paths, seconds, rounds, chunk_frames=16):
+    """Streaming a `seconds` utterance in chunks of `chunk_frames` mel frames that are all there at once (so what is
+    timed is the compute; a live front end adds the time its frames take to come), against vocoding it whole, fast
+    schedule, random weights: the time to the first audio, to all of it, and streaming's total cost, measured in
+    turns, best of `rounds`."""
+    import time
+
+    import numpy as np
+
+    from tf_diffwave.diffusion.streaming import StreamingVocoder
+    from tf_diffwave.diffusion.synthesizer import Synthesizer
+
+    table = Table(f"Streaming {seconds:g} s of audio in {chunk_frames}-frame mel chunks against vocoding it whole "
+                  f"(batch 1, fast schedule, exact lookahead; seconds, best of {rounds} rounds taken in turns)",
+                  ["config", "lookahead", "whole: all audio after", "streamed: first audio after",
+                   "streamed: all audio after", "streaming's total cost"])
+    for path in config_paths:
+        config = load_config(path)
+        backbone = build_backbone(config)
+        sampler = Sampler.from_config(config["diffusion"], backbone.family)
+        synthesizer = Synthesizer.from_config(backbone, config)
+        betas, inputs = sampler.betas_and_steps("fast")
+        hop, rate = backbone.hop_length, config["audio"]["sample_rate"]
+        mel = np.random.default_rng(0).normal(-5.0, 2.0, (int(seconds * rate) // hop, backbone.n_mels))
+        mel = mel.astype(np.float32)
+
+        def whole():
+            synthesizer.vocode(mel[None], betas, inputs, np.zeros(1, np.int64)).numpy()
+
+        def streamed():
+            vocoder = StreamingVocoder(synthesizer, betas, inputs, 0)
+            start, first = time.perf_counter(), None
+            for i in range(0, len(mel), chunk_frames):
+                if vocoder.push(mel[i: i + chunk_frames]).size and first is None:
+                    first = time.perf_counter() - start
+            vocoder.finish()
+            return first, time.perf_counter() - start
+
+        whole(), streamed()  # traces
+        best = {"whole": np.inf, "first": np.inf, "all": np.inf}
+        for _ in range(rounds):
+            best["whole"] = min(best["whole"], time_call(whole, 0))
+            first, total = streamed()
+            best["first"], best["all"] = min(best["first"], first), min(best["all"], total)
+        lookahead = len(betas) * backbone.context_frames
+        table.add(os.path.basename(path), f"{lookahead} frames ({1000 * lookahead * hop / rate:.0f} ms)",
+                  f"{best['whole']:.2f}", f"{best['first']:.2f}", f"{best['all']:.2f}",
+                  f"{best['all'] / best['whole']:.2f}x")
+    return table
+
+
+def lookahead_table(lookaheads=(None, 30, 24, 18, 12, 6, 0), limit=0, chunk_frames=8):
+    """The bundled model's held-out utterances streamed with smaller lookaheads than exactness needs, seed 0: how
+    far the audio moves from whole vocoding's (largest sample difference, log-mel L1 between the two) and its
+    log-mel L1 against the recordings beside whole vocoding's."""
+    import numpy as np
+
+    from tf_diffwave.data.audio import read_audio
+    from tf_diffwave.evaluation.reports import held_out_utterances
+    from tf_diffwave.inference.model import load
+
+    model = load()
+    corpus, ids = held_out_utterances(model, None, limit)
+    hop, rate = model.config["audio"]["hop_length"], model.sample_rate
+    rows = {la: [] for la in lookaheads}
+    for utterance in ids:
+        mel = model.features(read_audio(corpus.wav_paths[utterance], rate))
+        whole = model.vocode(mel, seed=0)
+        for lookahead in lookaheads:
+            chunks = (mel[i: i + chunk_frames] for i in range(0, len(mel), chunk_frames))
+            audio = np.concatenate(list(model.stream(chunks, seed=0, lookahead=lookahead)))
+            frames = len(mel)
+            rows[lookahead].append((np.abs(audio - whole).max(),
+                                    np.abs(model.features(audio)[:frames] - model.features(whole)[:frames]).mean(),
+                                    np.abs(model.features(audio)[:frames] - mel).mean()))
+    exact = model.exact_lookahead()
+    table = Table(f"Lower latency: the bundled model's {len(ids)} held-out utterances streamed with less lookahead "
+                  f"than the {exact} frames exactness needs, seed 0, means over the utterances",
+                  ["lookahead", "largest difference from whole", "log-mel L1 from whole", "log-mel L1 to recording"])
+    for lookahead, values in rows.items():
+        frames = exact if lookahead is None else lookahead
+        largest, from_whole, to_recording = np.mean(values, axis=0)
+        table.add(f"{frames} frames ({1000 * frames * hop / rate:.0f} ms){', exact' if lookahead is None else ''}",
+                  f"{largest:.2e}", f"{from_whole:.4f}", f"{to_recording:.4f}")
+    return table

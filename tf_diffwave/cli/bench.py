@@ -36,6 +36,9 @@ def main(argv=None, prog=None):
     parser.add_argument("--race-only", action="store_true", help="only the race")
     parser.add_argument("--skip-quality", action="store_true",
                         help="skip the quality of the reduced-precision paths on the bundled model")
+    parser.add_argument("--stream-seconds", type=float, default=10.0,
+                        help="utterance length of the streaming table (0: skip it and the lookahead table)")
+    parser.add_argument("--stream-only", action="store_true", help="only the streaming and lookahead tables")
     args = parser.parse_args(argv)
     import_tensorflow()
     from tf_diffwave.bench import tables
@@ -44,10 +47,16 @@ def main(argv=None, prog=None):
     def show(table):
         print(f"\n{table.markdown()}\n", flush=True)
 
-    if args.race_rounds:
+    if args.race_rounds and not args.stream_only:
         with tempfile.TemporaryDirectory() as folder:
             show(race(args.config, args.wavegrad_config, args.peers, args.race_rounds, folder))
     if args.race_only:
+        return
+    if args.stream_seconds:
+        show(tables.streaming_table([path for path in (args.config, args.wavegrad_config) if path],
+                                    args.stream_seconds, args.repeats + 1))
+        show(tables.lookahead_table())
+    if args.stream_only:
         return
     if not args.skip_quality:
         with tempfile.TemporaryDirectory() as folder:

@@ -29,13 +29,35 @@ SCHEDULES = {
 }
 
 
+def hop_factors(hop, blocks):
+    """The hop as a product of `blocks` whole factors, as even as the hop's prime factors allow, largest first
+    (300 in 5: 5, 5, 3, 2, 2; 256: 4, 4, 4, 2, 2; factors of 1 where the hop has fewer primes than blocks)."""
+    primes, rest, p = [], hop, 2
+    while rest > 1:
+        while rest % p == 0:
+            primes.append(p)
+            rest //= p
+        p += 1
+    factors = [1] * blocks
+    for prime in sorted(primes, reverse=True):
+        factors[factors.index(min(factors))] *= prime
+    return sorted(factors, reverse=True)
+
+
+def upsampling_factors(model_config, hop):
+    """The UBlocks' factors: `factors` if the config gives them, else the hop factored into one per block."""
+    given = model_config["factors"]
+    return [int(f) for f in given] if given else hop_factors(hop, len(model_config["upsampling_out_channels"]))
+
+
 def check(config):
     """The factors multiply to the hop, and every per-block list has one entry per block."""
     w, hop = config["model"]["wavegrad"], config["audio"]["hop_length"]
-    blocks = len(w["factors"])
-    if math.prod(w["factors"]) != hop or any(f < 1 or f != int(f) for f in w["factors"]):
+    factors = upsampling_factors(w, hop)
+    blocks = len(factors)
+    if math.prod(factors) != hop or any(f < 1 or f != int(f) for f in w["factors"]):
         raise UserError(f"config key 'model.wavegrad.factors' = {w['factors']} must be whole numbers whose "
-                        f"product is 'audio.hop_length' ({hop})")
+                        f"product is 'audio.hop_length' ({hop}), or [] for the hop's own factors")
     for key, count, inner in (("upsampling_out_channels", blocks, None), ("upsampling_dilations", blocks, 4),
                               ("downsampling_out_channels", blocks - 1, None),
                               ("downsampling_dilations", blocks - 1, 3)):
@@ -54,7 +76,8 @@ FAMILY = Family(
     noise_input="level",
     schedules=SCHEDULES,
     section={                         # WaveGrad base (ivanvovk/WaveGrad's configs/default.json)
-        "factors": [5, 5, 3, 2, 2],   # upsampling factor of each UBlock; their product is audio.hop_length
+        "factors": [],                # upsampling factor of each UBlock, their product audio.hop_length; []: the
+                                      # hop factored, largest first (hop 300: 5, 5, 3, 2, 2, as ivanvovk's)
         "upsampling_preconv_out_channels": 768,
         "upsampling_out_channels": [512, 512, 256, 128, 128],
         "upsampling_dilations": [[1, 2, 1, 2], [1, 2, 1, 2], [1, 2, 4, 8], [1, 2, 4, 8], [1, 2, 4, 8]],

@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from tf_diffwave.models.contract import Backbone
+from tf_diffwave.models.wavegrad import upsampling_factors
 from tf_diffwave.models.layers import SplitConv1D
 
 LEAKY_SLOPE = 0.2
@@ -127,7 +128,7 @@ class WaveGradBackbone(Backbone):
         self.policy = policy
         self.unconditional = False
         self.hop_length, self.n_mels = audio_config["hop_length"], audio_config["n_mels"]
-        self.factors = [int(f) for f in m["factors"]]
+        self.factors = upsampling_factors(m, self.hop_length)
         self.up_channels = [int(c) for c in m["upsampling_out_channels"]]
         self.up_dilations = [[int(d) for d in ds] for ds in m["upsampling_dilations"]]
         self.down_channels = [int(c) for c in m["downsampling_out_channels"]]
