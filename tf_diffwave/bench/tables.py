@@ -283,8 +283,8 @@ def precision_quality_table(folder, limit=0):
     return table
 
 
-def streaming_table(config_paths, seconds, rounds, chunk_frames=16):
-    """Streaming a `seconds` utterance in chunks of `chunk_frames` mel frames that are all there at once (so what is
+def streaming_table(config_paths, seconds, rounds, chunk_sizes=(16, 64)):
+    """Streaming a `seconds` utterance in mel chunks of each of `chunk_sizes` frames, all there at once (so what is
     timed is the compute; a live front end adds the time its frames take to come), against vocoding it whole, fast
     schedule, random weights: the time to the first audio, to all of it, and streaming's total cost, measured in
     turns, best of `rounds`."""
@@ -295,9 +295,9 @@ def streaming_table(config_paths, seconds, rounds, chunk_frames=16):
     from tf_diffwave.diffusion.streaming import StreamingVocoder
     from tf_diffwave.diffusion.synthesizer import Synthesizer
 
-    table = Table(f"Streaming {seconds:g} s of audio in {chunk_frames}-frame mel chunks against vocoding it whole "
-                  f"(batch 1, fast schedule, exact lookahead; seconds, best of {rounds} rounds taken in turns)",
-                  ["config", "lookahead", "whole: all audio after", "streamed: first audio after",
+    table = Table(f"Streaming {seconds:g} s of audio in mel chunks against vocoding it whole (batch 1, fast schedule, "
+                  f"exact lookahead; seconds, best of {rounds} rounds taken in turns)",
+                  ["config", "lookahead", "chunk", "whole: all audio after", "streamed: first audio after",
                    "streamed: all audio after", "streaming's total cost"])
     for path in config_paths:
         config = load_config(path)
@@ -312,25 +312,26 @@ def streaming_table(config_paths, seconds, rounds, chunk_frames=16):
         def whole():
             synthesizer.vocode(mel[None], betas, inputs, np.zeros(1, np.int64)).numpy()
 
-        def streamed():
+        def streamed(size):
             vocoder = StreamingVocoder(synthesizer, betas, inputs, 0)
             start, first = time.perf_counter(), None
-            for i in range(0, len(mel), chunk_frames):
-                if vocoder.push(mel[i: i + chunk_frames]).size and first is None:
+            for i in range(0, len(mel), size):
+                if vocoder.push(mel[i: i + size]).size and first is None:
                     first = time.perf_counter() - start
             vocoder.finish()
             return first, time.perf_counter() - start
 
-        whole(), streamed()  # traces
-        best = {"whole": np.inf, "first": np.inf, "all": np.inf}
+        whole(), [streamed(size) for size in chunk_sizes]  # traces
+        best_whole, best = np.inf, {size: (np.inf, np.inf) for size in chunk_sizes}
         for _ in range(rounds):
-            best["whole"] = min(best["whole"], time_call(whole, 0))
-            first, total = streamed()
-            best["first"], best["all"] = min(best["first"], first), min(best["all"], total)
+            best_whole = min(best_whole, time_call(whole, 0))
+            for size in chunk_sizes:
+                best[size] = tuple(np.minimum(best[size], streamed(size)))
         lookahead = len(betas) * backbone.context_frames
-        table.add(os.path.basename(path), f"{lookahead} frames ({1000 * lookahead * hop / rate:.0f} ms)",
-                  f"{best['whole']:.2f}", f"{best['first']:.2f}", f"{best['all']:.2f}",
-                  f"{best['all'] / best['whole']:.2f}x")
+        for size, (first, total) in best.items():
+            table.add(os.path.basename(path), f"{lookahead} frames ({1000 * lookahead * hop / rate:.0f} ms)",
+                      f"{size} frames", f"{best_whole:.2f}", f"{first:.2f}", f"{total:.2f}",
+                      f"{total / best_whole:.2f}x")
     return table
 
 
