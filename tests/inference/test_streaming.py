@@ -51,7 +51,8 @@ def test_a_streamed_utterance_equals_the_whole_one(tiny_run, size):
     parts = list(model.stream(chunked(mel, size), seed=3))
     np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-4)
     hop, lookahead = model.config["audio"]["hop_length"], model.exact_lookahead()
-    assert lookahead == 6 * model.backbone.context_frames
+    mel_ahead, audio_ahead = model.backbone.lookahead_frames
+    assert lookahead == mel_ahead + 5 * audio_ahead  # the first of 6 steps reads the mel, the others the audio
     # the first audio comes with the first chunk that takes the mel past the lookahead: all of it but the lookahead
     arrived = min(-(-(lookahead + 1) // size) * size, len(mel))
     assert len(parts[0]) == (arrived - lookahead) * hop

@@ -149,3 +149,38 @@ def test_chunked_vocoding_equals_whole_utterance(prior):
     assert whole.shape == (2, 23 * 256)
     assert np.std(whole) > 0.05
     np.testing.assert_allclose(chunked, whole, atol=1e-4)
+
+
+def reach(eps_of, inputs, frame, hop, axis_frames):
+    """The last frame after `frame` whose change moves the noise estimate of `frame`'s samples, found by changing
+    each following frame of `inputs` in turn."""
+    base = eps_of(inputs)[frame * hop: (frame + 1) * hop]
+    moved = []
+    for k in range(8):
+        changed = inputs.copy()
+        changed[0, axis_frames(frame + k)] += 1.0
+        moved.append(np.abs(eps_of(changed)[frame * hop: (frame + 1) * hop] - base).max() > 0)
+    return max(k for k, m in enumerate(moved) if m)
+
+
+@pytest.mark.parametrize("hop,layers", [(256, 10), (256, 4), (300, 3), (200, 5)])
+def test_the_lookahead_is_how_far_ahead_the_network_reads(hop, layers):
+    """`lookahead_frames` (mel, audio) against the reach found by changing the mel and the noisy audio frame by
+    frame, with random weights (the output layer's zero start would hide every input)."""
+    config = load_config(DEMO_CONFIG, [f"audio.hop_length={hop}", f"model.wavenet.residual_layers={layers}",
+                                       f"model.wavenet.dilation_cycle={layers}", "model.wavenet.residual_channels=4",
+                                       "model.wavenet.embed_dim=8", "diffusion.prior=standard"])
+    backbone = build_backbone(config)
+    rng = np.random.default_rng(0)
+    backbone.model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in backbone.model.get_weights()])
+    conditioner, denoiser = backbone.chunk_networks()
+    mel = rng.normal(-5, 2, (1, 24, 80)).astype(np.float32)
+    audio = rng.normal(0, 1, (1, 24 * hop)).astype(np.float32)
+    t = tf.constant([3.0])
+
+    def eps(x, m):
+        return denoiser([tf.constant(x), t, conditioner(tf.constant(m))]).numpy()[0]
+
+    found = (reach(lambda m: eps(audio, m), mel, 8, hop, lambda f: f),
+             reach(lambda x: eps(x, mel), audio, 8, hop, lambda f: slice(f * hop, (f + 1) * hop)))
+    assert backbone.lookahead_frames == found

@@ -191,8 +191,7 @@ def stream_one(model, spec, mel, args):
     lookahead = exact if args.lookahead is None else args.lookahead
     kind = "exact" if lookahead >= exact else f"exact needs {exact}"
     print(f"streaming {args.chunk_frames}-frame chunks; lookahead {lookahead} frames "
-          f"({1000 * lookahead * hop / rate:.0f} ms, {kind}: {model.backbone.context_frames} frames of context per "
-          f"step)", flush=True)
+          f"({1000 * lookahead * hop / rate:.0f} ms, {kind})", flush=True)
     out = args.out or os.path.join(args.out_dir, output_name(spec, model))
     chunks = (mel[i: i + args.chunk_frames] for i in range(0, len(mel), args.chunk_frames))
     start, first = time.perf_counter(), None

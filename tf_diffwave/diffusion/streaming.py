@@ -1,14 +1,16 @@
 """Streaming vocoding: audio out while the mel frames are still coming in, equal to vocoding the whole utterance.
 
 The reverse process runs as a pipeline of its S steps. Level S holds the start x_T, level n the audio after step n,
-level 0 the result. A frame of level n is final once level n + 1 is final over the frame's receptive field, so each
-level trails the one above by the network's `context_frames` and the result trails the mel by S x context frames:
+level 0 the result. A frame of level n is final once level n + 1 is final over the frame's receptive field. The
+network reads (mel, audio) = `backbone.lookahead_frames` frames ahead, so the first step trails the mel by `mel`
+frames and each other step the one above by `audio`: the result trails the mel by mel + (S - 1) x audio frames,
 the lookahead that exactness needs. At the end of the utterance every level completes at once. The noise is drawn
 by absolute sample position (samplers.per_example_normal) and every window runs the networks chunked vocoding runs
 (Synthesizer.window_eps), so how the mel is chunked changes nothing but float rounding.
 
-A smaller lookahead gives each step less context on the right than its receptive field: the step's window then ends
-where the level above is final, as it would at the end of an utterance. Lower latency, at an error that
+A window runs the networks on the mel as far ahead as it has come (up to `context_frames`) and on the level
+above as far as it is final, zeros after. A smaller lookahead than exactness needs shares its frames evenly among
+the steps, each then reading less of the future than its receptive field: lower latency, at an error that
 `tf-diffwave bench` measures.
 """
 
@@ -48,6 +50,14 @@ def step_lookaheads(total, steps):
     return [total // steps + (1 if n < total % steps else 0) for n in range(steps)]
 
 
+def exact_lookaheads(backbone, steps):
+    """The frames each of `steps` steps (indexed as the reverse process counts them, the first step last) trails the
+    level above by, for audio equal to whole vocoding's: the network's reach into the mel for the first step, into
+    the noisy audio for the others."""
+    mel, audio = backbone.lookahead_frames
+    return [audio] * (steps - 1) + [mel]
+
+
 class StreamingVocoder:
     """Vocodes one utterance whose mel arrives in chunks: `push(mel_chunk)` and, when the mel has ended, `finish()`
     return the audio samples that have become final (float32 (samples,), possibly none). Drawn with `seed` through
@@ -60,12 +70,13 @@ class StreamingVocoder:
         self.synthesizer, self.hop = synthesizer, synthesizer.hop
         self.context = synthesizer.backbone.context_frames
         steps = len(betas)
-        self.exact_lookahead = steps * self.context
+        exact = exact_lookaheads(synthesizer.backbone, steps)
+        self.exact_lookahead = sum(exact)
         self.lookahead = self.exact_lookahead if lookahead is None else int(lookahead)
         if not 0 <= self.lookahead <= self.exact_lookahead:
             raise UserError(f"lookahead {lookahead}: give 0 to {self.exact_lookahead} frames (the exact lookahead of "
-                            f"{steps} steps of {self.context} frames)")
-        self.right = step_lookaheads(self.lookahead, steps)
+                            f"this network's {steps} steps)")
+        self.right = exact if lookahead is None else step_lookaheads(self.lookahead, steps)
         self.coefficients = reverse_coefficients(betas, synthesizer.options.precision)
         self.inputs = tf.constant(inputs, tf.float32)
         self.seeds = tf.constant([seed], tf.int64)
@@ -96,8 +107,10 @@ class StreamingVocoder:
             upper = above.done if ended else above.done - self.right[n]
             if upper <= level.done:
                 continue
-            a, b = max(level.done - self.context, 0), min(upper + self.context, above.done)
-            eps = self.synthesizer.window_eps(self.mel.window(a, b), above.window(a, b), self.inputs[n][None],
+            a, b = max(level.done - self.context, 0), min(upper + self.context, self.mel.done)
+            x = above.window(a, min(b, above.done))
+            x = np.pad(x, [(0, 0), (0, (b - a) * self.hop - x.shape[1])])  # not read by the frames kept
+            eps = self.synthesizer.window_eps(self.mel.window(a, b), x, self.inputs[n][None],
                                               tf.constant(a, tf.int32))
             keep = slice((level.done - a) * self.hop, (upper - a) * self.hop)
             x = step_mean(c, n, above.window(level.done, upper), tf.cast(eps[:, keep], tf.float32), options)

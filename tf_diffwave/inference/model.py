@@ -132,9 +132,11 @@ class TrainedModel:
 
     def exact_lookahead(self, steps="fast"):
         """Mel frames beyond a sample's own that streaming waits for, so that its audio equals whole vocoding:
-        the network's context on each side (`context_frames`) at each step of the schedule."""
+        the network's reach into the mel for the first step, into the noisy audio for each other step."""
+        from tf_diffwave.diffusion.streaming import exact_lookaheads
+
         betas, _ = self.sampler.betas_and_steps(steps)
-        return len(betas) * self.backbone.context_frames
+        return sum(exact_lookaheads(self.backbone, len(betas)))
 
     def _given_mel(self, mel, convention, convention_options, what="mel"):
         """A vocoder's mel in the model's features: converted from `convention` if given, and checked."""

@@ -53,6 +53,12 @@ class Backbone:
         chunk equals the whole-utterance result (the receptive field, or an approximation of it)."""
         raise NotImplementedError
 
+    @property
+    def lookahead_frames(self):
+        """(mel, audio): how many frames after a frame's own the noise estimate of its samples reads, in the mel and
+        in the noisy audio: what streaming waits for at each step. By default `context_frames` for both."""
+        return self.context_frames, self.context_frames
+
     def own_learning_rate_variables(self):
         """(variables, learning rate) for the weights that train with an Adam of their own (the trainer gives them
         a second optimizer), or None when every weight trains alike."""

@@ -19,6 +19,7 @@ from keras import layers, ops
 
 from tf_diffwave.models.contract import Backbone
 from tf_diffwave.models.layers import SplitConv1D, StepEmbedding, upsample_mel
+from tf_diffwave.models.strides import upsample_strides
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
@@ -107,6 +108,15 @@ class WaveNetBackbone(Backbone):
         """Mel frames on each side that influence an output sample (receptive field of one network pass)."""
         one_side = sum(self.dilations)  # kernel 3: each layer reaches `dilation` samples to each side
         return math.ceil(one_side / self.hop_length) + 3  # + the transposed convolutions' reach
+
+    @property
+    def lookahead_frames(self):
+        """The right-hand reach of a frame's last sample: `sum(dilations)` samples of noisy audio, and through the
+        upsampler's 'same' transposed convolutions (kernel 2s, stride s), each of which reads input
+        floor((j + s/2) / s) at most for output j, its mel frame."""
+        first, second = upsample_strides(self.hop_length)
+        last = self.hop_length - 1 + sum(self.dilations)  # from the frame's first sample
+        return ((last + second // 2) // second + first // 2) // first, last // self.hop_length
 
     def _build_conditioners(self):
         """The conditioner, and its upsampler alone (the chunk conditioner)."""
