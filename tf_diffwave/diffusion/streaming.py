@@ -109,7 +109,8 @@ class StreamingVocoder:
                 continue
             a, b = max(level.done - self.context, 0), min(upper + self.context, self.mel.done)
             x = above.window(a, min(b, above.done))
-            x = np.pad(x, [(0, 0), (0, (b - a) * self.hop - x.shape[1])])  # not read by the frames kept
+            # zeros past what is final: with the exact lookahead the frames kept do not read them
+            x = np.pad(x, [(0, 0), (0, (b - a) * self.hop - x.shape[1])])
             eps = self.synthesizer.window_eps(self.mel.window(a, b), x, self.inputs[n][None],
                                               tf.constant(a, tf.int32))
             keep = slice((level.done - a) * self.hop, (upper - a) * self.hop)
