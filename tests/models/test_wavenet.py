@@ -56,7 +56,7 @@ def test_output_length_follows_hop(hop):
     cfg = load_config(DEMO_CONFIG, [f"audio.hop_length={hop}", "model.residual_layers=2"])
     backbone = build_backbone(cfg)
     mel = np.zeros((2, 7, 80), np.float32)
-    assert backbone.conditioner(mel).shape == (2 * 2, 2, 7 * hop, 32)  # (gate, filter) x layers, B, L, C
+    assert backbone.conditioner(mel).shape == (2 * 2, 2, 1, 7 * hop, 32)  # (gate, filter) x layers, B, 1, L, C
     eps = backbone.model([np.zeros((2, 7 * hop), np.float32), np.array([1.0, 2.5], np.float32), mel])
     assert eps.shape == (2, 7 * hop)
 
@@ -99,7 +99,7 @@ def test_denoiser_matches_float64_wavenet():
         v.assign(rng.normal(0, 0.5, v.shape).astype(np.float32))
     audio, step = rng.uniform(-1, 1, (2, 50)), np.array([3.0, 17.0])
     cond = rng.normal(0, 1, (3, 2, 50, 8))
-    as_rows = cond.reshape(3, 2, 50, 2, 4).transpose(0, 3, 1, 2, 4).reshape(6, 2, 50, 4)  # (gate, filter) rows
+    as_rows = cond.reshape(3, 2, 50, 2, 4).transpose(0, 3, 1, 2, 4).reshape(6, 2, 1, 50, 4)  # (gate, filter) rows
     ours = backbone.denoiser([audio.astype(np.float32), step.astype(np.float32), as_rows.astype(np.float32)])
     np.testing.assert_allclose(ours.numpy(), numpy_denoiser(backbone, audio, step, cond), rtol=1e-4, atol=1e-4)
 
@@ -112,7 +112,7 @@ def test_conditioner_rows_are_each_layers_projection():
     for v in backbone.conditioner.weights:
         v.assign(rng.normal(0, 0.5, v.shape).astype(np.float32))
     mel = rng.normal(-4, 2, (2, 3, 80)).astype(np.float32)
-    rows = backbone.conditioner(mel).numpy()
+    rows = backbone.conditioner(mel).numpy()[:, :, 0]  # (2 * layers, B, 1, L, C)
     upsampled = tf.keras.Model(backbone.conditioner.input,
                                backbone.conditioner.get_layer("conditioner_projection").input)(mel).numpy()
     projection = backbone.conditioner.get_layer("conditioner_projection")

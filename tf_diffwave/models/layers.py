@@ -77,12 +77,18 @@ class SplitConv1D(layers.Layer):
     its own convolution over its slice of the kernel, and cast to `output_dtype` if given. For inference, dilation
     is given to Conv2D directly: tf.nn.convolution would rearrange the whole input with SpaceToBatchND /
     BatchToSpaceND around every dilated convolution on a CPU.
+
+    Inputs are (B, L, in) or, for a stack of such layers, (B, 1, L, in) (Conv2D's layout, kept between layers):
+    the outputs have the input's rank, or are (B, 1, L, width) whatever it is with `rows_out`. LiteRT's XNNPACK
+    runs no Squeeze of a tensor whose batch and length are both dynamic, so a 3-D layer in a LiteRT model runs
+    outside it (a quarter of an int8 vocoder's time).
     """
 
     def __init__(self, filters, parts=2, kernel_size=1, dilation=1, output_dtype=None,
-                 kernel_initializer="glorot_uniform", **kwargs):
+                 kernel_initializer="glorot_uniform", rows_out=False, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.parts, self.kernel_size, self.dilation = filters, parts, kernel_size, dilation
+        self.rows_out = rows_out
         self.widths = [filters] * parts if isinstance(filters, int) else list(filters)
         self.output_dtype = output_dtype
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -94,7 +100,9 @@ class SplitConv1D(layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(width,), initializer="zeros")
 
     def call(self, x, training=False):
-        x = tf.expand_dims(x, 1)
+        flat = x.shape.rank == 3 and not self.rows_out
+        if x.shape.rank == 3:
+            x = tf.expand_dims(x, 1)
         kernel = tf.expand_dims(tf.cast(self.kernel, x.dtype), 0)
         bias = tf.cast(self.bias, x.dtype)
         # TensorFlow's own CPU kernels, used where oneDNN is off (CPUs without AVX-512 VNNI, BF16 or AMX), have no
@@ -109,13 +117,39 @@ class SplitConv1D(layers.Layer):
             else:
                 y = tf.nn.conv2d(x, kernel[..., part], strides=1, padding="SAME",
                                  dilations=[1, 1, self.dilation, 1])
-            outputs.append(tf.squeeze(tf.nn.bias_add(y, bias[part]), 1))
+            y = tf.nn.bias_add(y, bias[part])
+            outputs.append(tf.squeeze(y, 1) if flat else y)
         return [tf.cast(y, self.output_dtype or y.dtype) for y in outputs]
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "parts": self.parts,
                 "kernel_size": self.kernel_size, "dilation": self.dilation, "output_dtype": self.output_dtype,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "rows_out": self.rows_out}
+
+
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class Conv1DOnRows(layers.Conv1D):
+    """A Conv1D (the same weights and arithmetic) over inputs laid out (B, 1, L, in), Conv2D's layout, giving (B, 1,
+    L, filters): for networks that keep that layout between layers (see SplitConv1D).
+
+    The bias and activation follow the convolution's squeezed output, as in Conv1D: TensorFlow fuses a Conv2D
+    directly followed by its bias and a relu into one kernel, whose relu turns NaN into 0, so that a NaN input
+    would give a finite output (and a NaN training example a finite loss)."""
+
+    def call(self, inputs):
+        kernel = tf.expand_dims(tf.cast(self.kernel, inputs.dtype), 0)
+        y = tf.squeeze(tf.nn.conv2d(inputs, kernel, strides=1, padding=self.padding.upper(),
+                                    dilations=[1, 1, self.dilation_rate[0], 1]), 1)
+        if self.use_bias:
+            y = y + tf.cast(self.bias, y.dtype)
+        return tf.expand_dims(y if self.activation is None else self.activation(y), 1)
+
+    def compute_output_shape(self, input_shape):
+        length = input_shape[2]
+        if length is not None and self.padding == "valid":
+            length -= self.dilation_rate[0] * (self.kernel_size[0] - 1)
+        return (*input_shape[:2], length, self.filters)
 
 
 def rowwise_dense(layer, x):

@@ -1,8 +1,12 @@
 """The WaveGrad network (Chen et al., "WaveGrad: Estimating Gradients for Waveform Generation", ICLR 2021, section 3
 and figures 3-6), laid out as ivanvovk/WaveGrad builds it, as Keras functional models.
 
-  conditioner: mel (B, frames, n_mels) -> the first convolution of the upsampling path (B, frames, C)
+  conditioner: mel (B, frames, n_mels) -> the first convolution of the upsampling path (B, 1, frames, C)
   denoiser:    audio (B, L), noise level (B,), conditioner output -> predicted noise (B, L)
+
+Between the two ends every signal is laid out (B, 1, L, C), Conv2D's layout, so that no reshape separates the
+convolutions (see layers.SplitConv1D). The graph has as many operations at each depth as it had in (B, L, C):
+checkpoints find a layer by its position in that order.
 
 The noisy audio goes down a stack of DBlocks (each downsampling by its factor); after each, a FiLM layer turns the
 signal plus a sinusoidal encoding of the noise level into a scale and a shift; the mel goes up a stack of UBlocks
@@ -60,8 +64,8 @@ class NoiseLevelEncoding(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
 class LinearResample(layers.Layer):
-    """Linear interpolation over time (B, L, C) -> (B, L f, C) (up) or (B, floor(L / f), C) (down), as torch's
-    `F.interpolate(mode="linear", align_corners=False)` with an output size: output j reads the input at
+    """Linear interpolation over time (B, [1,] L, C) -> (B, [1,] L f, C) (up) or (B, [1,] floor(L / f), C) (down),
+    as torch's `F.interpolate(mode="linear", align_corners=False)` with an output size: output j reads the input at
     s_j = max(0, (j + 1/2) L / L_out - 1/2), between its neighbours. torch rounds s_j to float32 once from
     float32(L / L_out); so does this layer (the product is exact in float64). `portable` (set while a LiteRT model
     is made, which has no float64 arithmetic) computes s_j in float32: a rounding more, within 1 ulp.
@@ -77,7 +81,8 @@ class LinearResample(layers.Layer):
         self.origin = 0
 
     def call(self, x):
-        length = tf.shape(x)[1]
+        axis = x.shape.rank - 2  # time
+        length = tf.shape(x)[axis]
         out = length * self.factor if self.up else length // self.factor
         exact = tf.float32 if self.portable else tf.float64
         scale = tf.cast(tf.cast(length, tf.float32) / tf.cast(out, tf.float32), exact)
@@ -86,10 +91,10 @@ class LinearResample(layers.Layer):
         source = tf.cast(scale * (tf.cast(tf.range(out) + first_out, exact) + 0.5) - 0.5, tf.float32)
         source = tf.maximum(source, 0.0)
         whole_low = tf.cast(source, tf.int32)  # floor: the source is not negative
-        weight = tf.cast(source - tf.cast(whole_low, tf.float32), x.dtype)[None, :, None]
+        weight = tf.cast(source - tf.cast(whole_low, tf.float32), x.dtype)[:, None]
         low = tf.clip_by_value(whole_low - first, 0, length - 1)
         high = tf.minimum(low + 1, length - 1)
-        return (1.0 - weight) * tf.gather(x, low, axis=1) + weight * tf.gather(x, high, axis=1)
+        return (1.0 - weight) * tf.gather(x, low, axis=axis) + weight * tf.gather(x, high, axis=axis)
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "up": self.up, "rate": self.rate}
@@ -158,17 +163,19 @@ class WaveGradBackbone(Backbone):
         return math.ceil((reach + 1) / self.hop_length) + 1
 
     def _conv(self, x, filters, kernel_size, dilation, name, dtype=None):
-        """A 'same'-padded convolution (ivanvovk's padding dilation (k - 1) / 2 for odd k)."""
-        return SplitConv1D(filters, 1, kernel_size, dilation, name=name, dtype=dtype or self.policy)(x)[0]
+        """A 'same'-padded convolution (ivanvovk's padding dilation (k - 1) / 2 for odd k), (B, 1, L, filters)."""
+        return SplitConv1D(filters, 1, kernel_size, dilation, name=name, dtype=dtype or self.policy,
+                           rows_out=True)(x)[0]
 
     def _build_conditioner(self):
         mel = keras.Input((None, self.n_mels), name="mel")
         return keras.Model(mel, self._conv(mel, self.preconv_up, 3, 1, "ublock_preconv"), name="conditioner")
 
     def _film(self, h, level, out_channels, i):
-        """FiLM i: gamma, beta (B, L_i, out) from the down-path signal h and the noise level."""
+        """FiLM i: gamma, beta (B, 1, L_i, out) from the down-path signal h and the noise level."""
         s = _lrelu(self._conv(h, h.shape[-1], 3, 1, f"film_{i}_signal"))
-        s = s + ops.expand_dims(NoiseLevelEncoding(h.shape[-1], self.scale, name=f"film_{i}_encoding")(level), 1)
+        s = s + ops.reshape(NoiseLevelEncoding(h.shape[-1], self.scale, name=f"film_{i}_encoding")(level),
+                            (-1, 1, 1, h.shape[-1]))
         return (self._conv(s, out_channels, 3, 1, f"film_{i}_scale"),
                 self._conv(s, out_channels, 3, 1, f"film_{i}_shift"))
 
@@ -197,7 +204,8 @@ class WaveGradBackbone(Backbone):
     def _build_denoiser(self):
         audio = keras.Input((None,), name="audio")
         level = keras.Input((), name="level")
-        cond = keras.Input((None, self.preconv_up), name="cond", dtype=keras.DTypePolicy(self.policy).compute_dtype)
+        cond = keras.Input((1, None, self.preconv_up), name="cond",
+                           dtype=keras.DTypePolicy(self.policy).compute_dtype)
         h = self._conv(ops.expand_dims(audio, -1), self.preconv_down, 5, 1, "dblock_preconv")
         signals, rate = [h], self.hop_length
         for i, (factor, channels, dilations) in enumerate(zip(self.down_factors, self.down_channels,
@@ -213,7 +221,7 @@ class WaveGradBackbone(Backbone):
             x = self._ublock(x, gamma, beta, factor, channels, dilations, i, rate)
             rate *= factor
         eps = self._conv(x, 1, 3, 1, "ublock_postconv", dtype="float32")
-        return keras.Model([audio, level, cond], ops.squeeze(eps, -1), name="denoiser")
+        return keras.Model([audio, level, cond], ops.squeeze(eps, (1, -1)), name="denoiser")
 
     def _build_training_model(self):
         audio = keras.Input((None,), name="audio")

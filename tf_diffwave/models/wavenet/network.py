@@ -1,14 +1,15 @@
 """The WaveNet backbone of DiffWave (Kong et al. 2021, section 3 and figure 2) as Keras functional models.
 
 The network is split in two so that samplers can compute the mel conditioner once per utterance:
-  conditioner: mel (B, frames, n_mels) -> conditioner projections (2 * layers, B, frames * hop, C), gate and filter
-               halves of each residual layer in turn
+  conditioner: mel (B, frames, n_mels) -> conditioner projections (2 * layers, B, 1, frames * hop, C), gate and
+               filter halves of each residual layer in turn
   denoiser:    audio (B, L), step (B,), [conditioner] -> predicted noise (B, L)
 `Backbone.model` chains both for training. The backbone knows nothing about noise schedules.
 
 Activations at audio rate dominate the cost, so the layers avoid copies of them: every tensor that the paper
 splits in two (gate and filter, residual and skip, the conditioner's per-layer parts) is produced as separate
-tensors by convolutions over slices of one kernel, never cut out of a larger tensor (TF's Split copies).
+tensors by convolutions over slices of one kernel, never cut out of a larger tensor (TF's Split copies). The
+residual layers keep Conv2D's layout (B, 1, L, C) from the first to the last: no reshape between them.
 """
 
 import math
@@ -18,13 +19,13 @@ import tensorflow as tf
 from keras import layers, ops
 
 from tf_diffwave.models.contract import Backbone
-from tf_diffwave.models.layers import SplitConv1D, StepEmbedding, upsample_mel
+from tf_diffwave.models.layers import Conv1DOnRows, SplitConv1D, StepEmbedding, upsample_mel
 from tf_diffwave.models.strides import upsample_strides
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")
 class LayerwiseProjection(layers.Layer):
-    """The 1x1 conditioner projections of all residual layers at once: (B, L, n_mels) -> (2 * layers, B, L, C).
+    """The 1x1 conditioner projections of all residual layers at once: (B, L, n_mels) -> (2 * layers, B, 1, L, C).
 
     Row 2i holds layer i's gate part, row 2i + 1 its filter part. Written layers-first by one broadcast batched
     matmul, so each row is a contiguous tensor that the denoiser unstacks without copying (a Conv1D to
@@ -47,15 +48,15 @@ class LayerwiseProjection(layers.Layer):
         shape = tf.shape(mel)
         flat = tf.reshape(mel, [1, shape[0] * shape[1], shape[2]])
         out = tf.matmul(flat, kernel) + bias
-        return tf.reshape(out, [rows, shape[0], shape[1], c])
+        return tf.reshape(out, [rows, shape[0], 1, shape[1], c])
 
     def get_config(self):
         return {**super().get_config(), "num_layers": self.num_layers, "channels": self.channels}
 
 
 class ConditionedGate(layers.Layer):
-    """Residual layer `index`'s gate and filter plus its conditioning, projected from the upsampled mel (B, L,
-    n_mels) with its columns of a LayerwiseProjection's weights (the layer owns none of its own)."""
+    """Residual layer `index`'s gate and filter (B, 1, L, C) plus its conditioning, projected from the upsampled mel
+    (B, L, n_mels) with its columns of a LayerwiseProjection's weights (the layer owns none of its own)."""
 
     def __init__(self, projection, index, **kwargs):
         # autocast off: Keras would cast the float32 gate and filter to a mixed policy's bfloat16 (the layer has no
@@ -70,7 +71,7 @@ class ConditionedGate(layers.Layer):
         # layer's projection at once and hold them all (layers x 2C values per sample, what chunking avoids)
         with tf.control_dependencies([gate]):
             out = tf.matmul(mel, tf.cast(self.projection.kernel[:, columns], mel.dtype))
-        out = out + tf.cast(self.projection.bias[columns], mel.dtype)
+        out = tf.expand_dims(out + tf.cast(self.projection.bias[columns], mel.dtype), 1)
         return gate + tf.cast(out[..., :c], gate.dtype), filt + tf.cast(out[..., c:], filt.dtype)
 
 
@@ -131,7 +132,7 @@ class WaveNetBackbone(Backbone):
         audio, step = keras.Input((None,), name="audio"), keras.Input((), name="step")
         if self.unconditional:
             return keras.Model([audio, step], self._denoise(audio, step, None, embed_dims), name="denoiser")
-        cond = keras.Input(batch_shape=(2 * self.num_layers, None, None, self.channels), name="cond",
+        cond = keras.Input(batch_shape=(2 * self.num_layers, None, 1, None, self.channels), name="cond",
                            dtype=keras.DTypePolicy(self.policy).compute_dtype)
         parts = ops.unstack(cond, 2 * self.num_layers, axis=0)
         eps = self._denoise(audio, step, lambda i, gate, filt: (gate + parts[2 * i], filt + parts[2 * i + 1]),
@@ -162,12 +163,14 @@ class WaveNetBackbone(Backbone):
                                                                  **kw))(step)
         emb = layer("step_mlp_1", lambda **kw: layers.Dense(embed_dims[0], activation="swish", **kw))(emb)
         emb = layer("step_mlp_2", lambda **kw: layers.Dense(embed_dims[1], activation="swish", **kw))(emb)
-        x = layer("input_projection", lambda **kw: layers.Conv1D(c, 1, activation="relu", **kw))(
-            ops.expand_dims(audio, -1))
+        # (B, 1, L, C) from the first convolution to the last. The graph has as many operations at each depth as
+        # it had in (B, L, C): checkpoints find a layer by its position in that order
+        x = layer("input_projection", lambda **kw: Conv1DOnRows(c, 1, activation="relu", **kw))(
+            ops.expand_dims(audio, (1, -1)))
         skip_sum = None
         for i, dilation in enumerate(self.dilations):
             step_bias = layer(f"step_projection_{i}", lambda **kw: layers.Dense(c, **kw))(emb)
-            stepped = x + ops.expand_dims(step_bias, 1)
+            stepped = x + ops.reshape(step_bias, (-1, 1, 1, c))
             # the gate in float32 under any policy: TensorFlow's CPU sigmoid and tanh of bfloat16 take twice as long
             gate, filt = layer(f"dilated_conv_{i}", lambda **kw: SplitConv1D(c, 2, 3, dilation, "float32",
                                                                                 **kw))(stepped)
@@ -179,10 +182,10 @@ class WaveNetBackbone(Backbone):
             x = ((stepped if self.step_in_residual else x) + residual) / math.sqrt(2.0)
             skip_sum = skip if skip_sum is None else skip_sum + skip
         x = skip_sum / math.sqrt(self.num_layers)
-        x = layer("skip_projection", lambda **kw: layers.Conv1D(self.skip_channels, 1, activation="relu", **kw))(x)
-        x = layer("output", lambda **kw: layers.Conv1D(1, 1, kernel_initializer="zeros",
-                                                       **{**kw, "dtype": "float32"}))(x)
-        return ops.squeeze(x, -1)
+        x = layer("skip_projection", lambda **kw: Conv1DOnRows(self.skip_channels, 1, activation="relu", **kw))(x)
+        x = layer("output", lambda **kw: Conv1DOnRows(1, 1, kernel_initializer="zeros",
+                                                      **{**kw, "dtype": "float32"}))(x)
+        return ops.squeeze(x, (1, -1))
 
     def _build_training_model(self):
         audio = keras.Input((None,), name="audio")
