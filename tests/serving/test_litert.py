@@ -82,24 +82,19 @@ def test_an_autoregressive_model_is_refused_before_any_work(tmp_path):
         export_main(["litert", "--model-dir", str(folder), "--out", str(tmp_path / "m.tflite")])
 
 
-def litert_operations(tmp_path, overrides, precision="float32"):
-    """How many of each operator a LiteRT vocoder of configs/demo.json with `overrides` (random weights) holds."""
+def litert_operations(tmp_path, overrides):
+    """How many of each operator an int8 LiteRT vocoder of configs/demo.json with `overrides` (random weights)
+    holds."""
     import collections
 
     from ai_edge_litert.interpreter import Interpreter
 
-    from tf_diffwave.config import load_config
-    from tf_diffwave.inference.checkpoints import save_ema
-    from tf_diffwave.inference.model import TrainedModel
-    from tf_diffwave.models.registry import build_backbone
+    from tf_diffwave.bench.race import random_weights_model
     from tf_diffwave.serving.litert import export_litert
 
     folder = tmp_path / "_".join(overrides)
-    folder.mkdir()
-    config = load_config(DEMO_CONFIG, overrides)
-    (folder / "config.json").write_text(json.dumps(config))
-    save_ema(build_backbone(config).model, 0, str(folder))
-    path = export_litert(TrainedModel(str(folder)), str(folder / "m.tflite"), precision)[0]
+    path = export_litert(random_weights_model(DEMO_CONFIG, str(folder), overrides), str(folder / "m.tflite"),
+                         "int8")[0]
     return collections.Counter(op["op_name"] for op in Interpreter(model_path=path)._get_ops_details())
 
 
@@ -107,7 +102,7 @@ def test_the_residual_layers_of_a_litert_wavenet_need_no_reshape(tmp_path):
     """XNNPACK takes no Squeeze of a tensor whose batch and length are both dynamic: a reshape per residual layer
     would leave the layers' work outside it. Two more layers per step add their convolutions, and no reshape."""
     two, four = (litert_operations(tmp_path, [f"model.residual_layers={n}", "model.dilation_cycle=2",
-                                              "model.residual_channels=4", "diffusion.prior=standard"], "int8")
+                                              "model.residual_channels=4", "diffusion.prior=standard"])
                   for n in (2, 4))
     steps = (four["CONV_2D"] - two["CONV_2D"]) // 8  # 4 convolutions per layer and step
     assert steps >= 2 and four["CONV_2D"] - two["CONV_2D"] == 8 * steps

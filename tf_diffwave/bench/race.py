@@ -135,30 +135,32 @@ def installed(module):
     return importlib.util.find_spec(module) is not None
 
 
+def random_weights_model(config_path, out, overrides=()):
+    """A TrainedModel of `config_path`'s config (with dotted `overrides`) and random weights, written to the model
+    folder `out`: for measures that do not depend on the weights (speed, the operators of an export)."""
+    from tf_diffwave.config import load_config
+    from tf_diffwave.inference.checkpoints import save_ema
+    from tf_diffwave.inference.model import TrainedModel
+    from tf_diffwave.models.registry import build_backbone
+
+    config = load_config(config_path, list(overrides))
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f)
+    save_ema(build_backbone(config).model, 0, out)
+    return TrainedModel(out)
+
+
 def race(config_path, wavegrad_config_path, peers, rounds, folder):
     """The race's Table: RTF min and median over `rounds` per contestant, the spread (max / min) of its
     rounds, and per round the ratio of each contestant's time to this project's float32 export's."""
     from tf_diffwave.bench.arithmetic import PEAK_SIZE, matmul_rate, rate_cell, vocoding_flops
     from tf_diffwave.bench.tables import Table
-    from tf_diffwave.config import load_config
-    from tf_diffwave.inference.checkpoints import save_ema
-    from tf_diffwave.inference.model import TrainedModel
-    from tf_diffwave.models.registry import build_backbone
     from tf_diffwave.serving.litert import LITERT_PRECISIONS, export_litert
 
     threads = os.cpu_count()
 
-    def model_folder(path, name):
-        """A model folder of `path`'s config with random weights (speed does not depend on them)."""
-        config = load_config(path)
-        out = os.path.join(folder, name)
-        os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, "config.json"), "w") as f:
-            json.dump(config, f)
-        save_ema(build_backbone(config).model, 0, out)
-        return TrainedModel(out)
-
-    base = model_folder(config_path, "base")
+    base = random_weights_model(config_path, os.path.join(folder, "base"))
     n_mels, hop = base.n_mels, base.config["audio"]["hop_length"]
     steps = len(base.sampler.betas_and_steps("fast")[0])
     work = vocoding_flops(base.backbone, mel_for(n_mels, hop).shape[1], steps)
@@ -191,7 +193,7 @@ def race(config_path, wavegrad_config_path, peers, rounds, folder):
     if peer_ready["diffwave"]:
         peer_entries("diffwave", "lmnt-com/diffwave", work)
     if wavegrad_config_path:
-        wavegrad = model_folder(wavegrad_config_path, "wavegrad")
+        wavegrad = random_weights_model(wavegrad_config_path, os.path.join(folder, "wavegrad"))
         path = wavegrad.export(os.path.join(folder, "wavegrad"), 1)
         w_mels, w_hop = wavegrad.n_mels, wavegrad.config["audio"]["hop_length"]
         w_work = vocoding_flops(wavegrad.backbone, mel_for(w_mels, w_hop).shape[1], 6)

@@ -143,7 +143,7 @@ class Conv1DOnRows(layers.Conv1D):
                                     dilations=[1, 1, self.dilation_rate[0], 1]), 1)
         if self.use_bias:
             y = y + tf.cast(self.bias, y.dtype)
-        return tf.expand_dims(y if self.activation is None else self.activation(y), 1)
+        return tf.expand_dims(self.activation(y), 1)
 
     def compute_output_shape(self, input_shape):
         length = input_shape[2]
