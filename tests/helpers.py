@@ -3,6 +3,7 @@
 import glob
 import os
 import shutil
+import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,6 +65,13 @@ def stepped_logits(backbone, tokens):
     return np.stack(out, axis=1)
 
 
+def relative_error(ours, reference):
+    """The largest difference from a reference, relative to the reference's largest magnitude."""
+    import numpy as np
+
+    return np.max(np.abs(ours - reference)) / np.max(np.abs(reference))
+
+
 def parity_bound(reference):
     """1e-5 x max(1, max |reference|): the fixtures' tolerance for SaShiMi outputs, whose float32 error scales with
     their size."""
@@ -108,6 +116,7 @@ def tiny_overrides(corpus, model_dir):
 
 
 WAVEGRAD_DEMO_CONFIG = os.path.join(REPO, "configs", "wavegrad_demo.json")
+AR_DEMO_CONFIG = os.path.join(REPO, "configs", "sc09_ar_sashimi_demo.json")
 
 
 def tiny_wavegrad_overrides(corpus, model_dir):
@@ -219,3 +228,67 @@ def fine_tuning_config(model_dir, tmp_path):
                  "data.valid_percent=0", "data.test_percent=0", "train.batch_size=2", "train.max_steps=2",
                  "train.save_every=2", "train.sample_every=1000", "train.log_every=1", "train.export=false"]
     return with_model_of(load_config(SC09_DEMO_CONFIG, overrides), overrides)
+
+
+# float32 throughout; XNNPACK sums the convolutions in another order than TensorFlow's kernels: a few float32
+# rounding steps per network pass, over the 6 steps of the fast schedule
+LITERT_TOLERANCE = 1e-5
+
+RUN_WITHOUT_TENSORFLOW = """
+import sys, numpy as np
+from tf_diffwave.serving.litert_runtime import LiteRTModel
+inputs = np.load(sys.argv[2])
+model = LiteRTModel(sys.argv[1], num_threads=1)
+audio = model(inputs["noise"], inputs["mel"] if "mel" in inputs else None)
+audio = model(inputs["noise"], inputs["mel"] if "mel" in inputs else None)  # a second call reuses the tensors
+assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in sys.modules), "TensorFlow was imported"
+np.save(sys.argv[3], audio)
+"""
+
+
+def run_litert(model_path, tmp_path, **inputs):
+    """The model's audio, computed in a process that has no TensorFlow."""
+    import numpy as np
+
+    inputs_path, audio_path = os.path.join(tmp_path, "inputs.npz"), os.path.join(tmp_path, "audio.npy")
+    np.savez(inputs_path, **inputs)
+    run_script(RUN_WITHOUT_TENSORFLOW, model_path, inputs_path, audio_path)
+    return np.load(audio_path)
+
+
+def write_checkpoint(path, data_pkl, storages=None):
+    """A zip laid out as torch.save lays it out."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", data_pkl)
+        archive.writestr("archive/byteorder", "little")
+        for key, raw in (storages or {}).items():
+            archive.writestr(f"archive/data/{key}", raw)
+    return str(path)
+
+
+class RunsAShellCommand:
+    """Unpickled, it would run a shell command that touches `marker`: what a malicious checkpoint holds."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def tiny_ar_backbone(length=256, seed=0):
+    """A small AR SaShiMi with every weight moved off its initialisation."""
+    import numpy as np
+
+    from tf_diffwave.config import load_config
+    from tf_diffwave.models.registry import build_backbone
+
+    backbone = build_backbone(load_config(AR_DEMO_CONFIG, [f"model.audio_length={length}"]))
+    rng = np.random.default_rng(seed)
+    for v in backbone.model.weights:
+        name = v.path.rsplit("/", 1)[-1]
+        if name == "log_dt":
+            v.assign(rng.uniform(np.log(1e-3), np.log(1e-1), v.shape).astype(np.float32))
+        elif name in ("bias", "beta", "d"):
+            v.assign(rng.normal(0, 0.1, v.shape).astype(np.float32))
+    return backbone

@@ -97,7 +97,12 @@ def test_the_configuration_reference_lists_every_key_with_its_default():
     with open(f"{REPO}/docs/configuration.md") as f:
         rows = re.findall(r"^\| `([\w.]+)` \| `(.*?)` \| (.+) \|$", f.read(), flags=re.M)
     documented = {key: json.loads(default) for key, default, _ in rows}
+    from tf_diffwave.models import registry
+
     actual = flatten(defaults())
+    for name in registry.names():
+        own = flatten(defaults(name))
+        actual.update({key: value for key, value in own.items() if key.startswith(f"model.{name}.")})
     assert documented == actual
     assert len(rows) == len(documented) and all(meaning.strip() for _, _, meaning in rows)
 
@@ -108,3 +113,27 @@ def test_a_misspelt_key_is_answered_with_the_key_it_is_closest_to():
     with pytest.raises(UserError, match=r"unknown config key 'model.wavenet.residual_chanels' \(did you mean "
                                         r"'model.wavenet.residual_channels'\?\)"):
         load_config(DEMO_CONFIG, ["model.wavenet.residual_chanels=8"])
+
+
+def test_a_run_folder_records_the_format_of_its_config_and_older_formats_are_migrated(tmp_path):
+    saved = load_config(f"{REPO}/configs/demo.json")
+    save_config(used_keys(saved), str(tmp_path))
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["format"] == 2 and "residual_channels" in written["model"]["wavenet"]
+    assert load_run_config(str(tmp_path)) == saved
+    # format 1 (none recorded): the family's keys directly in `model`, moved to its section
+    legacy = {"model": {"backbone": "wavenet", "residual_channels": 8}}
+    (tmp_path / "config.json").write_text(json.dumps(legacy))
+    assert load_run_config(str(tmp_path))["model"]["wavenet"]["residual_channels"] == 8
+    # the same keys in a format-2 file are a mistake, not an old layout
+    (tmp_path / "config.json").write_text(json.dumps({"format": 2, **legacy}))
+    with pytest.raises(UserError, match="unknown config key 'model.residual_channels'"):
+        load_run_config(str(tmp_path))
+
+
+@pytest.mark.parametrize("version", [3, 0, "2", True])
+def test_a_config_of_a_format_this_version_does_not_read_is_one_line_naming_the_file(tmp_path, version):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"format": version}))
+    with pytest.raises(UserError, match=f"^{path}: config format {version!r} is not one this version"):
+        load_config(str(path))

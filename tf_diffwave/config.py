@@ -1,16 +1,24 @@
-"""Configs: plain JSON on top of the defaults below, with dotted `key=value` overrides, checked on load."""
+"""Configs: plain JSON on top of the defaults below, with dotted `key=value` overrides, checked on load.
+
+The sections that belong to other parts of the package are registered by them, upward: each model family's
+`model.<name>` (models/registry.py registers a source that declares a family when a config names it, so loading a
+config imports the family it uses and no other) and the digit classifier's `classifier`. This module imports
+nothing of theirs. A run folder's config.json records the layout it was written in (`format`); older layouts are
+migrated by that number.
+"""
 
 import copy
+import dataclasses
 import difflib
 import json
 import os
 
 from tf_diffwave.errors import UserError
-from tf_diffwave.models import registry
 
-# Every key a config may set, with its default, but for the families' sections (`model.<family>`), which each family
-# declares (models/registry.py). The type of each default is the type the key must have (an int is accepted where a
-# float is expected). DiffWave BASE (Kong et al. 2021) for LJSpeech.
+FORMAT = 2  # the layout of the configs this version writes; 1: none recorded (the family keys directly in `model`)
+
+# Every key a config may set, with its default, but for the registered sections. The type of each default is the type
+# the key must have (an int is accepted where a float is expected). DiffWave BASE (Kong et al. 2021) for LJSpeech.
 COMMON_DEFAULTS = {
     "data": {
         "kind": "ljspeech",           # corpus layout: "ljspeech" (metadata.csv + wavs/) or "sc09" (zero/ ... nine/)
@@ -35,16 +43,23 @@ COMMON_DEFAULTS = {
                                       # of HTK mel power); see data/features.py
     },
     "model": {                        # keys every family reads
-        "backbone": "wavenet",        # the model family: one of models.registry.names()
+        "backbone": "wavenet",        # the model family: one of the registered families' names
         "tf32": "auto",               # GPU TF32 matmuls: "on", "off", or "auto" (off for families that lose accuracy)
         "unconditional": False,       # True: no mel conditioner (generation from noise)
         "audio_length": 16000,        # unconditional models: samples per clip, trained and generated
-    },                                # + one section per family, `model.<name>`, from models/registry.py
+    },                                # + the section of the family, `model.<name>`, registered by models/registry.py
     "diffusion": {
         "num_steps": 50,
         "beta_start": 1e-4,
         "beta_end": 0.05,
+        "zero_terminal_snr": False,   # rescale the linear betas so that the last step is (almost) pure noise (FreGrad)
+        "training_betas": [],         # the training schedule as a list (imported models keep their originals'); []:
+                                      # linear from beta_start to beta_end in num_steps
         "loss": "l1",                 # "l1" (lmnt-com/diffwave) or "l2" (the paper, eq. 7)
+        "stft_loss_weight": 0.0,      # add this times the multi-resolution STFT log-magnitude distance of the predicted
+                                      # noise to the noise, per band (FreGrad: 0.1)
+        "stft_loss_resolutions": [[512, 50, 300], [1024, 120, 600], [256, 30, 128]],  # (n_fft, hop, window) each:
+                                      # FreGrad's, for its half-rate bands
         "fast_schedule": [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5],  # DiffWave appendix B, BASE
         "clip_each_step": False,      # clip the audio to [-1, 1] after every reverse step (lmnt-com/diffwave), not
                                       # only at the end
@@ -55,18 +70,13 @@ COMMON_DEFAULTS = {
         "schedule_precision": "float64",  # reverse-step coefficients: "float64" (exact, rounded once) or "float32"
                                           # (computed in float32, as ivanvovk/WaveGrad does)
         "prior": "standard",          # "standard": noise N(0, I); "priorgrad" (vocoders): N(0, diag(std^2)), std from
-                                      # each mel frame's energy (PriorGrad); see diffusion/prior.py
+                                      # each mel frame's energy (PriorGrad); "fregrad" (two-band families): one such std
+                                      # per band, smoothed over the frames (FreGrad); see diffusion/prior.py
         "std_min": 0.1,               # priorgrad: the smallest std (silent frames)
         "max_energy_override": 4.0,   # priorgrad: frame energies clamped to this, which replaces energy_max (null: no
                                       # clamp), as PriorGrad's max_energy_override
         "energy_min": None,           # priorgrad: the training set's smallest and largest frame energy; null: computed
         "energy_max": None,           # from the training split when training starts, then stored in the run's config
-    },
-    "classifier": {                   # the SC09 digit classifier used by the quality metrics
-        "channels": 32,               # convolution channels of the first block (doubled in each of 3 blocks)
-        "features": 128,              # width of the penultimate layer (the features FID is computed on)
-        "dropout": 0.3,
-        "max_shift": 0.1,             # training augmentation: random circular time shift, in seconds
     },
     "train": {
         "model_dir": "runs/ljspeech",
@@ -98,7 +108,7 @@ SEARCHED_SCHEDULE = "fast_schedule.json"  # in a run folder: written by `evaluat
 _CHOICES = {
     "data.kind": ("ljspeech", "sc09"),
     "audio.features": ("hifigan", "lmnt", "ivanvovk", "priorgrad"),
-    "diffusion.prior": ("standard", "priorgrad"),
+    "diffusion.prior": ("standard", "priorgrad", "fregrad"),
     "model.tf32": ("auto", "on", "off"),
     "diffusion.schedule_precision": ("float64", "float32"),
     "diffusion.loss": ("l1", "l2"),
@@ -106,20 +116,70 @@ _CHOICES = {
 }
 
 
-def defaults():
-    """Every key a config may set, with its default: the common ones and each registered family's section."""
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """A config section registered by the part of the package that reads it: its keys' defaults, their allowed
+    values ({key: values}), and whether a run folder's config.json records it."""
+
+    defaults: dict
+    choices: dict = dataclasses.field(default_factory=dict)
+    recorded: bool = True
+
+
+_sections = {}  # top-level name -> Section (the digit classifier's)
+_families = None  # the model families' source (models/registry.py): names(), family(name)
+
+
+def register_section(name, section):
+    """Make the top-level config section `name` (a Section) part of every config."""
+    _sections[name] = section
+
+
+def register_families(source):
+    """Where the `model.<name>` sections come from: `source.names()` lists the family names, and
+    `source.family(name)` declares one (its `section` of defaults, `choices`, `check`, `conditioning`, `title`,
+    `legacy_keys`)."""
+    global _families
+    _families = source
+
+
+def family_names():
+    """Every `model.backbone` value a config may give."""
+    return list(_families.names()) if _families else []
+
+
+def family_of(config):
+    """The declaration of a config's family (its registry.Family)."""
+    return _families.family(config["model"]["backbone"])
+
+
+def defaults(backbone=None):
+    """Every key a config may set, with its default: the common ones, the registered sections, and the section of
+    the family `backbone` (default: the default backbone's, added when a config is merged in that does not name
+    another; a family's section is added when a config names the family or sets one of its keys)."""
     config = copy.deepcopy(COMMON_DEFAULTS)
-    for name in registry.names():
-        config["model"][name] = copy.deepcopy(registry.family(name).section)
+    config.update({name: copy.deepcopy(section.defaults) for name, section in _sections.items()})
+    if backbone is not None:
+        config["model"]["backbone"] = backbone
+    _add_family_section(config["model"], config["model"]["backbone"])
     return config
 
 
-def choices():
-    """{dotted key: allowed values}: the common ones and each registered family's."""
-    found = dict(_CHOICES, **{"model.backbone": tuple(registry.names())})
-    for name in registry.names():
-        found.update({f"model.{name}.{key}": values for key, values in registry.family(name).choices.items()})
-    return found
+def _add_family_section(model, name):
+    if name in family_names() and name not in model:
+        model[name] = copy.deepcopy(_families.family(name).section)
+
+
+def _allowed_values(key):
+    """The values key (dotted) may take, or None for any of its type."""
+    parts = key.split(".")
+    if key == "model.backbone":
+        return tuple(family_names())
+    if len(parts) == 3 and parts[0] == "model" and parts[1] in family_names():
+        return _families.family(parts[1]).choices.get(parts[2])
+    if len(parts) == 2 and parts[0] in _sections:
+        return _sections[parts[0]].choices.get(parts[1])
+    return _CHOICES.get(key)
 
 
 def _type_name(value):
@@ -159,7 +219,7 @@ def _check_value(key, value, default):
     if not ok:
         what = _type_name(default) + (" or null" if nullable else "")
         raise UserError(f"config key '{key}' must be {what}, got {value!r}")
-    allowed = choices().get(key)
+    allowed = _allowed_values(key)
     if allowed is not None and value not in allowed:
         raise UserError(f"config key '{key}' must be one of {', '.join(allowed)}, got {value!r}")
     return value
@@ -170,6 +230,8 @@ def merge(base, update, prefix, source):
     `source` and the dotted key)."""
     for name, value in update.items():
         key = f"{prefix}{name}"
+        if prefix == "model.":
+            _add_family_section(base, name)
         if name not in base:
             close = difflib.get_close_matches(name, list(base), n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
@@ -180,6 +242,8 @@ def merge(base, update, prefix, source):
             merge(base[name], value, key + ".", source)
         else:
             base[name] = _check_value(key, value, base[name])
+            if key == "model.backbone":
+                _add_family_section(base, value)
 
 
 def parse_override(text):
@@ -194,12 +258,21 @@ def parse_override(text):
     return key.strip(), value
 
 
-def migrate(data, backbone):
-    """A config (a parsed JSON object) in the layout of earlier versions, where the keys of every family sat
-    directly in `model` (and a few elsewhere), moved to this layout: each such key goes to the section of
-    `backbone` when that family reads it, else to the section of the family that does."""
-    data = copy.deepcopy(data)
-    families = {name: registry.family(name) for name in registry.names()}
+def migrate(data, source):
+    """A config file's JSON object in this version's layout, by the `format` it records (none recorded: 1); errors
+    name `source`."""
+    version = data.get("format", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT:
+        raise UserError(f"{source}: config format {version!r} is not one this version of tf-diffwave reads (1 to "
+                        f"{FORMAT}); a newer version wrote it")
+    data = {key: value for key, value in copy.deepcopy(data).items() if key != "format"}
+    return _from_format_1(data) if version == 1 else data
+
+
+def _from_format_1(data):
+    """Format 1 kept the keys of every family directly in `model` (and a few elsewhere): each such key moves to
+    the section of the config's backbone when that family reads it, else to the section of the family that does."""
+    families = {name: _families.family(name) for name in family_names()}
     for name, family in families.items():
         for (section, key), target in family.legacy_keys.items():
             if isinstance(data.get(section), dict) and key in data[section]:
@@ -207,6 +280,7 @@ def migrate(data, backbone):
     model = data.get("model")
     if not isinstance(model, dict):
         return data
+    backbone = model.get("backbone")
     for key in [k for k in model if k not in COMMON_DEFAULTS["model"] and k not in families]:
         owners = [name for name, family in families.items() if key in family.section]
         if owners and isinstance(model.get(owners[0], {}), dict):
@@ -215,42 +289,36 @@ def migrate(data, backbone):
     return data
 
 
-def _backbone_of(data, default):
-    model = data.get("model") if isinstance(data, dict) else None
-    backbone = model.get("backbone", default) if isinstance(model, dict) else default
-    return backbone if isinstance(backbone, str) else default
-
-
 def apply_overrides(config, overrides):
-    """Apply dotted `key=value` strings to a config dict in place (`model.X` for a key X of the current backbone
-    means `model.<backbone>.X`)."""
+    """Apply dotted `key=value` strings to a config dict in place (`model.X` for a key X of the current backbone's
+    section means `model.<backbone>.X`)."""
     for text in overrides:
         key, value = parse_override(text)
+        parts = key.split(".")
+        backbone = config["model"]["backbone"]
+        if len(parts) == 2 and parts[0] == "model" and parts[1] not in config["model"] \
+                and parts[1] in config["model"].get(backbone, {}):
+            parts.insert(1, backbone)
         nested = value
-        for part in reversed(key.split(".")):
+        for part in reversed(parts):
             nested = {part: nested}
-        merge(config, migrate(nested, config["model"]["backbone"]), "", "override")
+        merge(config, nested, "", "override")
 
 
 def validate(config):
-    """Checks that span several keys; the family checks its own (registry.Family.check)."""
+    """Checks that span several keys; the family checks its own (registry.Family.validate)."""
     audio = config["audio"]
     if audio["win_length"] > audio["n_fft"]:
         raise UserError("config key 'audio.win_length' must not exceed 'audio.n_fft'")
     if audio["fmax"] > audio["sample_rate"] / 2:
         raise UserError("config key 'audio.fmax' must not exceed half of 'audio.sample_rate'")
-    family = registry.family_of(config)
-    if family.conditioning != "either" and config["model"]["unconditional"] != (family.conditioning == "none"):
-        needed = "true" if family.conditioning == "none" else "false"
-        what = "generates audio without a mel" if family.conditioning == "none" else "is a vocoder (it needs a mel)"
-        raise UserError(f"config key 'model.unconditional' must be {needed} for '{family.name}': {family.title} "
-                        f"{what}")
-    if family.check is not None:
-        family.check(config)
+    family_of(config).validate(config)
     d = config["diffusion"]
     if not 0 < d["beta_start"] < d["beta_end"] < 1:
         raise UserError("config keys 'diffusion.beta_start' < 'diffusion.beta_end' must lie in (0, 1)")
-    _check_prior(config, family)
+    if d["training_betas"] and (len(d["training_betas"]) < 2 or not all(0 < b < 1 for b in d["training_betas"])):
+        raise UserError("config key 'diffusion.training_betas' must be [] or at least 2 betas in (0, 1)")
+    _check_prior(config)
     data = config["data"]
     if min(data["valid_percent"], data["test_percent"]) < 0 or data["valid_percent"] + data["test_percent"] >= 100:
         raise UserError("config keys 'data.valid_percent' and 'data.test_percent' must be at least 0 and add up "
@@ -262,13 +330,10 @@ def validate(config):
             raise UserError(f"config key '{key}' must be at least 1")
 
 
-def _check_prior(config, family):
+def _check_prior(config):
     d = config["diffusion"]
     if d["prior"] == "standard":
         return
-    if config["model"]["unconditional"] or family.kind != "diffusion":
-        raise UserError("config key 'diffusion.prior' must be 'standard' for a model that generates without a mel: "
-                        "the PriorGrad prior is taken from the mel")
     if not 0 < d["std_min"] <= 1:
         raise UserError("config key 'diffusion.std_min' must lie in (0, 1]")
     if (d["energy_min"] is None) != (d["energy_max"] is None):
@@ -293,12 +358,16 @@ def read_json(path):
 
 def load_config(path=None, overrides=()):
     """Defaults, then the JSON file at `path` (if any), then the overrides; validated."""
-    config = defaults()
+    data = {}
     if path is not None:
         data = read_json(path)
         if not isinstance(data, dict):
             raise UserError(f"{path}: a config must be a JSON object")
-        merge(config, migrate(data, _backbone_of(data, config["model"]["backbone"])), "", path)
+        data = migrate(data, path)
+    model = data.get("model")
+    named = model.get("backbone") if isinstance(model, dict) else None
+    config = defaults(named if named in family_names() else None)  # only the family the config names is declared
+    merge(config, data, "", path)
     apply_overrides(config, overrides)
     validate(config)
     return config
@@ -331,21 +400,23 @@ def flatten(config, prefix=""):
 
 
 def used_keys(config):
-    """`config` without the sections of the families it does not use and without the classifier's section: what a
-    run's config.json records."""
+    """`config` without the sections of the families it does not use and without the registered sections a run
+    does not record (the classifier's): what a run's config.json records."""
     config = copy.deepcopy(config)
-    for name in registry.names():
+    for name in family_names():
         if name != config["model"]["backbone"]:
-            del config["model"][name]
-    config.pop("classifier")
+            config["model"].pop(name, None)
+    for name, section in _sections.items():
+        if not section.recorded:
+            config.pop(name, None)
     return config
 
 
 def save_config(config, model_dir):
-    """Write the resolved config as <model_dir>/config.json."""
+    """Write the resolved config as <model_dir>/config.json, with the format of its layout."""
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+        json.dump({"format": FORMAT, **config}, f, indent=2)
 
 
 def load_run_config(model_dir):

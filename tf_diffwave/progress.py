@@ -4,8 +4,6 @@ log file gets no escape codes or backspaces."""
 import sys
 import time
 
-import keras
-
 
 class PlainProgress:
     """Progbar's `update(current, values)` as plain lines on standard output."""
@@ -28,6 +26,8 @@ def progress_bar(target, unit_name, stateful_metrics=None, verbose=True):
     """A progress report of `target` units: keras.utils.Progbar on a terminal, PlainProgress otherwise; one that
     prints nothing when not `verbose`."""
     if sys.stdout.isatty() or not verbose:
+        import keras  # with TensorFlow: only commands that run it draw Keras' bar on a terminal
+
         return keras.utils.Progbar(target, unit_name=unit_name, stateful_metrics=stateful_metrics,
                                    verbose=1 if verbose else 0)
     return PlainProgress(target, unit_name)

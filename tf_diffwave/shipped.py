@@ -4,7 +4,8 @@ they are in the repository; `pip install` puts them in <prefix>/share/tf-diffwav
 import os
 import sys
 
-ROOTS = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.join(sys.prefix, "share", "tf-diffwave"))
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder holding tf_diffwave/: a clone
+ROOTS = (PACKAGE_PARENT, os.path.join(sys.prefix, "share", "tf-diffwave"))
 
 
 def shipped_path(relative):

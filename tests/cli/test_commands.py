@@ -38,7 +38,7 @@ def test_commands_start_without_tensorflows_notices(tmp_path):
     listing = run(["-m", "tf_diffwave.cli.main", "--help"], cwd=tmp_path)
     for name in ("train", "infer", "preprocess", "evaluate", "export", "bench", "classifier", "bundle", "convert"):
         assert f"\n  {name} " in listing.stdout
-    assert "lmnt-com/diffwave or ivanvovk/WaveGrad" in listing.stdout
+    assert "formats: lmnt, wavegrad-ivanvovk" in listing.stdout
     unknown = run(["-m", "tf_diffwave.cli.main", "vocode"], cwd=tmp_path)
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "unknown command 'vocode'" in unknown.stderr
 
@@ -194,3 +194,30 @@ def test_cli_resume_continues_from_the_checkpoint(tiny_run, tiny_corpus, tmp_pat
     loaded = [w.numpy() for w in tf_diffwave.load(run_dir).backbone.model.weights]  # read by another path
     assert all(np.array_equal(a, b) for a, b in zip(restored, loaded))
     assert any(not np.array_equal(a, b) for a, b in zip(restored, initial))
+
+
+def test_the_top_level_help_names_every_convert_format(capsys):
+    from tf_diffwave.cli.convert import FORMATS
+    from tf_diffwave.cli.main import main
+
+    main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(f" {name}," in text or text.endswith(f" {name}") or f" {name} " in text for name in FORMATS)
+
+
+def test_library_warnings_go_through_the_package_logger_and_the_commands_print_them(capsys):
+    import logging
+
+    import tf_diffwave.cli.common  # noqa: F401  (the commands' printing of the package's messages)
+    from tf_diffwave.data.pipelines import UnreadableFiles
+
+    logger = logging.getLogger("tf_diffwave")
+    UnreadableFiles(["a"]).warn("a.wav: truncated")
+    assert capsys.readouterr().err == "warning: a.wav: truncated\n"
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # what a library user does to silence them
+    try:
+        UnreadableFiles(["a"]).warn("a.wav: truncated")
+    finally:
+        logger.setLevel(level)
+    assert capsys.readouterr().err == ""

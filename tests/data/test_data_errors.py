@@ -98,7 +98,7 @@ def test_on_the_fly_crops_match_the_whole_utterance_mel(tmp_path, tiny_corpus):
     for i in corpus.train_ids:
         audio, _ = soundfile.read(corpus.wav_paths[i], dtype="float32")
         wholes[i] = (audio, log_mel(audio).numpy())
-    for example in training_examples(cfg, corpus, seed=[1, 2]).take(6):
+    for example in training_examples(cfg, corpus, seed=[1, 2], examples="crops").take(6):
         crop, mel = example["audio"].numpy(), example["mel"].numpy()
         found = False
         for audio, whole in wholes.values():
@@ -122,7 +122,7 @@ def test_on_the_fly_crops_in_lmnts_convention_match_the_whole_utterance(tmp_path
     corpus = read_corpus(cfg["data"])
     log_mel = LogMel.from_config(cfg["audio"])
     audios = [soundfile.read(corpus.wav_paths[i], dtype="float32")[0] for i in corpus.train_ids]
-    for example in training_examples(cfg, corpus, seed=[1, 2]).take(3):
+    for example in training_examples(cfg, corpus, seed=[1, 2], examples="crops").take(3):
         crop, mel = example["audio"].numpy(), example["mel"].numpy()
         audio = next(a for a in audios if np.array_equal(crop[: len(a)], a))
         whole = log_mel(audio).numpy()

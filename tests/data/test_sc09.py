@@ -80,7 +80,7 @@ def test_clips_are_padded_and_cropped_to_the_model_length(tmp_path):
     soundfile.write(os.path.join(corpus, "zero", "b_nohash_0.wav"), long, 16000, "FLOAT")
     cfg = load_config(SC09_DEMO_CONFIG, [f"data.path={corpus}", "data.valid_percent=0", "data.test_percent=0"])
     seen = {}
-    for example in training_examples(cfg, read_sc09(corpus, 0.0, 0.0), seed=[0, 0]).take(20):
+    for example in training_examples(cfg, read_sc09(corpus, 0.0, 0.0), seed=[0, 0], examples="clips").take(20):
         audio = example["audio"].numpy()
         assert audio.shape == (16000,)
         seen[round(float(audio[0]), 3)] = audio
@@ -95,10 +95,10 @@ def test_bad_sc09_folders(tmp_path, capsys):
     stereo = np.stack([np.full(16000, 0.2), np.full(16000, 0.4)], axis=1)
     soundfile.write(str(tmp_path / "c" / "one" / "stereo_nohash_0.wav"), stereo, 16000)
     cfg = load_config(SC09_DEMO_CONFIG, tiny_sc09_overrides(corpus, str(tmp_path / "run")))
-    example = next(iter(training_examples(cfg, read_sc09(corpus, 0.0, 0.0), seed=[0, 0])))
+    example = next(iter(training_examples(cfg, read_sc09(corpus, 0.0, 0.0), seed=[0, 0], examples="clips")))
     assert example["audio"].shape == (2000,)
     assert "no audio files (.wav, .flac) for the digit 'two'" in capsys.readouterr().err
-    mixed = [a for a in training_examples(cfg, read_sc09(corpus, 0.0, 0.0), seed=[0, 1]).take(40)
+    mixed = [a for a in training_examples(cfg, read_sc09(corpus, 0.0, 0.0), seed=[0, 1], examples="clips").take(40)
              if np.allclose(a["audio"].numpy(), 0.3, atol=1e-4)]
     assert mixed, "the stereo clip is read as the mean of its channels"
 
@@ -148,9 +148,9 @@ def test_tiny_unconditional_model_overfits_one_clip(tmp_path):
 
 def test_seeded_generation_is_reproducible_and_independent_of_the_batch(tiny_sc09_run):
     model = tf_diffwave.load(tiny_sc09_run)
-    a = model.unconditional_generate(3, seed=10, batch_size=2)
-    b = model.unconditional_generate(3, seed=10, batch_size=3)
-    c = model.unconditional_generate(1, seed=11)
+    a = model.generate(3, seed=10, batch_size=2)
+    b = model.generate(3, seed=10, batch_size=3)
+    c = model.generate(1, seed=11)
     assert a.shape == (3, 2000) and a.dtype == np.float32
     np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(a[1], c[0], atol=1e-6)
@@ -165,7 +165,7 @@ def test_training_writes_generated_clips_to_tensorboard(tiny_sc09_run):
 
 def test_vocoder_refuses_unconditional_generation(tiny_run):
     with pytest.raises(UserError, match="vocoder"):
-        tf_diffwave.load(tiny_run).unconditional_generate(2)
+        tf_diffwave.load(tiny_run).generate(2)
 
 
 CLEAN_GENERATE = """
@@ -187,7 +187,7 @@ def test_generator_export_runs_in_a_clean_tensorflow_process(tiny_sc09_run, tmp_
     assert os.listdir(root) == ["2"]
     assert "OK" in run_script(CLEAN_GENERATE, os.path.join(root, "2"), tmp_path / "a.npy")
     served = np.load(tmp_path / "a.npy")
-    api = tf_diffwave.load(tiny_sc09_run).unconditional_generate(1, seed=4)
+    api = tf_diffwave.load(tiny_sc09_run).generate(1, seed=4)
     np.testing.assert_allclose(served[0], api[0], atol=1e-5)
 
 
@@ -197,7 +197,7 @@ def test_infer_generates_numbered_wavs_from_seeds(tiny_sc09_run, tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["seed_5.wav", "seed_6.wav", "seed_7.wav"]
     audio, rate = soundfile.read(str(tmp_path / "out" / "seed_6.wav"), dtype="float32")
     assert rate == 16000 and audio.shape == (2000,)
-    expected = tf_diffwave.load(tiny_sc09_run).unconditional_generate(1, seed=6)[0]
+    expected = tf_diffwave.load(tiny_sc09_run).generate(1, seed=6)[0]
     np.testing.assert_allclose(audio, expected, atol=1.0 / 32767)
     with pytest.raises(UserError, match="takes no --mel"):
         infer_main(["--model-dir", tiny_sc09_run, "--mel", "LJ001-0001"])

@@ -18,7 +18,6 @@ from tf_diffwave.evaluation.sc09_metrics import (
 )
 
 
-
 def one_hot(labels, k=10):
     return np.eye(k)[labels]
 
@@ -95,7 +94,7 @@ def test_bundled_classifier_scores_real_clips_far_above_noise_and_an_untrained_m
     save_config(config, run)
     trainer = seeded_trainer(config)
     trainer.save()
-    untrained = tf_diffwave.load(run).unconditional_generate(20, batch_size=20)
+    untrained = tf_diffwave.load(run).generate(20, batch_size=20)
 
     reports = {name: sc09_report(classifier, clips, real)
                for name, clips in (("real", test_clips), ("noise", noise), ("untrained", untrained))}

@@ -54,7 +54,7 @@ def test_each_format_has_its_own_help(capsys):
 def test_every_converter_refuses_a_pickle_that_would_run_code(command, tmp_path):
     import pickle
 
-    from tests.interop.test_torch_checkpoint import RunsAShellCommand, write_checkpoint
+    from tests.helpers import RunsAShellCommand, write_checkpoint
 
     marker = tmp_path / "ran"
     evil = write_checkpoint(tmp_path / "evil.pt", pickle.dumps({"model_state_dict": RunsAShellCommand(marker)}))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import DEMO, DEMO_CONFIG, lmnt_features, make_corpus, run_script, seeded_trainer
+from tests.helpers import DEMO, DEMO_CONFIG, lmnt_features, make_corpus, relative_error, run_script, seeded_trainer
 from tests.helpers import FIXTURES as FIXTURE_ROOT
 from tf_diffwave import load
 from tf_diffwave.cli.convert import main as convert_main
@@ -22,10 +22,6 @@ from tf_diffwave.models.registry import build_backbone
 
 FIXTURES = os.path.join(FIXTURE_ROOT, "lmnt-diffwave")
 MODELS = ("lmnt-small", "lmnt-uncond-small")
-
-
-def relative_error(ours, reference):
-    return np.max(np.abs(ours - reference)) / np.max(np.abs(reference))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import DEMO_CONFIG, make_corpus, seeded_trainer
+from tests.helpers import DEMO_CONFIG, make_corpus, relative_error, seeded_trainer
 from tests.helpers import FIXTURES as FIXTURE_ROOT
 from tf_diffwave import load
 from tf_diffwave.cli.convert import main as convert_main
@@ -41,10 +41,6 @@ def converted(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("priorgrad") / "model")
     convert_main(["priorgrad", CHECKPOINT, STATS, out, "--no-export"])
     return out
-
-
-def relative_error(ours, reference):
-    return np.max(np.abs(ours - reference)) / np.max(np.abs(reference))
 
 
 def test_the_config_records_priorgrads_features_prior_and_statistics(converted, reference):

@@ -147,7 +147,7 @@ def test_the_export_serves_seeds_to_the_models_audio_in_a_tensorflow_only_proces
     convert_main(["rf5-diffwave", CHECKPOINT, CONFIG, out])
     model = load(out)
     served = served_clips(os.path.join(out, "export", str(model.step)), [3, 4], tmp_path)
-    np.testing.assert_allclose(served, model.unconditional_generate(2, seed=3), atol=1e-5)
+    np.testing.assert_allclose(served, model.generate(2, seed=3), atol=1e-5)
 
 
 @pytest.mark.slow
@@ -166,7 +166,8 @@ def test_fine_tuning_starts_from_the_converted_weights_and_trains(converted, ref
 @pytest.mark.slow
 def test_it_generates_by_seed_and_its_litert_export_gives_its_reverse_process(converted, tmp_path):
     pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
-    from tests.serving.test_litert import TOLERANCE, run_litert
+    from tests.helpers import LITERT_TOLERANCE as TOLERANCE
+    from tests.helpers import run_litert
     from tf_diffwave.cli.export import main as export_main
     from tf_diffwave.cli.infer import main as infer_main
 

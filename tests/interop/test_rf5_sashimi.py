@@ -12,8 +12,16 @@ import numpy as np
 import pytest
 
 from tests.helpers import FIXTURES as FIXTURE_ROOT
-from tests.helpers import SC09_CLASSIFIER, SC09_DEMO, fine_tuning_config, seeded_trainer
-from tests.helpers import parity_bound, pooling_gains, served_clips, trainable_count
+from tests.helpers import (
+    SC09_CLASSIFIER,
+    SC09_DEMO,
+    fine_tuning_config,
+    parity_bound,
+    pooling_gains,
+    seeded_trainer,
+    served_clips,
+    trainable_count,
+)
 from tf_diffwave import load
 from tf_diffwave.cli.convert import main as convert_main
 from tf_diffwave.config import validate
@@ -143,7 +151,7 @@ def test_the_export_serves_seeds_to_the_models_audio_in_a_tensorflow_only_proces
     model = load(out)
     served = served_clips(os.path.join(out, "export", str(model.step)), [5], tmp_path)
     assert model.step == 10000 and served.shape == (1, 1024)
-    np.testing.assert_allclose(served, model.unconditional_generate(1, seed=5), atol=1e-5)
+    np.testing.assert_allclose(served, model.generate(1, seed=5), atol=1e-5)
 
 
 @pytest.mark.slow
@@ -152,7 +160,8 @@ def test_it_generates_by_seed_its_clips_are_scored_and_its_litert_export_gives_i
     """LiteRT has no inverse FFT: the export convolves in real arithmetic with forward FFTs (S4Layer's portable
     form), and its audio is the reverse process's (the SaShiMi network's float32 rounding, amplified by 6 steps)."""
     pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
-    from tests.serving.test_litert import TOLERANCE, run_litert
+    from tests.helpers import LITERT_TOLERANCE as TOLERANCE
+    from tests.helpers import run_litert
     from tf_diffwave.cli.evaluate import main as evaluate_main
     from tf_diffwave.cli.export import main as export_main
     from tf_diffwave.cli.infer import main as infer_main

@@ -1,6 +1,5 @@
 """Reading torch.save zip checkpoints without PyTorch: tensors rebuilt from hand-written files; nothing else runs."""
 
-import os
 import pickle
 import struct
 import zipfile
@@ -8,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from tests.helpers import RunsAShellCommand, write_checkpoint
 from tf_diffwave.errors import UserError
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
 
@@ -28,16 +28,6 @@ def tensor_pickle(size, stride, offset=0, storage="FloatStorage", numel=6):
     return b"\x80\x02}" + text("w") + rebuild + b"s."
 
 
-def write_checkpoint(path, data_pkl, storages=None):
-    """A zip laid out as torch.save lays it out."""
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("archive/data.pkl", data_pkl)
-        archive.writestr("archive/byteorder", "little")
-        for key, raw in (storages or {}).items():
-            archive.writestr(f"archive/data/{key}", raw)
-    return str(path)
-
-
 def test_tensors_are_rebuilt_with_their_strides(tmp_path):
     values = np.arange(6, dtype=np.float32)
     path = write_checkpoint(tmp_path / "a.pt", tensor_pickle((3, 2), (1, 3)), {"0": values.tobytes()})
@@ -52,14 +42,6 @@ def test_bfloat16_storages_become_float32(tmp_path):
     path = write_checkpoint(tmp_path / "b.pt", tensor_pickle((3,), (1,), storage="BFloat16Storage", numel=3),
                             {"0": bits.tobytes()})
     np.testing.assert_array_equal(read_torch_checkpoint(path)["w"], values)
-
-
-class RunsAShellCommand:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
 
 
 @pytest.mark.parametrize("protocol", [2, 4])  # GLOBAL and STACK_GLOBAL

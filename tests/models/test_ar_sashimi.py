@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO, make_sc09_corpus, run_script, seeded_trainer, stepped_logits
+from tests.helpers import AR_DEMO_CONFIG, REPO, make_sc09_corpus, run_script, seeded_trainer, stepped_logits
+from tests.helpers import tiny_ar_backbone as tiny_backbone
 from tf_diffwave import load
 from tf_diffwave.cli.infer import main as infer_main
 from tf_diffwave.cli.train import main as train_main
@@ -26,20 +27,6 @@ from tf_diffwave.models.ar_sashimi.network import (
 from tf_diffwave.models.registry import build_backbone
 
 AR_CONFIG = os.path.join(REPO, "configs", "sc09_ar_sashimi.json")
-AR_DEMO_CONFIG = os.path.join(REPO, "configs", "sc09_ar_sashimi_demo.json")
-
-
-def tiny_backbone(length=256, seed=0):
-    """A small AR SaShiMi with every weight moved off its initialisation."""
-    backbone = build_backbone(load_config(AR_DEMO_CONFIG, [f"model.audio_length={length}"]))
-    rng = np.random.default_rng(seed)
-    for v in backbone.model.weights:
-        name = v.path.rsplit("/", 1)[-1]
-        if name == "log_dt":
-            v.assign(rng.uniform(np.log(1e-3), np.log(1e-1), v.shape).astype(np.float32))
-        elif name in ("bias", "beta", "d"):
-            v.assign(rng.normal(0, 0.1, v.shape).astype(np.float32))
-    return backbone
 
 
 def test_mu_law_matches_librosa():
@@ -106,8 +93,8 @@ def test_nucleus_sampling_draws_from_the_tempered_truncated_distribution():
 SEED_ALONE_AND_IN_A_BATCH = """
 import keras, numpy as np
 keras.utils.set_random_seed(0)  # the same weights in every run: a failure repeats
-from tests.models.test_ar_sashimi import tiny_backbone
-backbone = tiny_backbone(length=16000)
+from tests.helpers import tiny_ar_backbone
+backbone = tiny_ar_backbone(length=16000)
 sampler = backbone.own_sampler({"model": {"ar_sashimi": backbone.config}})
 alone = sampler.generate(np.array([6]), 16000).numpy()[0]
 batch = sampler.generate(np.array([5, 6, 7]), 16000).numpy()[1]
@@ -154,7 +141,7 @@ def test_tiny_ar_model_trains_resumes_generates_exports_and_is_scored(tmp_path, 
                 "--temperature", "0.9", "--top-p", "0.95"])
     assert sorted(os.listdir(tmp_path / "out")) == ["seed_0.wav", "seed_1.wav", "seed_2.wav"]
     with pytest.raises(UserError, match="top_p"):
-        model.unconditional_generate(1, top_p=1.5)
+        model.generate(1, top_p=1.5)
     monkeypatch.chdir(tmp_path)
     from tf_diffwave.cli.evaluate import main as evaluate_main
     evaluate_main(["nll", "--model-dir", run, "--split", "valid", "--limit", "2", "--out", "nll.json"])
@@ -166,7 +153,7 @@ def test_tiny_ar_model_trains_resumes_generates_exports_and_is_scored(tmp_path, 
               "assert not any(m.startswith('tf_diffwave') for m in sys.modules)\n"
               "np.save(sys.argv[2], fn(seed=tf.constant([0, 1], tf.int64))['audio'].numpy())\n")
     run_script(script, served, tmp_path / "served.npy")
-    np.testing.assert_allclose(np.load(tmp_path / "served.npy"), model.unconditional_generate(2), atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "served.npy"), model.generate(2), atol=1e-6)
 
 
 @pytest.mark.slow

@@ -233,3 +233,28 @@ def test_bidirectional_layers_have_no_recurrent_mode():
     layer.build((None, None, 4))
     with pytest.raises(ValueError, match="causal"):
         layer.initial_state(1)
+
+
+def test_one_model_samples_in_two_threads_without_sharing_its_sampling_state():
+    import threading
+
+    import keras
+
+    inputs = keras.Input((64, 4))
+    model = keras.Model(inputs, S4Layer(4, 64, state_size=8)(inputs))
+    layer = next(s4.s4_layers(model))
+    entered, looked = threading.Event(), threading.Event()
+
+    def sample_elsewhere():
+        with s4.kernels_computed_once(model):
+            layer.use_step_system(("dense",))
+            entered.set()
+            looked.wait(30)
+
+    other = threading.Thread(target=sample_elsewhere)
+    other.start()
+    assert entered.wait(30)
+    seen = (layer.fixed_kernel, layer.portable_spectrum, layer._step_system)
+    looked.set()
+    other.join()
+    assert seen == (None, None, None)  # this thread computes its own kernels, not those another thread fixed

@@ -30,7 +30,7 @@ def test_a_registered_family_owns_its_config_section(toy_registered):
 
 def test_a_family_outside_the_package_unknown_until_registered():
     with pytest.raises(UserError, match="config key 'model.backbone' must be one of wavenet, sashimi, wavegrad, "
-                                        "ar_sashimi, got 'toy'"):
+                                        "fregrad, ar_sashimi, got 'toy'"):
         load_config(DEMO_CONFIG, ["model.backbone=toy"])
 
 
@@ -40,7 +40,7 @@ def test_a_registered_family_trains_vocodes_and_exports(toy_registered, tiny_cor
     from tf_diffwave.cli.train import main as train_main
 
     run = str(tmp_path / "run")
-    overrides = ["model.backbone=toy", *tiny_overrides(tiny_corpus, run), "train.export=true"]
+    overrides = [*tiny_overrides(tiny_corpus, run), "model.backbone=toy", "train.export=true"]  # WaveNet keys first
     train_main(["--config", DEMO_CONFIG, *overrides, "train.max_steps=2"])
     train_main(["--config", DEMO_CONFIG, *overrides, "train.max_steps=3"])
     model = load(run)

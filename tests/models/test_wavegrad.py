@@ -18,6 +18,7 @@ from tests.helpers import (
     DEMO,
     REPO,
     WAVEGRAD_DEMO_CONFIG,
+    relative_error,
     run_script,
     seeded_trainer,
 )
@@ -38,10 +39,6 @@ from tf_diffwave.models.wavegrad import SCHEDULES
 from tf_diffwave.models.wavegrad.network import LinearResample, NoiseLevelEncoding, torch_frequencies
 
 FIXTURES = os.path.join(FIXTURE_ROOT, "wavegrad")
-
-
-def relative_error(ours, reference):
-    return np.max(np.abs(ours - reference)) / np.max(np.abs(reference))
 
 
 # ---- pieces against independent references -------------------------------------------------------------------------
@@ -213,7 +210,8 @@ def test_the_litert_export_gives_the_reverse_process_audio_without_tensorflow(co
     """float32 within LiteRT's float32 tolerance of the reverse process with the same draws; int8 near it, and not
     equal (its weights are int8)."""
     pytest.importorskip("ai_edge_litert")
-    from tests.serving.test_litert import TOLERANCE, run_litert
+    from tests.helpers import LITERT_TOLERANCE as TOLERANCE
+    from tests.helpers import run_litert
 
     folder, ref = converted
     path = str(tmp_path / "wavegrad.tflite")
@@ -290,24 +288,6 @@ def test_tiny_wavegrad_is_evaluated_and_its_schedule_searched(tiny_wavegrad_run,
     with open(os.path.join(run, "fast_schedule.json")) as f:
         searched = json.load(f)["fast_schedule"]
     np.testing.assert_allclose(load(run).sampler.fast_betas, searched)
-
-
-@pytest.mark.slow
-def test_chunked_vocoding_equals_whole(tiny_wavegrad_run):
-    """Chunks with the backbone's context give the whole-utterance audio up to float32 rounding: each window reads
-    its input at the positions the whole utterance's interpolation reads (torch's float32(1 / 3) and
-    float32(1 / 5) scales, whose error grows with the position, counted from the utterance's start), so the chunks
-    do not drift apart from it as they would counting from their own start (up to 5e-4 at these lengths)."""
-    from tf_diffwave.diffusion.synthesizer import Synthesizer
-
-    model = load(tiny_wavegrad_run[1])
-    mel = np.random.default_rng(1).normal(-3, 1, (1, 60, 80)).astype(np.float32)
-    betas, levels = model.sampler.betas_and_steps("fast")
-    whole, chunked = (Synthesizer(model.backbone, chunk_frames=size, options=model.synthesizer.options)
-                      for size in (60, 2 * model.backbone.context_frames))
-    seeds = np.zeros(1, np.int64)
-    np.testing.assert_allclose(chunked.vocode(mel, betas, levels, seeds).numpy(),
-                               whole.vocode(mel, betas, levels, seeds).numpy(), atol=1e-5)
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """LiteRT exports: the .tflite model runs with ai-edge-litert and numpy alone, and gives the SavedModel's audio for
 the same seeds."""
 
+import importlib.util
 import json
 import os
 
@@ -9,37 +10,16 @@ import pytest
 import tensorflow as tf
 
 import tf_diffwave
-from tests.helpers import DEMO_CONFIG, run_script
+from tests.helpers import DEMO_CONFIG, LITERT_TOLERANCE, run_litert
 from tf_diffwave.cli.export import main as export_main
 from tf_diffwave.errors import UserError
 from tf_diffwave.serving.litert import seeded_noise
 
-pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed (pip install -e '.[litert]')")
-
-# float32 throughout; XNNPACK sums the convolutions in another order than TensorFlow's kernels: a few float32
-# rounding steps per network pass, over the 6 steps of the fast schedule
-TOLERANCE = 1e-5
-
-RUN_WITHOUT_TENSORFLOW = """
-import sys, numpy as np
-from tf_diffwave.serving.litert_runtime import LiteRTModel
-inputs = np.load(sys.argv[2])
-model = LiteRTModel(sys.argv[1], num_threads=1)
-audio = model(inputs["noise"], inputs["mel"] if "mel" in inputs else None)
-audio = model(inputs["noise"], inputs["mel"] if "mel" in inputs else None)  # a second call reuses the tensors
-assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in sys.modules), "TensorFlow was imported"
-np.save(sys.argv[3], audio)
-"""
-
-
-def run_litert(model_path, tmp_path, **inputs):
-    """The model's audio, computed in a process that has no TensorFlow."""
-    np.savez(tmp_path / "inputs.npz", **inputs)
-    run_script(RUN_WITHOUT_TENSORFLOW, model_path, tmp_path / "inputs.npz", tmp_path / "audio.npy")
-    return np.load(tmp_path / "audio.npy")
-
+needs_litert = pytest.mark.skipif(not importlib.util.find_spec("ai_edge_litert"),
+                                  reason="ai-edge-litert is not installed (pip install -e '.[litert]')")
 
 @pytest.mark.slow
+@needs_litert
 def test_litert_vocoder_gives_the_savedmodels_audio_for_the_same_seeds(tiny_run, tmp_path):
     path = str(tmp_path / "vocoder.tflite")
     export_main(["litert", "--model-dir", tiny_run, "--out", path])
@@ -51,10 +31,11 @@ def test_litert_vocoder_gives_the_savedmodels_audio_for_the_same_seeds(tiny_run,
     noise = seeded_noise(np.arange(2), steps, mel.shape[1] * model.config["audio"]["hop_length"]).numpy()
     audio = run_litert(path, tmp_path, noise=noise, mel=mel)
     assert audio.shape == expected.shape and np.abs(expected).max() > 0.01
-    np.testing.assert_allclose(audio, expected, atol=TOLERANCE)
+    np.testing.assert_allclose(audio, expected, atol=LITERT_TOLERANCE)
 
 
 @pytest.mark.slow
+@needs_litert
 def test_litert_generator_gives_the_reverse_process_audio(tiny_sc09_run, tmp_path):
     path = str(tmp_path / "generator.tflite")
     export_main(["litert", "--model-dir", tiny_sc09_run, "--out", path])
@@ -63,7 +44,7 @@ def test_litert_generator_gives_the_reverse_process_audio(tiny_sc09_run, tmp_pat
     noise = np.random.default_rng(2).normal(size=(steps, 2, model.config["model"]["audio_length"]))
     expected = model.reverse_process(noise.astype(np.float32))
     np.testing.assert_allclose(run_litert(path, tmp_path, noise=noise.astype(np.float32)), expected,
-                               atol=TOLERANCE)
+                               atol=LITERT_TOLERANCE)
 
 
 def test_export_rejects_a_precision_litert_does_not_take(tiny_run, tmp_path, capsys):
@@ -89,15 +70,17 @@ def litert_operations(tmp_path, overrides):
 
     from ai_edge_litert.interpreter import Interpreter
 
-    from tf_diffwave.bench.race import random_weights_model
+    from tf_diffwave.config import load_config
+    from tf_diffwave.interop.model_folder import write_model_folder
     from tf_diffwave.serving.litert import export_litert
 
     folder = tmp_path / "_".join(overrides)
-    path = export_litert(random_weights_model(DEMO_CONFIG, str(folder), overrides), str(folder / "m.tflite"),
-                         "int8")[0]
+    model = write_model_folder(load_config(DEMO_CONFIG, overrides), None, 0, str(folder), DEMO_CONFIG, export=False)
+    path = export_litert(model, str(folder / "m.tflite"), "int8")[0]
     return collections.Counter(op["op_name"] for op in Interpreter(model_path=path)._get_ops_details())
 
 
+@needs_litert
 def test_the_residual_layers_of_a_litert_wavenet_need_no_reshape(tmp_path):
     """XNNPACK takes no Squeeze of a tensor whose batch and length are both dynamic: a reshape per residual layer
     would leave the layers' work outside it. Two more layers per step add their convolutions, and no reshape."""

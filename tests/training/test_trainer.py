@@ -158,7 +158,7 @@ def test_checkpoint_of_another_model_is_a_clear_error(tiny_run, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(tiny_run, other, ignore=shutil.ignore_patterns("export", "logs"))
     cfg = json.loads((other / "config.json").read_text())
-    cfg["model"]["residual_layers"] = 3
+    cfg["model"]["wavenet"]["residual_layers"] = 3
     (other / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(UserError, match="does not match"):
         load(str(other))

@@ -2,7 +2,6 @@
 (vocoding, denoising steps, training steps, S4 kernels with either Cauchy routine, autoregressive generation).
 The weights are random: speed does not depend on them."""
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -16,10 +15,8 @@ from tf_diffwave.diffusion.samplers import Sampler
 from tf_diffwave.diffusion.synthesizer import Synthesizer
 from tf_diffwave.models.registry import PRECISION_POLICIES, build_backbone
 from tf_diffwave.models.s4 import S4Layer, woodbury_spectrum
-from tf_diffwave.shipped import shipped_path
+from tf_diffwave.shipped import PACKAGE_PARENT, shipped_path
 from tf_diffwave.training.trainer import Trainer
-
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # a clone's root too
 
 
 def time_call(fn, repeats):

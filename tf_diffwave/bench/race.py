@@ -7,7 +7,6 @@ peers (their inference modules import torchaudio only for their command lines: w
 process finds an empty stand-in package on its PYTHONPATH).
 """
 
-import json
 import os
 import statistics
 import subprocess
@@ -16,6 +15,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from tf_diffwave.shipped import PACKAGE_PARENT
 
 SECONDS = 1.0
 SAMPLE_RATE = 22050
@@ -108,9 +109,8 @@ class Contestant:
         self.name, self.times = name, []
         code = f"from tf_diffwave.bench.race import serve; serve({kind!r}, *{args!r})"
         self.log = tempfile.TemporaryFile("w+")
-        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=self.log, text=True, cwd=package_parent,
+                                         stderr=self.log, text=True, cwd=PACKAGE_PARENT,
                                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env})
         line = self.process.stdout.readline()
         if line.strip() != "ready":
@@ -139,91 +139,97 @@ def random_weights_model(config_path, out, overrides=()):
     """A TrainedModel of `config_path`'s config (with dotted `overrides`) and random weights, written to the model
     folder `out`: for measures that do not depend on the weights (speed, the operators of an export)."""
     from tf_diffwave.config import load_config
-    from tf_diffwave.inference.checkpoints import save_ema
-    from tf_diffwave.inference.model import TrainedModel
-    from tf_diffwave.models.registry import build_backbone
+    from tf_diffwave.interop.model_folder import write_model_folder
 
-    config = load_config(config_path, list(overrides))
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config, f)
-    save_ema(build_backbone(config).model, 0, out)
-    return TrainedModel(out)
+    return write_model_folder(load_config(config_path, list(overrides)), None, 0, out, config_path, export=False)
 
 
 def race(config_path, wavegrad_config_path, peers, rounds, folder):
     """The race's Table: RTF min and median over `rounds` per contestant, the spread (max / min) of its
     rounds, and per round the ratio of each contestant's time to this project's float32 export's."""
-    from tf_diffwave.bench.arithmetic import PEAK_SIZE, matmul_rate, rate_cell, vocoding_flops
-    from tf_diffwave.bench.tables import Table
-    from tf_diffwave.serving.litert import LITERT_PRECISIONS, export_litert
-
-    threads = os.cpu_count()
-
-    base = random_weights_model(config_path, os.path.join(folder, "base"))
-    n_mels, hop = base.n_mels, base.config["audio"]["hop_length"]
-    steps = len(base.sampler.betas_and_steps("fast")[0])
-    work = vocoding_flops(base.backbone, mel_for(n_mels, hop).shape[1], steps)
-    # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI, BF16 or AMX; elsewhere the variable does
-    onednn = {"TF_ENABLE_ONEDNN_OPTS": "1"}
-    entries = []  # (name, environment, (operations, precision), kind, arguments)
-    for precision in ("float32", "bfloat16"):
-        path = base.export(os.path.join(folder, precision), 1, precision)
-        entries.append((f"tf-diffwave SavedModel, {precision}", {}, (work, precision), "tensorflow", path, n_mels,
-                        hop, 0))
-        entries.append((f"tf-diffwave SavedModel, {precision}, TF_ENABLE_ONEDNN_OPTS=1", onednn, (work, precision),
-                        "tensorflow", path, n_mels, hop, 0))
-    entries.append(("tf-diffwave SavedModel, float32, TF_ENABLE_ONEDNN_OPTS=1, inter-op threads 1", onednn,
-                    (work, "float32"), "tensorflow", os.path.join(folder, "float32", "1"), n_mels, hop, 1))
-    for precision in LITERT_PRECISIONS:  # int8's share is of the float32 rate: its dot products are int8, the rest not
-        entries.append((f"tf-diffwave LiteRT (XNNPACK), {precision}", {}, (work, "float32"), "litert",
-                        export_litert(base, os.path.join(folder, f"base-{precision}.tflite"), precision)[0], n_mels,
-                        hop, steps))
-    torch_env = {} if installed("torchaudio") else \
-        {"PYTHONPATH": os.pathsep.join(filter(None, [torchaudio_stand_in(folder), os.environ.get("PYTHONPATH")]))}
-    peer_ready = {"diffwave": peers and installed("torch") and installed("diffwave"),
-                  "wavegrad": peers and installed("torch") and installed("wavegrad")}
-
-    def peer_entries(package, name, peer_work):
-        """The PyTorch peer as shipped, and with glibc's malloc tuned as a careful user runs it."""
-        for label, env in ((f"{name} (PyTorch {threads} threads)", torch_env),
-                           (f"{name} (PyTorch {threads} threads, tuned malloc)", {**torch_env, **TUNED_MALLOC})):
-            entries.append((label, env, (peer_work, "float32"), "torch", package, threads))
-
+    entries = vocoder_entries(config_path, "", folder, 0)
+    peer_ready = {name: peers and installed("torch") and installed(name) for name in ("diffwave", "wavegrad")}
     if peer_ready["diffwave"]:
-        peer_entries("diffwave", "lmnt-com/diffwave", work)
+        entries += peer_entries("diffwave", "lmnt-com/diffwave", entries[0][2][0], folder)
     if wavegrad_config_path:
-        wavegrad = random_weights_model(wavegrad_config_path, os.path.join(folder, "wavegrad"))
-        path = wavegrad.export(os.path.join(folder, "wavegrad"), 1)
-        w_mels, w_hop = wavegrad.n_mels, wavegrad.config["audio"]["hop_length"]
-        w_work = vocoding_flops(wavegrad.backbone, mel_for(w_mels, w_hop).shape[1], 6)
-        entries.append(("tf-diffwave WaveGrad SavedModel, float32, 6 iterations", {}, (w_work, "float32"),
-                        "tensorflow", path, w_mels, w_hop, 0))
-        entries.append(("the same, TF_ENABLE_ONEDNN_OPTS=1", onednn, (w_work, "float32"), "tensorflow", path, w_mels,
-                        w_hop, 0))
-        for precision in LITERT_PRECISIONS:
-            entries.append((f"tf-diffwave WaveGrad LiteRT (XNNPACK), {precision}, 6 iterations", {},
-                            (w_work, "float32"), "litert",
-                            export_litert(wavegrad, os.path.join(folder, f"wavegrad-{precision}.tflite"), precision)[0],
-                            w_mels, w_hop, 6))
+        entries += vocoder_entries(wavegrad_config_path, "WaveGrad", folder, 6)
         if peer_ready["wavegrad"]:
-            peer_entries("wavegrad", "lmnt-com/wavegrad, 6 iterations", w_work)
+            entries += peer_entries("wavegrad", "lmnt-com/wavegrad, 6 iterations", entries[-1][2][0], folder)
     contestants, work = [], {}
     for name, env, operations, kind, *args in entries:  # started one at a time: each warms up alone
         contestants.append(Contestant(name, env, kind, *args))
         work[name] = operations
-    peaks = {"float32": 0.0, "bfloat16": 0.0}
     try:
-        for r in range(rounds):
-            order = contestants[r % len(contestants):] + contestants[: r % len(contestants)]
-            for contestant in order:
-                contestant.run()
-            for precision in peaks:  # the CPU's rate, in the same rounds as the contestants
-                peaks[precision] = max(peaks[precision], matmul_rate(precision, rounds=1))
+        peaks = run_rounds(contestants, rounds)
     finally:
         for contestant in contestants:
             contestant.close()
-    reference = contestants[0].times
+    return race_table(contestants, work, peaks, rounds)
+
+
+def vocoder_entries(config_path, title, folder, iterations):
+    """The race entries (name, environment, (operations, precision), kind, arguments) of a vocoder of the config
+    with random weights: its SavedModels (float32 and, for the main model, bfloat16; with and without oneDNN) and
+    LiteRT models. `title` names a second model ("" for the main one); `iterations`, its schedule's length (0:
+    the config's fast schedule)."""
+    from tf_diffwave.bench.arithmetic import vocoding_flops
+    from tf_diffwave.serving.litert import LITERT_PRECISIONS, export_litert
+
+    name = title.lower() or "base"
+    model = random_weights_model(config_path, os.path.join(folder, name))
+    n_mels, hop = model.n_mels, model.config["audio"]["hop_length"]
+    steps = iterations or len(model.sampler.betas_and_steps("fast")[0])
+    work = vocoding_flops(model.backbone, mel_for(n_mels, hop).shape[1], steps)
+    label, suffix = f"tf-diffwave {title} ".replace("  ", " "), f", {iterations} iterations" if iterations else ""
+    # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI, BF16 or AMX; elsewhere the variable does
+    onednn = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    entries = []
+    for precision in ("float32", "bfloat16") if not title else ("float32",):
+        path = model.export(os.path.join(folder, f"{name}-{precision}"), 1, precision)
+        entries.append((f"{label}SavedModel, {precision}{suffix}", {}, (work, precision), "tensorflow", path,
+                        n_mels, hop, 0))
+        entries.append((f"{label}SavedModel, {precision}{suffix}, TF_ENABLE_ONEDNN_OPTS=1", onednn,
+                        (work, precision), "tensorflow", path, n_mels, hop, 0))
+    if not title:
+        entries.append((f"{label}SavedModel, float32, TF_ENABLE_ONEDNN_OPTS=1, inter-op threads 1", onednn,
+                        (work, "float32"), "tensorflow", entries[0][4], n_mels, hop, 1))
+    for precision in LITERT_PRECISIONS:  # int8's share is of the float32 rate: its dot products are int8, the rest not
+        path = export_litert(model, os.path.join(folder, f"{name}-{precision}.tflite"), precision)[0]
+        entries.append((f"{label}LiteRT (XNNPACK), {precision}{suffix}", {}, (work, "float32"), "litert", path,
+                        n_mels, hop, steps))
+    return entries
+
+
+def peer_entries(package, name, work, folder):
+    """The PyTorch peer as shipped, and with glibc's malloc tuned as a careful user runs it."""
+    threads = os.cpu_count()
+    env = {} if installed("torchaudio") else \
+        {"PYTHONPATH": os.pathsep.join(filter(None, [torchaudio_stand_in(folder), os.environ.get("PYTHONPATH")]))}
+    return [(label, e, (work, "float32"), "torch", package, threads)
+            for label, e in ((f"{name} (PyTorch {threads} threads)", env),
+                             (f"{name} (PyTorch {threads} threads, tuned malloc)", {**env, **TUNED_MALLOC}))]
+
+
+def run_rounds(contestants, rounds):
+    """Run every contestant once a round, each round starting one further along; the CPU's matmul rate in float32
+    and bfloat16 (GFLOP/s, best of the rounds), measured in the same rounds."""
+    from tf_diffwave.bench.arithmetic import matmul_rate
+
+    peaks = {"float32": 0.0, "bfloat16": 0.0}
+    for r in range(rounds):
+        for contestant in contestants[r % len(contestants):] + contestants[: r % len(contestants)]:
+            contestant.run()
+        for precision in peaks:
+            peaks[precision] = max(peaks[precision], matmul_rate(precision, rounds=1))
+    return peaks
+
+
+def race_table(contestants, work, peaks, rounds):
+    """The Table of the contestants' times."""
+    from tf_diffwave.bench.arithmetic import PEAK_SIZE, rate_cell
+    from tf_diffwave.bench.tables import Table
+
+    threads, reference = os.cpu_count(), contestants[0].times
     table = Table(f"The race: {SECONDS:g} s of audio, batch 1, 6-step schedules, {rounds} rounds taking the "
                   f"contestants in turn (RTF: compute seconds per second of audio; lower is faster); {threads} CPUs, "
                   f"{threads} threads each. GFLOP/s: the network's work (conditioner once) per second at the best "

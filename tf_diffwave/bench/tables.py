@@ -13,8 +13,14 @@ import os
 import tensorflow as tf
 
 from tf_diffwave.bench.arithmetic import PEAK_SIZE, matmul_rate, rate_cell, vocoding_flops
-from tf_diffwave.bench.harness import (bench_vocoder, in_fresh_process, recurrent_generation_run,
-                                       seconds_per_denoising_step, time_call, vocoder_training_overrides)
+from tf_diffwave.bench.harness import (
+    bench_vocoder,
+    in_fresh_process,
+    recurrent_generation_run,
+    seconds_per_denoising_step,
+    time_call,
+    vocoder_training_overrides,
+)
 from tf_diffwave.config import load_config
 from tf_diffwave.diffusion.samplers import Sampler
 from tf_diffwave.interop.lmnt import LMNT_DEFAULTS, lmnt_config

@@ -3,8 +3,8 @@
 import argparse
 import tempfile
 
-from tf_diffwave.quiet import import_tensorflow
 from tf_diffwave.shipped import shipped_path
+from tf_diffwave.tensorflow_import import import_tensorflow
 
 
 def main(argv=None, prog=None):

@@ -4,7 +4,7 @@ import argparse
 
 from tf_diffwave.cli.common import add_config, writable_folder
 from tf_diffwave.config import load_config
-from tf_diffwave.quiet import import_tensorflow
+from tf_diffwave.tensorflow_import import import_tensorflow
 
 
 def main(argv=None, prog=None):

@@ -2,6 +2,7 @@
 before any work, and the process settings a command (never library code) makes."""
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -9,6 +10,29 @@ import tempfile
 from tf_diffwave.errors import UserError
 from tf_diffwave.models.registry import PRECISION_POLICIES
 from tf_diffwave.shipped import DEMO_MODEL_DIR
+
+
+class PrintedMessages(logging.Handler):
+    """The package's log messages as the commands print theirs: warnings on stderr as "warning: ...", the rest on
+    stdout (the streams looked up at each message)."""
+
+    def emit(self, record):
+        warning = record.levelno >= logging.WARNING
+        print(("warning: " if warning else "") + record.getMessage(), file=sys.stderr if warning else sys.stdout,
+              flush=True)
+
+
+def print_package_messages():
+    """Print the `tf_diffwave` logger's messages (INFO and above) as the commands print theirs: a setting of the
+    command's process, made once; library code only logs."""
+    logger = logging.getLogger("tf_diffwave")
+    if not any(isinstance(handler, PrintedMessages) for handler in logger.handlers):
+        logger.addHandler(PrintedMessages())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+print_package_messages()  # every command imports this module
 
 
 def add_config(parser):
@@ -89,7 +113,7 @@ def writable_file(path, flag, extension=None):
         raise UserError(f"{path}: {flag} is not writable")
 
 
-def start_run(config):
+def apply_model_settings(config):
     """The process-wide settings a command takes from the config of its model, set where the command starts (not
     by library code): whether GPU matmuls may use TF32 (config key `model.tf32`)."""
     import tensorflow as tf

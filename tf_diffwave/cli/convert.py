@@ -7,8 +7,8 @@ import os
 
 from tf_diffwave.cli.common import writable_folder
 from tf_diffwave.errors import UserError
-from tf_diffwave.interop.priorgrad_statistics import statistics_for
-from tf_diffwave.quiet import import_tensorflow
+from tf_diffwave.interop.priorgrad_stats_folder import statistics_for
+from tf_diffwave.tensorflow_import import import_tensorflow
 
 # format -> (help, the files before OUT_DIR, the description of each)
 FORMATS = {
@@ -21,6 +21,11 @@ FORMATS = {
                   ("its .pt checkpoint (the learner's torch.save)",
                    "the folder holding PriorGrad's stats_priorgrad/ (or that folder); energy_min=X energy_max=Y "
                    "replace it")),
+    "fregrad": ("a FreGrad (kaistmm/fregrad) vocoder checkpoint and its training-set statistics",
+                ("CHECKPOINT", "STATS_DIR"),
+                ("its weights-STEP.pt (the learner's torch.save); its params_saved.py may follow it, read as text "
+                 "(never run) where the checkpoint records no params",
+                 "the folder holding stats_priorgrad/ (or that folder); energy_min=X energy_max=Y replace it")),
     "rf5-diffwave": ("an RF5/DiffWave-unconditional (philsyn) WaveNet DiffWave checkpoint and its config.json",
                      ("CHECKPOINT", "CONFIG"),
                      ("its .pkl/.pt checkpoint (model_state_dict, with or without the optimizer's state)",
@@ -34,10 +39,12 @@ FORMATS = {
                        ("its .pt checkpoint (train.py's, with its config in cfg_yaml)",)),
 }
 OPTIONAL_CONFIG = {"rf5-sashimi-diffwave"}  # formats whose CONFIG may come between CHECKPOINT and OUT_DIR
+OPTIONAL_PARAMS = {"fregrad"}  # formats whose PARAMS (params.py) may come right after CHECKPOINT
 # format -> its converter, called with the files, OUT_DIR, the overrides and `export`
 CONVERTERS = {"lmnt": "tf_diffwave.interop.lmnt:convert_lmnt",
               "wavegrad-ivanvovk": "tf_diffwave.interop.wavegrad_ivanvovk:convert_ivanvovk",
               "priorgrad": "tf_diffwave.interop.priorgrad:convert_priorgrad",
+              "fregrad": "tf_diffwave.interop.fregrad:convert_fregrad",
               "rf5-diffwave": "tf_diffwave.interop.rf5_diffwave:convert_rf5_diffwave",
               "rf5-sashimi-diffwave": "tf_diffwave.interop.rf5_sashimi:convert_rf5_sashimi",
               "simple-sashimi": "tf_diffwave.interop.simple_sashimi:convert_simple_sashimi"}
@@ -53,6 +60,8 @@ def make_parser(prog):
                                                               f"the weights as EMA weights and export/<step>/.")
         for metavar, help_text in zip(inputs, helps):
             sub.add_argument(metavar.lower(), metavar=metavar, help=help_text)
+        if name in OPTIONAL_PARAMS:
+            sub.usage = f"{prog or 'convert'} {name} CHECKPOINT [PARAMS] STATS_DIR OUT_DIR [key=value ...]"
         sub.add_argument("out_dir", metavar="[CONFIG] OUT_DIR" if name in OPTIONAL_CONFIG else "OUT_DIR",
                          help="the model folder to write (new or empty)")
         sub.add_argument("overrides", nargs="*", metavar="key=value",
@@ -63,17 +72,21 @@ def make_parser(prog):
 
 def main(argv=None, prog=None):
     """tf-diffwave convert lmnt CKPT OUT_DIR [key=value ...] | convert wavegrad-ivanvovk CKPT CONFIG OUT_DIR [...] |
-    convert priorgrad CKPT STATS_DIR OUT_DIR [...] | convert rf5-diffwave CKPT CONFIG OUT_DIR [...] |
+    convert priorgrad CKPT STATS_DIR OUT_DIR [...] | convert fregrad CKPT [PARAMS] STATS_DIR OUT_DIR [...] |
+    convert rf5-diffwave CKPT CONFIG OUT_DIR [...] |
     convert rf5-sashimi-diffwave CKPT [CONFIG] OUT_DIR [...] | convert simple-sashimi CKPT OUT_DIR [...]"""
     args = make_parser(prog).parse_args(argv)
     if args.format in OPTIONAL_CONFIG:
         args.config = None
         if args.overrides and "=" not in args.overrides[0]:  # CKPT CONFIG OUT_DIR
             args.config, args.out_dir = args.out_dir, args.overrides.pop(0)
-    for path in [args.checkpoint] + ([args.config] if getattr(args, "config", None) else []):
+    extra = {}
+    if args.format in OPTIONAL_PARAMS and args.overrides and "=" not in args.overrides[0]:  # CKPT PARAMS STATS OUT
+        extra["params_path"], args.stats_dir, args.out_dir = args.stats_dir, args.out_dir, args.overrides.pop(0)
+    for path in [args.checkpoint, *extra.values()] + ([args.config] if getattr(args, "config", None) else []):
         if not os.path.isfile(path):
             raise UserError(f"{path}: file not found")
-    if args.format == "priorgrad":
+    if hasattr(args, "stats_dir"):
         statistics_for(args.stats_dir, args.overrides)  # checked before TensorFlow is imported
     writable_folder(args.out_dir, "OUT_DIR")
     import_tensorflow()
@@ -81,7 +94,7 @@ def main(argv=None, prog=None):
     inputs = [getattr(args, name.lower()) for name in FORMATS[args.format][1]]
     inputs += [args.config] if args.format in OPTIONAL_CONFIG else []
     model = getattr(importlib.import_module(module), function)(*inputs, args.out_dir, args.overrides,
-                                                               export=not args.no_export)
-    kind = f"{model.family.title} {'generator' if model.unconditional else 'vocoder'}"
-    print(f"wrote {args.out_dir}: {kind} at step {model.step}, {model.backbone.model.count_params():,} parameters"
+                                                               export=not args.no_export, **extra)
+    print(f"wrote {args.out_dir}: {model.family.title} ({model.pipeline.kind.name}) at step {model.step}, "
+          f"{model.backbone.model.count_params():,} parameters"
           + ("" if args.no_export else f", exported to {os.path.join(args.out_dir, 'export', str(model.step))}"))

@@ -5,12 +5,19 @@ import argparse
 import json
 import os
 
-from tf_diffwave.cli.common import (add_model_dir, add_precision, parse_steps, say_precision, start_run,
-                                     writable_file)
+from tf_diffwave.cli.common import (
+    add_model_dir,
+    add_precision,
+    apply_model_settings,
+    parse_steps,
+    say_precision,
+    writable_file,
+)
 from tf_diffwave.config import load_run_config
 from tf_diffwave.errors import UserError
-from tf_diffwave.quiet import import_tensorflow
+from tf_diffwave.pipelines import require
 from tf_diffwave.shipped import DEMO_MODEL_DIR
+from tf_diffwave.tensorflow_import import import_tensorflow
 
 
 def print_sc09_report(report):
@@ -74,9 +81,7 @@ def vocoder_main(args):
 
     model = load(args.model_dir, args.precision)
     say_precision(model)
-    start_run(model.config)
-    if model.unconditional:
-        raise UserError(f"{args.model_dir}: an unconditional model; use 'evaluate sc09'")
+    apply_model_settings(model.config)
     steps = parse_steps(args.steps, model.sampler.names)
     corpus, ids = held_out_utterances(model, args.data, args.limit)
     label = steps if isinstance(steps, str) else "betas-" + "-".join(f"{b:g}" for b in steps)
@@ -108,9 +113,7 @@ def search_schedule_main(args):
     from tf_diffwave.progress import progress_bar
 
     model = load(args.model_dir)
-    start_run(model.config)
-    if model.unconditional:
-        raise UserError(f"{args.model_dir}: the schedule search scores vocoded audio; this model is unconditional")
+    apply_model_settings(model.config)
     corpus, ids = held_out_utterances(model, args.data, args.utterances)
     progress = None
 
@@ -134,7 +137,7 @@ def nll_main(args):
     from tf_diffwave.inference.model import load
 
     model = load(args.model_dir)
-    start_run(model.config)
+    apply_model_settings(model.config)
     report = nll_report(model, args.data, args.split, args.limit)
     print(f"{args.split} split of {report['corpus']}: {report['clips']} clips, NLL "
           f"{report['nll_bits_per_sample']:.4f} bits per sample")
@@ -158,10 +161,9 @@ def main(argv=None, prog=None):
     vocoder = commands.add_parser("vocoder", help="objective quality of a vocoder against Griffin-Lim")
     add_model_dir(vocoder)
     vocoder.add_argument("--data", help="corpus folder (default: the run's data.path)")
-    vocoder.add_argument("--steps", default="fast", help="fast, full, a schedule the model's family ships by name "
-                                                         "(WaveGrad: 6, 12, 25, 50, 100, 1000), PriorGrad's "
-                                                         "(priorgrad6, priorgrad12, with its prior), or a JSON "
-                                                         "list of betas")
+    vocoder.add_argument("--steps", default="fast", help="the inference schedule: fast (default), full, one the "
+                                                         "model ships by name (infer --help --model-dir DIR lists "
+                                                         "them), or a JSON list of betas")
     vocoder.add_argument("--limit", type=int, default=0, help="at most this many utterances (0: all)")
     add_precision(vocoder)
     vocoder.add_argument("--seed", type=int, default=0, help="seed of the model's noise (another seed shows the "
@@ -191,7 +193,8 @@ def main(argv=None, prog=None):
         raise UserError("search-schedule saves its schedule in the model folder: give --model-dir of a run or a "
                         "conversion of your own, not the bundled demo model")
     if args.command != "sc09":
-        load_run_config(args.model_dir)
+        offer = {"vocoder": "vocode", "search-schedule": "vocode", "nll": "nll"}[args.command]
+        require(load_run_config(args.model_dir), offer, args.model_dir)
     import_tensorflow()
     {"sc09": sc09_main, "vocoder": vocoder_main, "search-schedule": search_schedule_main,
      "nll": nll_main}[args.command](args)

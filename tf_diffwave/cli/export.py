@@ -4,9 +4,8 @@ import argparse
 
 from tf_diffwave.cli.common import add_model_dir, add_precision, writable_file, writable_folder
 from tf_diffwave.config import load_run_config
-from tf_diffwave.errors import UserError
-from tf_diffwave.models import registry
-from tf_diffwave.quiet import import_tensorflow
+from tf_diffwave.pipelines import require
+from tf_diffwave.tensorflow_import import import_tensorflow
 
 
 def main(argv=None, prog=None):
@@ -31,10 +30,7 @@ def main(argv=None, prog=None):
     args = parser.parse_args(argv)
     if args.format == "litert":
         writable_file(args.out, "--out", ".tflite")
-        family = registry.family_of(load_run_config(args.model_dir))
-        if family.autoregressive:
-            raise UserError(f"{args.model_dir}: {family.title} models sample with a loop of their own; only "
-                            f"diffusion models export to LiteRT (use 'export savedmodel')")
+        require(load_run_config(args.model_dir), "litert", args.model_dir)
     else:
         writable_folder(args.out_dir, "--out-dir")
         load_run_config(args.model_dir)

@@ -1,21 +1,28 @@
 """tf-diffwave infer (also python infer.py): vocode mels with a model folder, or generate clips with an
-unconditional one. The options a model's family declares (an autoregressive family's sampling flags) are offered
-when --model-dir names such a model."""
+unconditional one. The sampling options of the model's kind (a diffusion schedule, an autoregressive family's
+sampling flags) are offered for the model --model-dir names."""
 
 import argparse
 import os
 
-from tf_diffwave.cli.common import (add_model_dir, add_precision, parse_steps, say_precision, start_run,
-                                     writable_file, writable_folder)
+from tf_diffwave.cli.common import (
+    add_model_dir,
+    add_precision,
+    apply_model_settings,
+    parse_steps,
+    say_precision,
+    writable_file,
+    writable_folder,
+)
 from tf_diffwave.config import load_run_config
 from tf_diffwave.data.audio import READABLE_EXTENSIONS, read_audio, write_wav
 from tf_diffwave.data.corpora import read_corpus
-from tf_diffwave.data.mel_files import mel_path, read_mel
-from tf_diffwave.diffusion.schedules import named_schedules, schedule_names
+from tf_diffwave.data.mel_files import read_mel, utterance_mel
 from tf_diffwave.errors import UserError
 from tf_diffwave.models import registry
-from tf_diffwave.quiet import import_tensorflow
+from tf_diffwave.pipelines import kind_of
 from tf_diffwave.shipped import existing_path
+from tf_diffwave.tensorflow_import import import_tensorflow
 
 
 def resolve_mel(spec, model):
@@ -32,15 +39,16 @@ def resolve_mel(spec, model):
         raise UserError(f"{spec}: --mel takes utterance ids, .npy mel arrays or audio files (.wav, .flac, ...), not "
                         f"{extension} files")
     data = config["data"]
-    mel_dir = existing_path(data["mel_dir"])
-    if mel_dir and os.path.isfile(mel_path(mel_dir, spec)):
-        return read_mel(mel_path(mel_dir, spec), n_mels)
-    corpus_dir = existing_path(data["path"])
-    path = read_corpus(dict(data, path=corpus_dir)).wav_paths.get(spec) if corpus_dir else None
-    if path is None:
-        raise UserError(f"utterance id '{spec}' not found (neither {spec}.npy in data.mel_dir '{data['mel_dir']}' "
-                        f"nor an utterance of the corpus in data.path '{data['path']}')")
-    return model.features(read_audio(path, model.sample_rate), path)
+
+    def recording():
+        corpus_dir = existing_path(data["path"])
+        path = read_corpus(dict(data, path=corpus_dir)).wav_paths.get(spec) if corpus_dir else None
+        if path is None:
+            raise UserError(f"utterance id '{spec}' not found (neither {spec}.npy in data.mel_dir "
+                            f"'{data['mel_dir']}' nor an utterance of the corpus in data.path '{data['path']}')")
+        return model.features(read_audio(path, model.sample_rate), path)
+
+    return utterance_mel(dict(data, mel_dir=existing_path(data["mel_dir"]) or ""), n_mels, spec, recording)
 
 
 def given_mel(spec, model, args):
@@ -73,18 +81,16 @@ def _flag(name):
     return "--" + name.replace("_", "-")
 
 
-def make_parser(prog, family=None):
-    """The parser, with the sampling flags of `family` (a registry.Family) if given."""
-    parser = argparse.ArgumentParser(prog=prog, description="Vocode mel spectrograms with a vocoder (DiffWave, "
-                                                            "WaveGrad), or generate clips with an unconditional model.")
+def make_parser(prog, config=None, add_help=True):
+    """The parser, with the sampling options of the model a `config` describes, if given."""
+    parser = argparse.ArgumentParser(prog=prog, add_help=add_help,
+                                     description="Vocode mel spectrograms with a vocoder (DiffWave, WaveGrad), or "
+                                                 "generate clips with an unconditional model.")
     parser.add_argument("--mel", nargs="+", help="vocoders: utterance ids, .npy mels or audio files")
     add_model_dir(parser)
     parser.add_argument("--out", help="output WAV (one --mel only); default: <id>_<model>-<step>.wav in --out-dir")
     parser.add_argument("--out-dir", default=".", help="folder for the outputs (default: current folder)")
-    parser.add_argument("--steps", default="fast",
-                        help="diffusion models' inference schedule: fast (default), full, one the model's family "
-                             "ships (WaveGrad: 6, 12, 25, 50, 100, 1000), PriorGrad's (priorgrad6, priorgrad12, "
-                             "with its prior), or a JSON list of betas")
+    add_steps(parser, config)
     parser.add_argument("--seed", type=int, default=0, help="seed of the first example; example i uses seed + i")
     add_precision(parser)
     parser.add_argument("--mel-convention", choices=["ln", "log10", "db", "lmnt"],
@@ -105,22 +111,32 @@ def make_parser(prog, family=None):
                              "which makes the audio equal to whole vocoding; fewer: lower latency, audio that differs)")
     parser.add_argument("--n-samples", type=int, default=16, help="unconditional models: clips to generate")
     parser.add_argument("--batch-size", type=int, default=16, help="unconditional models: clips per batch")
+    family = registry.family_of(config) if config else None
     for flag in family.sampling_flags if family else ():
         parser.add_argument(_flag(flag.name), dest=flag.name, type=None if flag.kind == "audio" else flag.kind,
                             help=f"{family.title} models: {flag.help}")
     return parser
 
 
+def add_steps(parser, config):
+    """--steps, with the schedule names of the model a `config` describes (if given)."""
+    names = kind_of(config).schedule_names(config, registry.family_of(config)) if config else []
+    listed = f"this model's: {', '.join(names)}" if names else "fast, full, those the model's family ships"
+    parser.add_argument("--steps", default="fast",
+                        help=f"diffusion models' inference schedule, by name ({listed}; default fast) or a JSON "
+                             f"list of betas")
+
+
 def parse(argv, prog):
     """(arguments, the model folder's config, its Family), checked before TensorFlow is imported."""
-    known, _ = make_parser(prog).parse_known_args(argv)
+    known, _ = make_parser(prog, add_help=False).parse_known_args(argv)
     if known.out:
         writable_file(known.out, "--out", ".wav")
     else:
         writable_folder(known.out_dir, "--out-dir")
     config = load_run_config(known.model_dir)
-    family = registry.family_of(config)
-    args, unknown = make_parser(prog, family).parse_known_args(argv)
+    family, kind = registry.family_of(config), kind_of(config)
+    args, unknown = make_parser(prog, config).parse_known_args(argv)
     others = {_flag(flag.name): other.title for other in map(registry.family, registry.names())
               for flag in other.sampling_flags}
     for word in unknown:
@@ -128,20 +144,18 @@ def parse(argv, prog):
             raise UserError(f"{known.model_dir}: {word.split('=')[0]} is an option of {others[word.split('=')[0]]} "
                             f"models; this is a {family.title} model")
     if unknown:
-        make_parser(prog, family).parse_args(argv)  # argparse's own error for the rest
-    unconditional = config["model"]["unconditional"]
-    if unconditional and args.mel:
-        raise UserError(f"{args.model_dir}: this model is unconditional; it takes no --mel (use --n-samples)")
-    if not unconditional and not args.mel:
-        raise UserError(f"{args.model_dir}: this model is a vocoder; give --mel with utterance ids, .npy or .wav files")
-    if args.out and (unconditional or len(args.mel) > 1):
+        make_parser(prog, config).parse_args(argv)  # argparse's own error for the rest
+    kind.check_infer_inputs(bool(args.mel), args.model_dir)
+    if args.out and not (args.mel and len(args.mel) == 1):
         raise UserError("--out names one file; with several outputs use --out-dir")
-    if args.stream and len(args.mel) > 1:
-        raise UserError("--stream vocodes one utterance: give one --mel")
+    if args.stream:
+        kind.require("stream", family, args.model_dir)
+        if len(args.mel) > 1:
+            raise UserError("--stream vocodes one utterance: give one --mel")
     if args.chunk_frames < 1:
         raise UserError(f"--chunk-frames {args.chunk_frames}: give at least 1 frame")
-    if not family.autoregressive:
-        args.steps = parse_steps(args.steps, schedule_names(named_schedules(config["diffusion"], family)))
+    names = kind.schedule_names(config, family)
+    args.steps = parse_steps(args.steps, names) if names else None
     return args, config, family
 
 
@@ -155,16 +169,18 @@ def main(argv=None, prog=None):
         if flag.kind == "audio" and flag.name in options:
             options[flag.name] = read_audio(options[flag.name], config["audio"]["sample_rate"])
     import_tensorflow()
-    import numpy as np
-
     from tf_diffwave.inference.model import load
 
     model = load(args.model_dir, args.precision)
     say_precision(model)
-    start_run(model.config)
-    if model.unconditional:
-        generate_clips(model, args, options)
-        return
+    apply_model_settings(model.config)
+    {"mel": vocode_files, "seed": generate_clips}[model.pipeline.kind.input](model, args, options)
+
+
+def vocode_files(model, args, options):
+    """Vocode every --mel, whole or (--stream) streamed, into <out-dir> or --out."""
+    import numpy as np
+
     mels = [given_mel(spec, model, args) for spec in args.mel]
     if args.stream:
         stream_one(model, args.mel[0], mels[0], args)
@@ -211,7 +227,7 @@ def generate_clips(model, args, options):
     length = model.config["model"]["audio_length"]
     samples = None
 
-    def on_sample(done):  # autoregressive models: a bar over the samples of each batch
+    def on_sample(done):  # pipelines that report progress within a batch: a bar over its samples
         nonlocal samples
         samples = samples or progress_bar(length, "sample")
         samples.update(min(int(done), length))
@@ -221,10 +237,8 @@ def generate_clips(model, args, options):
         samples = None
         progbar.update(done)
 
-    if model.family.autoregressive:
-        options = dict(options, on_sample=on_sample)
-    clips = model.unconditional_generate(args.n_samples, seed=args.seed, steps=args.steps,
-                                         batch_size=args.batch_size, on_batch=on_batch, **options)
+    clips = model.generate(args.n_samples, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
+                           on_batch=on_batch, on_sample=on_sample, **options)
     for i, clip in enumerate(clips):
         write_wav(os.path.join(args.out_dir, f"seed_{args.seed + i}.wav"), clip, model.sample_rate)
     print(f"wrote {len(clips)} clips to {args.out_dir}")

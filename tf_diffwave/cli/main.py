@@ -8,14 +8,17 @@ imports it without its start-up notices unless --verbose is given. It runs Tenso
 import importlib
 import os
 import sys
+import textwrap
 
 COMMANDS = {
     "train": ("train", "train a model from a JSON config (resumes its run folder)"),
     "infer": ("infer", "vocode mels with a model folder, or generate clips with an unconditional one"),
     "preprocess": ("preprocess", "compute the mels of a corpus into a folder"),
+    "corpus": ("corpus", "build a corpus of real recorded speech from installable recordings (Debian's Asterisk "
+                         "prompts)"),
     "evaluate": ("evaluate", "quality reports: vocoder measures, SC09 metrics, likelihood, schedule search"),
     "export": ("export", "export a model for TF Serving (SavedModel) or LiteRT (.tflite)"),
-    "convert": ("convert", "turn a checkpoint of lmnt-com/diffwave or ivanvovk/WaveGrad into a model folder"),
+    "convert": ("convert", "turn another implementation's checkpoint into a model folder; formats: {formats}"),
     "bundle": ("bundle", "copy a run's EMA weights into a small model folder"),
     "classifier": ("classifier", "train the SC09 digit classifier behind the quality metrics"),
     "bench": ("bench", "speed and memory benchmark on this machine"),
@@ -24,8 +27,11 @@ COMMANDS = {
 
 def usage():
     """The top-level help text."""
+    from tf_diffwave.cli.convert import FORMATS
+
     width = max(map(len, COMMANDS))
-    lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines = [textwrap.fill(text.format(formats=", ".join(FORMATS)), 116, initial_indent=f"  {name:<{width}}  ",
+                           subsequent_indent=" " * (width + 4)) for name, (_, text) in COMMANDS.items()]
     return ("usage: tf-diffwave [--verbose] COMMAND [ARGS ...]\n\nDiffusion waveform synthesis (DiffWave, WaveGrad, "
             "SaShiMi) in TensorFlow.\n\ncommands:\n" + "\n".join(lines) + "\n\n'tf-diffwave COMMAND --help' describes "
             "each; --verbose shows TensorFlow's start-up messages.")

@@ -3,9 +3,9 @@
 import argparse
 import sys
 
-from tf_diffwave.cli.common import add_config, start_run, writable_folder
+from tf_diffwave.cli.common import add_config, apply_model_settings, writable_folder
 from tf_diffwave.config import load_config, with_model_of
-from tf_diffwave.quiet import import_tensorflow
+from tf_diffwave.tensorflow_import import import_tensorflow
 
 
 def main(argv=None, prog=None):
@@ -22,7 +22,7 @@ def main(argv=None, prog=None):
     from tf_diffwave.training.trainer import Trainer
 
     config = with_model_of(config, args.overrides)
-    start_run(config)
+    apply_model_settings(config)
     keras.utils.set_random_seed(config["train"]["seed"])  # the same initial weights on every run and replica count
     trainer = Trainer(config)
     stopped_by = trainer.train()

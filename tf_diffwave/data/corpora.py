@@ -2,10 +2,12 @@
 
 import csv
 import hashlib
+import logging
 import os
-import sys
 
 from tf_diffwave.errors import UserError
+
+logger = logging.getLogger(__name__)  # printed by the commands; silenced like any library's
 
 SC09_EXTENSIONS = (".wav", ".flac")  # SC09 clips: Speech Commands ships WAV; FLAC holds the same samples in less space
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -97,8 +99,7 @@ def read_sc09(path, valid_percent, test_percent):
         names = sorted(n for n in os.listdir(folder) if n.lower().endswith(SC09_EXTENSIONS)) \
             if os.path.isdir(folder) else []
         if not names:
-            print(f"warning: {folder}: no audio files ({', '.join(SC09_EXTENSIONS)}) for the digit '{digit}'",
-                  file=sys.stderr)
+            logger.warning(f"{folder}: no audio files ({', '.join(SC09_EXTENSIONS)}) for the digit '{digit}'")
         for name in names:
             utterance_id = f"{digit}/{os.path.splitext(name)[0]}"
             wav_paths[utterance_id], labels[utterance_id] = os.path.join(folder, name), label

@@ -34,6 +34,22 @@ def mel_path(mel_dir, utterance_id):
     return os.path.join(mel_dir, f"{utterance_id}.npy")
 
 
+def uses_precomputed_mels(data_config):
+    """True when `data.mel_dir` names a folder that holds .npy files."""
+    d = data_config["mel_dir"]
+    return bool(d) and os.path.isdir(d) and any(name.endswith(".npy") for name in os.listdir(d))
+
+
+def utterance_mel(data_config, n_mels, utterance_id, features_of_recording):
+    """The log-mel (frames, n_mels) of one utterance of a corpus: the .npy that preprocessing wrote for it in
+    `data.mel_dir`, where that folder holds mels and has its file, else `features_of_recording()` (the model's
+    features of its recording)."""
+    path = mel_path(data_config["mel_dir"], utterance_id)
+    if uses_precomputed_mels(data_config) and os.path.isfile(path):
+        return read_mel(path, n_mels)
+    return features_of_recording()
+
+
 def crop_to_audio(mel, samples, hop_length):
     """The frames of `mel` (frames, n_mels) that `samples` of audio cover whole: the first samples // hop_length."""
     return mel[: samples // hop_length]

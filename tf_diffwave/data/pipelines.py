@@ -1,15 +1,17 @@
 """Training input pipelines: random audio crops with their matching mel frames, or whole fixed-length clips."""
 
+import logging
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
 
 from tf_diffwave.data.audio import check_audio_file, fit_length, read_audio
 from tf_diffwave.data.features import LogMel
-from tf_diffwave.data.mel_files import mel_path, read_mel
+from tf_diffwave.data.mel_files import mel_path, read_mel, uses_precomputed_mels
 from tf_diffwave.errors import UserError
+
+logger = logging.getLogger(__name__)  # printed by the commands; silenced like any library's
 
 
 class UnreadableFiles:
@@ -22,10 +24,10 @@ class UnreadableFiles:
         self.error = None
 
     def warn(self, message):
-        """Print a warning about a file that is used all the same (a truncated one), once."""
+        """Warn about a file that is used all the same (a truncated one), once."""
         if message not in self.warned:
             self.warned.add(message)
-            print(f"warning: {message}", file=sys.stderr)
+            logger.warning(message)
 
     @property
     def count(self):
@@ -40,8 +42,7 @@ class UnreadableFiles:
             return reader(utterance_id)
         except UserError as err:
             self.failed.add(utterance_id)
-            print(f"warning: skipping {err} ({self.count} of {self.total} training files skipped)",
-                  file=sys.stderr)
+            logger.warning(f"skipping {err} ({self.count} of {self.total} training files skipped)")
             if 2 * self.count > self.total:
                 self.error = f"{self.count} of the {self.total} training files are unreadable, the last one: {err}"
             return None
@@ -52,12 +53,6 @@ class UnreadableFiles:
             self.read(lambda _: check_audio_file(path), utterance_id)
         if self.error:
             raise UserError(self.error)
-
-
-def uses_precomputed_mels(data_config):
-    """True when `data.mel_dir` names a folder that holds .npy files."""
-    d = data_config["mel_dir"]
-    return bool(d) and os.path.isdir(d) and any(name.endswith(".npy") for name in os.listdir(d))
 
 
 class CropSource:
@@ -129,13 +124,14 @@ def clip_dataset(corpus, ids, sample_rate, length, seed, files=None):
     return ds.map(lambda audio, label: {"audio": audio, "label": label})
 
 
-def training_examples(config, corpus, seed, files=None):
-    """Training examples from the training split, seeded: for unconditional models whole clips
-    {'audio': (audio_length,)}, for vocoders crops {'audio': (crop * hop,), 'mel': (crop, n_mels)}. Endless,
-    unless most files turn out unreadable (`files.error`, an UnreadableFiles of the split)."""
+def training_examples(config, corpus, seed, examples, files=None):
+    """Training examples from the training split, seeded: `examples` "clips" gives whole clips
+    {'audio': (model.audio_length,)} (what generators train on), "crops" gives crops with their mels {'audio':
+    (crop * hop,), 'mel': (crop, n_mels)} (vocoders). Endless, unless most files turn out unreadable
+    (`files.error`, an UnreadableFiles of the split)."""
     a = config["audio"]
     files = UnreadableFiles(corpus.train_ids) if files is None else files
-    if config["model"]["unconditional"]:
+    if examples == "clips":
         ds = clip_dataset(corpus, corpus.train_ids, a["sample_rate"], config["model"]["audio_length"], seed, files)
         return ds.map(lambda example: {"audio": example["audio"]})
     source = CropSource(config, corpus.train_ids, corpus, files)

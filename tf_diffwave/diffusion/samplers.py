@@ -10,8 +10,14 @@ import numpy as np
 import tensorflow as tf
 
 from tf_diffwave.diffusion.prior import scaled
-from tf_diffwave.diffusion.schedules import (Schedule, align_steps, checked_betas, named_schedules, noise_levels,
-                                             schedule_names)
+from tf_diffwave.diffusion.schedules import (
+    Schedule,
+    align_steps,
+    checked_betas,
+    named_schedules,
+    noise_levels,
+    schedule_names,
+)
 from tf_diffwave.errors import UserError
 
 
@@ -39,8 +45,8 @@ class SamplingOptions(collections.namedtuple("SamplingOptions", "clip_each_step 
     """How the reverse process steps (config keys `diffusion.clip_each_step`, `clip_x0`, `schedule_precision`,
     `clip_output`):
 
-    - clip_each_step: clip the audio to [-1, 1] after every step (lmnt-com/diffwave, and PriorGrad: always with its
-      prior), not only at the end;
+    - clip_each_step: clip the audio to [-1, 1] after every step (lmnt-com/diffwave, and PriorGrad and FreGrad:
+      always with their priors), not only at the end;
     - clip_x0: step to the posterior mean given the clean-audio estimate clipped to [-1, 1] (ivanvovk/WaveGrad),
       instead of DiffWave's eq. 5 (the same step without the clip);
     - precision: "float64" computes the per-step coefficients exactly and rounds them once (lmnt-com/diffwave's
@@ -52,7 +58,7 @@ class SamplingOptions(collections.namedtuple("SamplingOptions", "clip_each_step 
     def from_config(cls, diffusion_config):
         """The options of the config's `diffusion` section."""
         d = diffusion_config
-        return cls(d["clip_each_step"] or d["prior"] == "priorgrad", d["clip_x0"], d["schedule_precision"],
+        return cls(d["clip_each_step"] or d["prior"] != "standard", d["clip_x0"], d["schedule_precision"],
                    d["clip_output"])
 
 

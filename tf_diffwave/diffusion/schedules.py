@@ -16,21 +16,34 @@ class Schedule:
 
     @classmethod
     def from_config(cls, diffusion_config):
-        """Linear betas from the config's `diffusion` section."""
+        """The config's `diffusion.training_betas`, or linear betas from its `beta_start`, `beta_end` and
+        `num_steps`, rescaled toward zero terminal SNR with `diffusion.zero_terminal_snr`."""
         d = diffusion_config
-        return cls(np.linspace(d["beta_start"], d["beta_end"], d["num_steps"]))
+        if d["training_betas"]:
+            return cls(d["training_betas"])
+        betas = np.linspace(d["beta_start"], d["beta_end"], d["num_steps"])
+        return cls(zero_terminal_snr(betas) if d["zero_terminal_snr"] else betas)
 
     @property
     def num_steps(self):
         return len(self.betas)
 
-    def posterior(self, x0, xt, t):
-        """Mean and variance of q(x_{t-1} | x_t, x_0) (DDPM eq. 6-7), float64 numpy, for integer t >= 1."""
-        ab_t, ab_prev = self.alpha_bars[t], self.alpha_bars[t - 1]
-        coef_x0 = np.sqrt(ab_prev) * self.betas[t] / (1.0 - ab_t)
-        coef_xt = np.sqrt(self.alphas[t]) * (1.0 - ab_prev) / (1.0 - ab_t)
-        variance = (1.0 - ab_prev) / (1.0 - ab_t) * self.betas[t]
-        return coef_x0 * x0 + coef_xt * xt, variance
+
+def zero_terminal_snr(betas):
+    """Betas rescaled so that the last step's signal level sqrt(alpha_bar_T) is almost zero (Lin et al., "Common
+    Diffusion Noise Schedules and Sample Steps Are Flawed", 2024, algorithm 1; FreGrad eq. 8): the levels are shifted
+    by the last one less 1e-4 and scaled to keep the first, in float32 as FreGrad computes them (the products
+    accumulated in float64, as PyTorch's CPU cumprod does; FreGrad's checkpoints store the result, which this
+    reproduces to 1e-6), so sqrt(alpha_bar_T) = 1e-4 x its scale, not 0: the first reverse step then divides by
+    sqrt(alpha_T) rather than by zero."""
+    f32 = np.float32
+    alphas = f32(1) - np.asarray(betas, np.float32)
+    levels = np.sqrt(np.cumprod(alphas.astype(np.float64)).astype(np.float32))
+    first, last = levels[0], levels[-1] - f32(1e-4)
+    levels = (levels - last) * (first / (first - last))
+    alpha_bars = levels * levels
+    alphas = np.concatenate([alpha_bars[:1], alpha_bars[1:] / alpha_bars[:-1]])
+    return (f32(1) - alphas).astype(np.float64)
 
 
 # PriorGrad's fast inference schedules for its 50-step training schedule (its params.py and inference.py)

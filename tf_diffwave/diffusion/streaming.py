@@ -67,6 +67,9 @@ class StreamingVocoder:
         if synthesizer.backbone.max_frames is not None:
             raise UserError(f"{synthesizer.backbone.family.title} networks see their whole window (S4 layers): they "
                             f"have no finite receptive field to stream with; vocode whole utterances")
+        if not synthesizer.backbone.local_decoding:
+            raise UserError(f"this {synthesizer.backbone.family.title} model filters its whole output after sampling "
+                            f"(model.fregrad.output_filter): turn that off to stream, or vocode whole utterances")
         self.synthesizer, self.hop = synthesizer, synthesizer.hop
         self.context = synthesizer.backbone.context_frames
         steps = len(betas)
@@ -81,12 +84,16 @@ class StreamingVocoder:
         self.inputs = tf.constant(inputs, tf.float32)
         self.seeds = tf.constant([seed], tf.int64)
         self.mel = _Frames(1)
+        self.mel_seen = []  # every frame, for priors whose std depends on the frames before (FreGrad's filters)
+        self.frame_stds = None
         self.levels = [_Frames(self.hop) for _ in range(steps + 1)]
         self.emitted = 0  # frames of the result returned
 
     def push(self, mel):
         """Take the next mel frames (frames, n_mels); the audio that is final now."""
         self.mel.append(np.asarray(mel, np.float32)[None])
+        self.mel_seen.append(np.asarray(mel, np.float32))
+        self.frame_stds = None
         return self._advance(ended=False)
 
     def finish(self):
@@ -94,9 +101,15 @@ class StreamingVocoder:
         return self._advance(ended=True)
 
     def _noise(self, stream, f0, f1):
-        """The prior's draws of `stream` for frames [f0, f1)."""
+        """The prior's draws of `stream` for frames [f0, f1), its std computed from every frame so far (a frame's
+        std depends on no later frame)."""
         z = per_example_normal(self.seeds, (f1 - f0) * self.hop, stream, start=f0 * self.hop)
-        return scaled(z, self.synthesizer.prior.std(self.mel.window(f0, f1)))
+        prior = self.synthesizer.prior
+        if prior.standard:
+            return z
+        if self.frame_stds is None:
+            self.frame_stds = prior.frame_stds(np.concatenate(self.mel_seen)[None])
+        return scaled(z, prior.expanded(self.frame_stds[:, f0:f1]))
 
     def _advance(self, ended):
         top, options, c = self.levels[-1], self.synthesizer.options, self.coefficients
@@ -121,7 +134,8 @@ class StreamingVocoder:
         result = self.levels[0]
         if result.done == self.emitted:
             return np.zeros(0, np.float32)
-        audio = output_clip(result.window(self.emitted, result.done), options).numpy()[0]
+        audio = self.synthesizer.backbone.signal_to_audio(output_clip(result.window(self.emitted, result.done),
+                                                                      options)).numpy()[0]
         self.emitted = result.done
         self.mel.forget_before(result.done - self.context)
         for above, level in zip(self.levels[1:], self.levels):

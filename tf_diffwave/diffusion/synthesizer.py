@@ -17,7 +17,8 @@ from tf_diffwave.diffusion.samplers import SamplingOptions, reverse_process, rev
 
 class Synthesizer(tf.Module):
     """Vocoding (mel -> audio) and unconditional generation with one backbone's networks, sampling with `options`
-    from `prior` (its std computed from the mel inside the graph)."""
+    from `prior` (its std computed from the mel inside the graph). The reverse process runs on the backbone's signal
+    and returns its audio (Backbone.signal_to_audio)."""
 
     def __init__(self, backbone, chunk_frames=512, options=SamplingOptions(), chunk_networks=None, prior=Prior()):
         super().__init__()
@@ -83,16 +84,16 @@ class Synthesizer(tf.Module):
         mel = tf.convert_to_tensor(mel, tf.float32)
         length = tf.shape(mel)[1] * self.hop
         std = self.prior.std(mel)
-        return self._vocode(mel, lambda eps_fn: reverse_process(eps_fn, betas, steps, seeds, length,
-                                                                self.options, std))
+        return self.backbone.signal_to_audio(self._vocode(mel, lambda eps_fn: reverse_process(
+            eps_fn, betas, steps, seeds, length, self.options, std)))
 
     @tf.function(reduce_retracing=True)
     def vocode_from_noise(self, mel, betas, steps, noise):
         """`vocode` with every standard-normal draw given (see diffusion.reverse_process_from_noise)."""
         mel = tf.convert_to_tensor(mel, tf.float32)
         std = self.prior.std(mel)
-        return self._vocode(mel, lambda eps_fn: reverse_process_from_noise(eps_fn, betas, steps, noise,
-                                                                           self.options, std=std))
+        return self.backbone.signal_to_audio(self._vocode(mel, lambda eps_fn: reverse_process_from_noise(
+            eps_fn, betas, steps, noise, self.options, std=std)))
 
     def _vocode(self, mel, sample):
         """sample(eps_fn) runs the reverse process with a noise estimate for the whole utterance."""
@@ -113,20 +114,21 @@ class Synthesizer(tf.Module):
     def generate(self, seeds, length, betas, steps):
         """Unconditional audio (B, length) from noise, one clip per seed (B,)."""
         with self.backbone.sampling():
-            return reverse_process(lambda x, t: self.backbone.denoiser([x, t], training=False),
-                                   betas, steps, seeds, length, self.options)
+            return self.backbone.signal_to_audio(reverse_process(
+                lambda x, t: self.backbone.denoiser([x, t], training=False), betas, steps, seeds, length,
+                self.options))
 
     @tf.function(reduce_retracing=True)
     def generate_from_noise(self, betas, steps, noise):
         """`generate` with every noise draw given (see diffusion.reverse_process_from_noise)."""
         with self.backbone.sampling():
-            return reverse_process_from_noise(lambda x, t: self.backbone.denoiser([x, t], training=False),
-                                              betas, steps, noise, self.options)
+            return self.backbone.signal_to_audio(reverse_process_from_noise(
+                lambda x, t: self.backbone.denoiser([x, t], training=False), betas, steps, noise, self.options))
 
     @tf.function(reduce_retracing=True)
     def denoise(self, audio, step, mel=None):
-        """The network's noise estimate (B, L) for noisy audio (B, L) at noise inputs (B,) (steps or levels), given
-        mels for a vocoder."""
+        """The network's noise estimate (B, L) for noisy audio (B, L) (the backbone's signal) at noise inputs (B,)
+        (steps or levels), given mels for a vocoder."""
         if mel is None:
             return self.backbone.denoiser([audio, step], training=False)
         return self.backbone.model([audio, step, mel], training=False)

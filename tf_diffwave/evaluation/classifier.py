@@ -20,7 +20,8 @@ from tf_diffwave.data.corpora import DIGITS, read_corpus
 from tf_diffwave.data.features import LogMel
 from tf_diffwave.data.pipelines import clip_dataset
 from tf_diffwave.errors import UserError
-from tf_diffwave.inference.checkpoints import restore_latest
+from tf_diffwave.evaluation import classifier_section  # noqa: F401  (the `classifier` config section)
+from tf_diffwave.models.checkpoints import restore_latest
 
 
 @keras.saving.register_keras_serializable(package="tf_diffwave")

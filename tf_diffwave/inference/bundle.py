@@ -7,8 +7,8 @@ training weights are left behind (a quarter of the size of a training checkpoint
 import os
 import shutil
 
-from tf_diffwave.inference.checkpoints import save_ema
 from tf_diffwave.inference.model import load
+from tf_diffwave.models.checkpoints import save_ema
 
 
 def bundle(run_dir, out_dir):

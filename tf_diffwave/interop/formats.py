@@ -16,8 +16,10 @@ def _prefixed(state, prefix):
     return any(str(key).startswith(prefix) for key in state)
 
 
-# (format, what saves it, test), most specific first: PriorGrad's state dict has lmnt's keys
+# (format, what saves it, test), most specific first: FreGrad's params have PriorGrad's, PriorGrad's state dict lmnt's
 FORMATS = (
+    ("fregrad", "a FreGrad (kaistmm/fregrad)",
+     lambda c: any(str(key).endswith("dilated_conv.dwt.h0") for key in _state(c, "model"))),
     ("priorgrad", "a PriorGrad (microsoft/NeuralSpeech) vocoder",
      lambda c: isinstance(c.get("params"), dict) and "use_prior" in c["params"]),
     ("simple-sashimi", "an RF5/simple-sashimi autoregressive SaShiMi", lambda c: "cfg_yaml" in c),
@@ -29,7 +31,8 @@ FORMATS = (
     ("lmnt", "an lmnt-com/diffwave", lambda c: "input_projection.weight" in _state(c, "model")),
 )
 # the formats `tf-diffwave convert` imports
-CONVERTIBLE = ("lmnt", "wavegrad-ivanvovk", "priorgrad", "rf5-diffwave", "rf5-sashimi-diffwave", "simple-sashimi")
+CONVERTIBLE = ("lmnt", "wavegrad-ivanvovk", "priorgrad", "fregrad", "rf5-diffwave", "rf5-sashimi-diffwave",
+               "simple-sashimi")
 
 
 def identify(checkpoint):

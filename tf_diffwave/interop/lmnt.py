@@ -8,14 +8,18 @@ not record the sample rate, the dilation cycle or the noise schedule: lmnt's def
 No PyTorch is needed, and nothing in the file is run (see torch_checkpoint.py).
 """
 
+import logging
+
 import numpy as np
 
 from tf_diffwave.config import apply_overrides, defaults, merge, validate
 from tf_diffwave.errors import UserError
-from tf_diffwave.interop.config_files import typed_entry
+from tf_diffwave.interop.foreign_configs import typed_entry
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.model_folder import StateDict, write_model_folder
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
+
+logger = logging.getLogger(__name__)  # printed by the commands; silenced like any library's
 
 # lmnt-com/diffwave's params.py where a checkpoint does not say (its LJSpeech model's values)
 LMNT_DEFAULTS = {"sample_rate": 22050, "n_mels": 80, "n_fft": 1024, "hop_samples": 256, "crop_mel_frames": 62,
@@ -140,8 +144,8 @@ def convert_lmnt(checkpoint_path, out_dir, overrides=(), export=True):
     if assumed:
         shown = ", ".join(f"{k}={'linspace(1e-4, 0.05, 50)' if k == 'noise_schedule' else v}"
                           for k, v in assumed.items())
-        print(f"note: {checkpoint_path} does not record params {', '.join(assumed)}; assumed lmnt's defaults "
-              f"({shown}) before the overrides")
+        logger.info(f"note: {checkpoint_path} does not record params {', '.join(assumed)}; assumed lmnt's defaults "
+                    f"({shown}) before the overrides")
     config = lmnt_config(params, checkpoint_path)
     apply_overrides(config, overrides)
     validate(config)

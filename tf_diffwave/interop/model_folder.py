@@ -8,8 +8,8 @@ import tensorflow as tf
 
 from tf_diffwave.config import save_config, used_keys
 from tf_diffwave.errors import UserError
-from tf_diffwave.inference.checkpoints import save_ema
 from tf_diffwave.inference.model import load
+from tf_diffwave.models.checkpoints import save_ema
 from tf_diffwave.models.registry import build_backbone
 
 
@@ -73,12 +73,14 @@ def assign_weights(model, weights, path):
 
 
 def write_model_folder(config, weights, step, out_dir, path, export=True):
-    """Build the config's backbone, set its weights, write config.json, a checkpoint of them (as EMA weights) and,
-    with `export`, export/<step>/; return the loaded model (tf_diffwave.load)."""
+    """Build the config's backbone, set its weights (None: keep the random initial ones, for measures that do not
+    depend on them), write config.json, a checkpoint of them (as EMA weights) and, with `export`,
+    export/<step>/; return the loaded model (tf_diffwave.load)."""
     if os.path.exists(os.path.join(out_dir, "config.json")) or tf.train.latest_checkpoint(out_dir) is not None:
         raise UserError(f"{out_dir}: already holds a model; convert into a new folder")
     backbone = build_backbone(config)
-    assign_weights(backbone.model, weights, path)
+    if weights is not None:
+        assign_weights(backbone.model, weights, path)
     save_config(used_keys(config), out_dir)
     save_ema(backbone.model, step, out_dir)
     model = load(out_dir)

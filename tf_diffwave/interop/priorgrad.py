@@ -10,11 +10,11 @@ its fast schedules by name (`priorgrad6`, `priorgrad12`). Nothing in the file is
 
 from tf_diffwave.config import apply_overrides, merge, parse_override, validate
 from tf_diffwave.errors import UserError
-from tf_diffwave.interop.config_files import typed_entry
+from tf_diffwave.interop.foreign_configs import typed_entry
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.lmnt import infer_params, lmnt_config, lmnt_weights, split_lmnt_checkpoint
 from tf_diffwave.interop.model_folder import write_model_folder
-from tf_diffwave.interop.priorgrad_statistics import STATS_FILES, statistics_for
+from tf_diffwave.interop.priorgrad_stats_folder import STATS_FILES, statistics_for
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
 
 # PriorGrad's params.py where a checkpoint does not say

@@ -16,7 +16,7 @@ import numpy as np
 
 from tf_diffwave.config import apply_overrides, defaults, merge, validate
 from tf_diffwave.errors import UserError
-from tf_diffwave.interop.config_files import read_json_config, typed_entry
+from tf_diffwave.interop.foreign_configs import read_json_config, typed_entry
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.model_folder import StateDict, write_model_folder
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint

@@ -11,15 +11,19 @@ stores, the Transformer's step frequencies, and audio returned unclipped. Weight
 and the pooling layers' channels reordered to this project's layout. Nothing in the file is run.
 """
 
+import logging
+
 import numpy as np
 
 from tf_diffwave.config import apply_overrides, validate
 from tf_diffwave.errors import UserError
-from tf_diffwave.interop.config_files import read_json_config
+from tf_diffwave.interop.foreign_configs import read_json_config
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.model_folder import StateDict, write_model_folder
 from tf_diffwave.interop.rf5_diffwave import rf5_config, split_rf5_checkpoint
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
+
+logger = logging.getLogger(__name__)  # printed by the commands; silenced like any library's
 
 # hubconf's DiffWave release config.json where no config is given (T 200, beta 1e-4 .. 0.02, 1 s at 16 kHz)
 HUBCONF_SOURCE = {"diffusion_config": {"T": 200, "beta_0": 1e-4, "beta_T": 0.02},
@@ -168,8 +172,8 @@ def convert_rf5_sashimi(checkpoint_path, config_path, out_dir, overrides=(), exp
     if "l_max" in given and given["l_max"] != section["s4_length"]:
         differ.append(f"l_max {given['l_max']!r} -> {section['s4_length']!r}")
     if differ:
-        print(f"note: {config_path}: sashimi_config disagrees with the weights of {checkpoint_path}; the weights' "
-              f"shapes are used ({', '.join(differ)})")
+        logger.info(f"note: {config_path}: sashimi_config disagrees with the weights of {checkpoint_path}; the "
+                    f"weights' shapes are used ({', '.join(differ)})")
     config = rf5_config(source, config_path or "hubconf defaults", "sashimi", section)
     apply_overrides(config, overrides)
     validate(config)

@@ -13,11 +13,17 @@ import yaml
 
 from tf_diffwave.config import apply_overrides, defaults, merge, validate
 from tf_diffwave.errors import UserError
-from tf_diffwave.interop.config_files import typed_entry
+from tf_diffwave.interop.foreign_configs import typed_entry
 from tf_diffwave.interop.formats import check_format
 from tf_diffwave.interop.model_folder import StateDict, write_model_folder
-from tf_diffwave.interop.rf5_sashimi import feed_forward_block, layer_norm, pooling_order, s4_v1_block, \
-    tied_state, transposed_linear
+from tf_diffwave.interop.rf5_sashimi import (
+    feed_forward_block,
+    layer_norm,
+    pooling_order,
+    s4_v1_block,
+    tied_state,
+    transposed_linear,
+)
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
 from tf_diffwave.models.ar_sashimi.network import MU
 

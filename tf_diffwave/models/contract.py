@@ -1,16 +1,12 @@
 """The contract every model family's network (its backbone) meets.
 
-The diffusion core, the trainer, the synthesizer, the exports and the benchmark use a backbone only through
-`Backbone`'s attributes and methods, and what its family declares (registry.Family); none of them knows which
-network it drives. A new family is a package of its own (its Family and a Backbone subclass) and a line in
-registry.FAMILIES.
+The diffusion core, the trainer, the pipelines and the exports use a backbone only through `Backbone`'s
+attributes and methods, and what its family declares (registry.Family); none of them knows which network it
+drives, and this module knows nothing of the diffusion core. A new family is a package of its own (its Family and
+a Backbone subclass) and a line in registry.FAMILIES.
 """
 
 import contextlib
-
-from tf_diffwave.diffusion.objectives import TrainingObjective
-from tf_diffwave.diffusion.prior import Prior
-from tf_diffwave.diffusion.schedules import Schedule
 
 
 class Backbone:
@@ -31,13 +27,28 @@ class Backbone:
     A diffusion family only predicts noise: the diffusion core's objective trains it and its reverse process
     samples it. An autoregressive family (the autoregressive SaShiMi) sets `model` to its own network,
     `conditioner` and `denoiser` to None, and brings its own `training_objective` and `own_sampler`; its `model`
-    maps input tokens (B, L) to logits (B, L, classes), L any multiple of its `period` up to the config's
-    `model.audio_length`.
+    maps input tokens (B, L), integers 0 .. `classes` - 1 (an attribute it sets), to logits (B, L, classes), L any
+    multiple of its `period` up to the config's `model.audio_length`.
 
     `registry.build_backbone` sets `family` (the registry.Family) on the instance it builds.
     """
 
     family = None
+
+    # the signal the diffusion runs on: `signal_bands` bands interleaved sample by sample (1: the audio itself;
+    # FreGrad: its two half-rate Haar bands), made from audio and back by the two methods below
+    signal_bands = 1
+    local_decoding = True  # signal_to_audio maps each frame's samples alone (streaming decodes frames as they end)
+
+    def audio_to_signal(self, audio):
+        """The signal (B, L) the diffusion runs on for audio (B, L): the audio itself unless the family diffuses
+        another representation of it (tf operations; L a multiple of the hop)."""
+        return audio
+
+    def signal_to_audio(self, signal):
+        """Audio (B, L) from a sampled signal (B, L): the inverse of audio_to_signal, and whatever the family does
+        to its samples before it (tf operations)."""
+        return signal
 
     def chunk_networks(self):
         """(conditioner, denoiser) that vocode a long input chunk by chunk, the conditioner then running at every
@@ -65,10 +76,10 @@ class Backbone:
         return None
 
     def training_objective(self, config):
-        """How a training example becomes a loss (see diffusion.TrainingObjective for the interface): by default
-        the diffusion core's, for a network conditioned as `noise_input` says."""
-        return TrainingObjective(Schedule.from_config(config["diffusion"]), self.family.noise_input,
-                                 config["diffusion"]["loss"], Prior.from_config(config))
+        """How a training example becomes a loss, for a family that brings its own (the interface of
+        diffusion.TrainingObjective: `model_inputs(batch)`, `per_example_loss(batch, prediction)`); None, the
+        default, trains it with the diffusion core's objective (diffusion.objectives.for_backbone)."""
+        return None
 
     def own_sampler(self, config):
         """For an autoregressive family, a tf.Module whose `generate(seeds, length, **options)` returns audio
@@ -89,9 +100,3 @@ class Backbone:
         LiteRT) asks for a graph of the operators every runtime has: real arithmetic and forward FFTs."""
         return contextlib.nullcontext()
 
-
-def evaluation_loss(backbone, config, batch):
-    """The training objective's loss per example (B,) of `backbone`'s model on a batch, in inference mode (for
-    likelihood models: the NLL of held-out clips)."""
-    objective = backbone.training_objective(config)
-    return objective.per_example_loss(batch, backbone.model(objective.model_inputs(batch), training=False))

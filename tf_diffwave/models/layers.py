@@ -8,11 +8,12 @@ from keras import layers, ops
 from tf_diffwave.models.strides import upsample_strides
 
 
-def upsample_mel(mel, hop_length, policy="float32"):
-    """DiffWave's mel upsampler: transposed convolutions over time (strides multiplying to the hop) with leaky
-    ReLUs, (B, frames, n_mels) -> (B, frames * hop, n_mels), computing under the Keras dtype policy `policy`."""
+def upsample_mel(mel, hop_length, policy="float32", strides=None):
+    """DiffWave's mel upsampler: transposed convolutions over time (`strides`, by default upsample_strides', whose
+    product is the hop) with leaky ReLUs, (B, frames, n_mels) -> (B, frames * hop, n_mels), computing under the
+    Keras dtype policy `policy`."""
     x = ops.expand_dims(mel, -1)
-    for n, stride in enumerate(upsample_strides(hop_length), 1):
+    for n, stride in enumerate(strides or upsample_strides(hop_length), 1):
         x = layers.Conv2DTranspose(1, (2 * stride, 3), strides=(stride, 1), padding="same",
                                    name=f"mel_upsampler_{n}", dtype=policy)(x)
         x = layers.LeakyReLU(0.4, dtype=policy)(x)
@@ -160,3 +161,45 @@ def rowwise_dense(layer, x):
     flips)."""
     y = tf.matmul(x[:, None, :], tf.cast(layer.kernel, x.dtype)[None])[:, 0]
     return layer.activation(y + tf.cast(layer.bias, x.dtype))
+
+
+HAAR = np.float32(1 / np.sqrt(2))  # the Haar filters' tap, float32 as FreGrad's stored filters hold it
+
+
+def haar_bands(x):
+    """One level of the Haar DWT along axis 1 of x (B, L, C) (L even): (low, high), each (B, L / 2, C), low[n] =
+    (x[2n] + x[2n + 1]) / sqrt 2 and high[n] = (x[2n] - x[2n + 1]) / sqrt 2 (pytorch_wavelets' DWT1DForward with
+    'db1', which FreGrad uses)."""
+    pairs = tf.reshape(x, tf.concat([tf.shape(x)[:1], [-1, 2], tf.shape(x)[2:]], 0))
+    even, odd = pairs[:, :, 0], pairs[:, :, 1]
+    return HAAR * even + HAAR * odd, HAAR * even - HAAR * odd
+
+
+def haar_inverse(low, high):
+    """The inverse of haar_bands: x (B, 2 x L, C) from its bands (B, L, C) each."""
+    pairs = tf.stack([HAAR * low + HAAR * high, HAAR * low - HAAR * high], axis=2)
+    return tf.reshape(pairs, tf.concat([tf.shape(low)[:1], [-1], tf.shape(low)[2:]], 0))
+
+
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class FrequencyAwareConv(layers.Layer):
+    """FreGrad's Freq-DConv (Nguyen et al. 2024, section 2.1): the input (B, L, C) split into its Haar bands, the
+    two stacked as 2C channels at half the rate, a dilated 'same' convolution of kernel 3 to 2 x `filters`
+    channels, and the inverse DWT of its halves: (B, L, filters). Its weights are one Conv1D's (3, 2C,
+    2 x filters), the bands ordered [low | high] in and out."""
+
+    def __init__(self, filters, dilation=1, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.dilation = filters, dilation
+        self.conv = layers.Conv1D(2 * filters, 3, padding="same", dilation_rate=dilation, dtype=self.dtype_policy,
+                                  name="conv")
+
+    def build(self, input_shape):
+        self.conv.build((None, None, 2 * input_shape[-1]))
+
+    def call(self, x):
+        z = self.conv(tf.concat(haar_bands(x), axis=-1))
+        return haar_inverse(z[..., : self.filters], z[..., self.filters:])
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "dilation": self.dilation}

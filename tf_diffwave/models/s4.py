@@ -12,6 +12,7 @@ All variables are real float32 (real and imaginary parts apart): Adam on complex
 
 import contextlib
 import math
+import threading
 
 import keras
 import numpy as np
@@ -162,10 +163,20 @@ class S4Layer(layers.Layer):
             raise ValueError(f"nodes must be one of {NODES} ('stored' with ssm 's4'), got {nodes!r}")
         self.kernel_channels = 2 if bidirectional else 1
         self.own_q = variant == "jan2022"
-        self.fixed_kernel = self.portable_spectrum = None  # set by kernels_computed_once
-        self._step_system = None  # set by setup_step
+        # what sampling sets for its own duration (kernels_computed_once, use_step_system), held per thread: one
+        # loaded model may sample in several threads at once, each entering and leaving these on its own
+        self._sampling_state = threading.local()
         width = d_model if self.own_q else 2 * d_model  # jan2022 mixes the channels linearly; glu gates
         self.output_linear = layers.Dense(width, dtype="float32", name="output_linear")
+
+    def _per_thread(name):  # noqa: N805 (a property factory used in the class body)
+        return property(lambda self: getattr(self._sampling_state, name, None),
+                        lambda self, value: setattr(self._sampling_state, name, value))
+
+    fixed_kernel = _per_thread("fixed_kernel")  # the kernel every call convolves with (kernels_computed_once)
+    portable_spectrum = _per_thread("portable_spectrum")  # its spectrum, convolved in real arithmetic
+    _step_system = _per_thread("step_system")  # the recurrence `step` runs (use_step_system)
+    del _per_thread
 
     def build(self, input_shape):
         h, half = self.d_model, self.state_size // 2

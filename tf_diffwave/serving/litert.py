@@ -22,41 +22,24 @@ import tensorflow as tf
 # function's variables into constants, which the converter needs here (see litert_model)
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from tf_diffwave.diffusion.samplers import per_example_normal, reverse_process_from_noise
+from tf_diffwave.diffusion.samplers import per_example_normal
 from tf_diffwave.errors import UserError
-from tf_diffwave.serving.auto_precision import choose, cpu_flags, probe_audio
-
+from tf_diffwave.serving.auto_precision import choose, cpu_flags
 
 LITERT_PRECISIONS = ("float32", "int8")
 
 
-def litert_model(synthesizer, betas, steps, config, precision="float32"):
-    """The .tflite bytes of a vocoder (mel (B, frames, n_mels) and noise (S, B, frames * hop) -> audio) or of an
-    unconditional model (noise (S, B, audio_length) -> audio), with the schedule (betas, network inputs) inside;
-    `precision` one of LITERT_PRECISIONS."""
-    backbone, options = synthesizer.backbone, synthesizer.options
-    if backbone.family.autoregressive:
-        raise UserError(f"model.backbone '{config['model']['backbone']}': {backbone.family.title} models sample "
-                        f"with a loop of their own; only diffusion models export to LiteRT")
-    specs = [tf.TensorSpec([len(betas), None, None], tf.float32, name="noise")]
-    if backbone.unconditional:
-        def sample(noise):
-            denoise = lambda x, t: backbone.denoiser([x, t], training=False)  # noqa: E731
-            return {"audio": reverse_process_from_noise(denoise, betas, steps, noise, options, unroll=True)}
-    else:
-        specs.insert(0, tf.TensorSpec([None, None, config["audio"]["n_mels"]], tf.float32, name="mel"))
-
-        def sample(mel, noise):
-            cond = backbone.conditioner(mel, training=False)  # once, for every step
-            denoise = lambda x, t: backbone.denoiser([x, t, cond], training=False)  # noqa: E731
-            return {"audio": reverse_process_from_noise(denoise, betas, steps, noise, options, unroll=True,
-                                                        std=synthesizer.prior.std(mel))}
+def litert_model(pipeline, precision="float32"):
+    """The .tflite bytes of a pipeline's LiteRT graph (`litert_function`: for a vocoder, mel (B, frames, n_mels)
+    and noise (S, B, frames * hop) -> audio; for an unconditional model, noise (S, B, audio_length) -> audio), the
+    schedule inside; `precision` one of LITERT_PRECISIONS. A kind of model that has no such graph refuses."""
+    sample, specs = pipeline.litert_function()
     # the weights as constants: TensorFlow 2.21's converter leaves Keras 3 variables uninitialized in the model
     # (it reads garbage), from concrete functions and from SavedModels alike. It also writes no signature for
     # this graph, so `LiteRTModel` finds the inputs by name
     # (what a network computes from its weights alone when it samples, such as a SaShiMi's S4 kernels, is computed
     # here, eagerly, and enters as constants)
-    with backbone.sampling(portable=True):
+    with pipeline.backbone.sampling(portable=True):
         frozen = convert_variables_to_constants_v2(tf.function(sample, input_signature=specs).get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], tf.Module())
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TensorFlow kernels inside
@@ -68,8 +51,8 @@ def litert_model(synthesizer, betas, steps, config, precision="float32"):
         missing = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(err))))
         if not missing:
             raise
-        raise UserError(f"model.backbone '{config['model']['backbone']}': LiteRT has no built-in operator for "
-                        f"{', '.join(missing)}, which this network computes; export it as a SavedModel") from None
+        raise UserError(f"model.backbone '{pipeline.config['model']['backbone']}': LiteRT has no built-in operator "
+                        f"for {', '.join(missing)}, which this network computes; export it as a SavedModel") from None
 
 
 def seeded_noise(seeds, steps, length):
@@ -83,20 +66,19 @@ def export_litert(model, path, precision="float32"):
     """Write `model` with its fast schedule as a .tflite file at `path` in `precision` (LITERT_PRECISIONS, or
     "auto": int8 where this CPU has int8 dot products and the model's int8 audio is faster within the quality
     bound); (the path, the line saying what auto chose or None)."""
-    betas, steps = model.sampler.betas_and_steps("fast")
-    synthesizer = model.synthesizer_in("float32")
+    pipeline = model.pipeline_in("float32")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     chosen, line = precision, None
     if precision == "auto":
         for candidate in LITERT_PRECISIONS:
-            _write(litert_model(synthesizer, betas, steps, model.config, candidate), f"{path}.{candidate}.partial")
-        chosen, line = choose_litert(model, {p: f"{path}.{p}.partial" for p in LITERT_PRECISIONS})
+            _write(litert_model(pipeline, candidate), f"{path}.{candidate}.partial")
+        chosen, line = choose_litert(pipeline, {p: f"{path}.{p}.partial" for p in LITERT_PRECISIONS})
         for candidate in LITERT_PRECISIONS:
             if candidate != chosen:
                 os.remove(f"{path}.{candidate}.partial")
         os.replace(f"{path}.{chosen}.partial", path)
     else:
-        _write(litert_model(synthesizer, betas, steps, model.config, precision), path + ".partial")
+        _write(litert_model(pipeline, precision), path + ".partial")
         os.replace(path + ".partial", path)
     return path, line
 
@@ -106,15 +88,12 @@ def _write(content, path):
         f.write(content)
 
 
-def choose_litert(model, paths):
-    """(precision, line) of auto_precision.choose for the .tflite files `paths` (precision -> file) of `model`,
-    run with ai-edge-litert on the probe."""
+def choose_litert(pipeline, paths):
+    """(precision, line) of auto_precision.choose for the .tflite files `paths` (precision -> file) of a pipeline's
+    model, run with ai-edge-litert on the pipeline's probe input."""
     from tf_diffwave.serving.litert_runtime import LiteRTModel
 
-    length, mel = model.config["model"].get("audio_length"), None
-    if not model.unconditional:
-        mel = model.log_mel(probe_audio(model.sample_rate)).numpy()[None]
-        length = mel.shape[1] * model.config["audio"]["hop_length"]
-    noise = seeded_noise([0], len(model.sampler.betas_and_steps("fast")[0]), length).numpy()
+    steps = len(pipeline.schedule("fast")[0])
+    noise, mel = pipeline.litert_probe_inputs(lambda samples: seeded_noise([0], steps, samples).numpy())
     runners = {p: (lambda m=LiteRTModel(path, os.cpu_count()): m(noise, mel)[0]) for p, path in paths.items()}
-    return choose(runners, lambda audio: model.log_mel(audio).numpy(), cpu_flags())
+    return choose(runners, lambda audio: pipeline.log_mel(audio).numpy(), cpu_flags())

@@ -1,4 +1,5 @@
-"""SavedModel exports for TF Serving: standard ops only, the fast schedule and EMA weights baked in."""
+"""SavedModel exports for TF Serving: standard ops only, the fast schedule and EMA weights baked in. The modules a
+pipeline exports (tf_diffwave.pipelines: `savedmodel_module`), and writing them."""
 
 import os
 import shutil
@@ -24,7 +25,8 @@ class VocoderExport(tf.Module):
 
 
 class GeneratorExport(tf.Module):
-    """`serving_default`: seed (int64 [batch]) -> audio (float32 [batch, length]), one clip per seed."""
+    """`serving_default`: seed (int64 [batch]) -> audio (float32 [batch, length]), one clip per seed, from
+    generate(seeds, length) (a tf function of `tracked`'s variables)."""
 
     def __init__(self, generate, length, tracked):
         super().__init__()
@@ -35,28 +37,6 @@ class GeneratorExport(tf.Module):
 
     def _serve(self, seed):
         return {"audio": tf.ensure_shape(self.generate(seed, tf.constant(self.length)), [None, self.length])}
-
-
-def clip_generator(synthesizer, sampler, config):
-    """(generate(seeds, length) -> audio, the module holding its weights) for an unconditional model: its family's
-    own sampler (autoregressive families), or the reverse process with the sampler's fast schedule."""
-    if synthesizer.backbone.family.autoregressive:
-        own = synthesizer.backbone.own_sampler(config)
-        return own.frozen(), own
-    betas, steps = (tf.constant(a, dtype) for a, dtype in zip(sampler.betas_and_steps("fast"),
-                                                                (tf.float64, tf.float32)))
-    return (lambda seeds, length: synthesizer.generate(seeds, length, betas, steps)), synthesizer
-
-
-def export_model(synthesizer, sampler, config, export_root, version):
-    """Export a vocoder or an unconditional generator with the sampler's fast schedule baked in, as
-    <export_root>/<version>/."""
-    if config["model"]["unconditional"]:
-        generate, tracked = clip_generator(synthesizer, sampler, config)
-        module = GeneratorExport(generate, config["model"]["audio_length"], tracked)
-    else:
-        module = VocoderExport(synthesizer, *sampler.betas_and_steps("fast"), config["audio"]["n_mels"])
-    return write_export(module, export_root, version)
 
 
 def write_export(module, export_root, version):

@@ -1,7 +1,9 @@
 """The custom graph-mode training loop: the step, EMA, checkpoints, signals, exports. The strategy set-up is in
-strategy.py, what goes to TensorBoard besides scalars in summaries.py; a network is used only through the
-backbone contract (models/contract.py) and what its family declares."""
+strategy.py; a network is used only through the backbone contract (models/contract.py), its loss through the
+diffusion core's objectives.for_backbone, and what is sampled, exported and written to TensorBoard through the
+pipeline of its kind (tf_diffwave.pipelines)."""
 
+import logging
 import os
 import shutil
 import signal
@@ -15,16 +17,17 @@ import tensorflow as tf
 from tf_diffwave.config import flatten, load_run_config, save_config, used_keys, with_searched_schedule
 from tf_diffwave.data.corpora import read_corpus
 from tf_diffwave.data.pipelines import UnreadableFiles, training_examples
-from tf_diffwave.diffusion.samplers import Sampler
-from tf_diffwave.diffusion.synthesizer import Synthesizer
+from tf_diffwave.diffusion.objectives import for_backbone
 from tf_diffwave.errors import UserError
-from tf_diffwave.inference.checkpoints import restore_ema
+from tf_diffwave.models.checkpoints import restore_ema
 from tf_diffwave.models.registry import build_backbone
+from tf_diffwave.pipelines import kind_of, pipeline_for
 from tf_diffwave.progress import progress_bar
-from tf_diffwave.serving.savedmodel import export_model
-from tf_diffwave.training.prior_statistics import with_prior_statistics
+from tf_diffwave.serving.savedmodel import write_export
+from tf_diffwave.training.prior_energy_range import with_prior_statistics
 from tf_diffwave.training.strategy import is_chief, make_strategy, mixed_precision_policy
-from tf_diffwave.training.summaries import GeneratedSamples, VocodedSample
+
+logger = logging.getLogger(__name__)  # printed by the commands; silenced like any library's
 
 
 def add_training_noise(index, example, seed):
@@ -76,8 +79,8 @@ class Trainer:
             # the trained model computes under the policy; the EMA model, used to sample and export, in float32
             self.backbone = build_backbone(config, policy)
             self.ema_backbone = build_backbone(config)
-            self.sampler = Sampler.from_config(config["diffusion"], self.backbone.family)
-            self.objective = self.backbone.training_objective(config)
+            self.kind = kind_of(config)
+            self.objective = for_backbone(self.backbone, config)
             if t["init_from"] and tf.train.latest_checkpoint(self.model_dir) is None:  # fine-tuning, not resuming:
                 # the weights of another model folder (a run's EMA weights, or a conversion)
                 step = restore_ema(self.backbone.model, t["init_from"])
@@ -124,6 +127,9 @@ class Trainer:
         The share is processed in `train.micro_batches` sequential parts whose gradients are summed: the same
         result as one pass, with activation memory divided by the number of parts.
         """
+        # by hand rather than Keras 3's `gradient_accumulation_steps`, which accumulates over successive
+        # apply_gradients calls: each part would then be a training step of its own (the step counter, the seeded
+        # per-step noise, the EMA and the non-finite check would count parts), and clipping would see one part
         parts = self.config["train"]["micro_batches"]
         split = {k: tf.reshape(v, tf.concat([[parts, -1], tf.shape(v)[1:]], 0)) for k, v in batch.items()}
         variables = self.backbone.model.trainable_variables
@@ -160,7 +166,9 @@ class Trainer:
             if self.own_optimizer is not None:
                 self.own_optimizer.apply_gradients(
                     zip([g / scale for g in self._group(grads, True)], self._group(variables, True)))
-            # EMA with the usual warm-up, so that short runs are not dominated by the initial weights
+            # EMA with the usual warm-up, so that short runs are not dominated by the initial weights. By hand rather
+            # than Keras 3's `use_ema`: that keeps the average in the optimizer and swaps it into the model only at
+            # the end of fit(); here a second model holds it, sampled, exported and checkpointed during training
             decay = tf.minimum(self.config["train"]["ema_decay"], (1.0 + step) / (10.0 + step))
             for ema_var, var in zip(self.ema_backbone.model.weights, self.backbone.model.weights):
                 ema_var.assign(decay * ema_var + (1.0 - decay) * var)
@@ -198,7 +206,7 @@ class Trainer:
         seed = self.config["train"]["seed"]
 
         def make(context):
-            ds = training_examples(self.config, self.corpus, [seed, start_step], self.files)
+            ds = training_examples(self.config, self.corpus, [seed, start_step], self.kind.examples, self.files)
             ds = ds.enumerate().map(lambda i, ex: add_training_noise(i, ex, seed * 1000003 + start_step))
             ds = ds.shard(context.num_input_pipelines, context.input_pipeline_id)
             ds = ds.batch(context.get_per_replica_batch_size(self.global_batch), drop_remainder=True)
@@ -206,9 +214,9 @@ class Trainer:
 
         return self.strategy.distribute_datasets_from_function(make)
 
-    def synthesizer(self):
-        """A Synthesizer of the EMA weights, sampling as the config says."""
-        return Synthesizer.from_config(self.ema_backbone, self.config)
+    def pipeline(self):
+        """The pipeline that samples the EMA weights (what exports and TensorBoard samples use)."""
+        return pipeline_for(self.ema_backbone, self.config, self.model_dir)
 
     def _on_signal(self, signum, frame):
         if self._stop_signal is None and self.chief:
@@ -224,7 +232,7 @@ class Trainer:
             path = self.manager.save(checkpoint_number=step) if self.chief else \
                 self.checkpoint.write(os.path.join(root, f"ckpt-{step}"))
             if self.config["train"]["export"]:
-                export_model(self.synthesizer(), self.sampler, self.config, os.path.join(root, "export"), step)
+                write_export(self.pipeline().savedmodel_module(), os.path.join(root, "export"), step)
         finally:
             if not self.chief:
                 shutil.rmtree(root, ignore_errors=True)
@@ -240,8 +248,7 @@ class Trainer:
                 return path
             except (tf.errors.OpError, IndexError) as err:  # a truncated data file raises IndexError
                 reason = (err.message if isinstance(err, tf.errors.OpError) else str(err)).strip().splitlines()[0]
-                print(f"warning: {path}: cannot read this checkpoint ({reason}); trying the one before",
-                      file=sys.stderr)
+                logger.warning(f"{path}: cannot read this checkpoint ({reason}); trying the one before")
         if saved:
             raise UserError(f"{self.model_dir}: none of the checkpoints {', '.join(map(os.path.basename, saved))} "
                             f"can be read; move them away to start from scratch")
@@ -250,66 +257,34 @@ class Trainer:
     def train(self):
         """Train until `train.max_steps`, resuming from the newest readable checkpoint in the run folder, and return
         None; SIGINT or SIGTERM (on any worker) saves the current step and returns the signal's number (SIGTERM's
-        on the workers that did not receive it). Non-finite steps are
-        skipped, and `train.max_nonfinite_steps` of them in a row stop the run without saving."""
+        on the workers that did not receive it). Non-finite steps are skipped, and `train.max_nonfinite_steps` of
+        them in a row stop the run without saving."""
         t = self.config["train"]
-        if self.chief:
-            save_config(used_keys(self.config), self.model_dir)
-        resumed = self.restore()
-        if resumed:
-            print(f"resumed from {resumed} at step {int(self.step.numpy())}")
-        start = int(self.step.numpy())
+        start = self._resume()
         if start >= t["max_steps"]:
             print(f"{self.model_dir}: already trained to step {start} (train.max_steps = {t['max_steps']})")
             return None
-        iterator = iter(self.dataset(start))
-        train_step = tf.function(self.train_step)
+        iterator, train_step = iter(self.dataset(start)), tf.function(self.train_step)
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "logs")) if self.chief else \
             tf.summary.create_noop_writer()
-        synthesizer = self.synthesizer()
-        validation = GeneratedSamples(self.config, synthesizer, self.sampler, self.corpus) \
-            if self.backbone.unconditional else \
-            VocodedSample(self.config, self.corpus, synthesizer, self.sampler)
+        samples = self.pipeline().tensorboard_samples(self.corpus)
+        log = StepLog(writer, self, start)
+        nonfinite = NonFiniteSteps(t["max_nonfinite_steps"])
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        progbar = progress_bar(t["max_steps"], "step", stateful_metrics=["loss", "steps/s"], verbose=self.chief)
-        if self.chief:
-            print("building the training graph (tracing the first step; this can take a minute) ...", flush=True)
-        started = time.perf_counter()
-        last_time, last_step = time.perf_counter(), start
-        nonfinite, keep_state = NonFiniteSteps(t["max_nonfinite_steps"]), True
+        self._keep_state = True
         try:
             while int(self.step.numpy()) < t["max_steps"]:
-                try:
-                    loss, norm, applied, stop = train_step(iterator, tf.constant(self._stop_signal is not None))
-                except tf.errors.OutOfRangeError:
-                    raise UserError(self.files.error or "the training data ended") from None
-                except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError):
-                    keep_state = False
-                    raise UserError(f"step {int(self.step.numpy())}: lost contact with another worker; restart all "
-                                    f"workers to resume from {self.manager.latest_checkpoint}") from None
+                loss, norm, applied, stop = self._run_step(train_step, iterator)
                 step = int(self.step.numpy())
-                if self.chief and step == start + 1:
-                    print(f"first step done {time.perf_counter() - started:.0f} s after the start of the loop",
-                          flush=True)
                 if nonfinite.record(bool(applied), step, writer):
-                    keep_state = False
+                    self._keep_state = False
                     raise UserError(f"step {step}: the loss or the gradients were not finite for {nonfinite.in_a_row} "
                                     f"steps in a row (train.max_nonfinite_steps); stopped without saving, the last "
                                     f"checkpoint is {self.manager.latest_checkpoint}")
-                if step % t["log_every"] == 0 or step == t["max_steps"]:
-                    now = time.perf_counter()
-                    rate = (step - last_step) / (now - last_time)
-                    last_time, last_step = now, step
-                    with writer.as_default(step=step):
-                        tf.summary.scalar("loss", loss)
-                        tf.summary.scalar("grad_norm", norm)
-                        tf.summary.scalar("learning_rate", float(self.optimizer.learning_rate.numpy()))
-                        tf.summary.scalar("steps_per_second", rate)
-                        tf.summary.scalar("skipped_files", self.files.count)
-                    progbar.update(step, [("loss", float(loss)), ("steps/s", rate)])
+                log.record(step, loss, norm)
                 if self.chief and step % t["sample_every"] == 0:
                     with writer.as_default(step=step):
-                        validation.write_summaries()
+                        samples.write_summaries()
                 if step % t["save_every"] == 0:
                     self.save()
                 if stop:  # a signal here, or on another worker (shared through the step): a preemption
@@ -318,13 +293,70 @@ class Trainer:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            latest = self.manager.latest_checkpoint
-            if keep_state and int(self.step.numpy()) > (int(latest.rsplit("-", 1)[1]) if latest else 0):
-                path = self.save()
-                if self.chief:
-                    print(f"\nsaved {path} at step {int(self.step.numpy())}")
+            self._save_unsaved_steps()
             writer.flush()
         return self._stop_signal
+
+    def _resume(self):
+        """Record the run's config, restore its newest checkpoint; the step training starts from."""
+        if self.chief:
+            save_config(used_keys(self.config), self.model_dir)
+        resumed = self.restore()
+        if resumed:
+            print(f"resumed from {resumed} at step {int(self.step.numpy())}")
+        return int(self.step.numpy())
+
+    def _run_step(self, train_step, iterator):
+        """One training step (see train_step), its input and cluster failures turned into UserErrors."""
+        try:
+            return train_step(iterator, tf.constant(self._stop_signal is not None))
+        except tf.errors.OutOfRangeError:
+            raise UserError(self.files.error or "the training data ended") from None
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError):
+            self._keep_state = False
+            raise UserError(f"step {int(self.step.numpy())}: lost contact with another worker; restart all "
+                            f"workers to resume from {self.manager.latest_checkpoint}") from None
+
+    def _save_unsaved_steps(self):
+        """Checkpoint the steps since the last checkpoint, unless the state is not to be kept."""
+        latest = self.manager.latest_checkpoint
+        if self._keep_state and int(self.step.numpy()) > (int(latest.rsplit("-", 1)[1]) if latest else 0):
+            path = self.save()
+            if self.chief:
+                print(f"\nsaved {path} at step {int(self.step.numpy())}")
+
+
+class StepLog:
+    """The scalars of every `train.log_every`-th step to TensorBoard and the progress bar, with the rate since the
+    last; the time to the first step (the graph's tracing) once."""
+
+    def __init__(self, writer, trainer, start):
+        t = trainer.config["train"]
+        self.writer, self.trainer, self.start = writer, trainer, start
+        self.every, self.last = t["log_every"], t["max_steps"]
+        self.progbar = progress_bar(t["max_steps"], "step", stateful_metrics=["loss", "steps/s"],
+                                    verbose=trainer.chief)
+        if trainer.chief:
+            print("building the training graph (tracing the first step; this can take a minute) ...", flush=True)
+        self.started = self.last_time = time.perf_counter()
+        self.last_step = start
+
+    def record(self, step, loss, norm):
+        """Note the step just done."""
+        if self.trainer.chief and step == self.start + 1:
+            print(f"first step done {time.perf_counter() - self.started:.0f} s after the start of the loop", flush=True)
+        if step % self.every and step != self.last:
+            return
+        now = time.perf_counter()
+        rate = (step - self.last_step) / (now - self.last_time)
+        self.last_time, self.last_step = now, step
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("loss", loss)
+            tf.summary.scalar("grad_norm", norm)
+            tf.summary.scalar("learning_rate", float(self.trainer.optimizer.learning_rate.numpy()))
+            tf.summary.scalar("steps_per_second", rate)
+            tf.summary.scalar("skipped_files", self.trainer.files.count)
+        self.progbar.update(step, [("loss", float(loss)), ("steps/s", rate)])
 
 
 class NonFiniteSteps:
@@ -342,5 +374,5 @@ class NonFiniteSteps:
         self.total, self.in_a_row = self.total + 1, self.in_a_row + 1
         with writer.as_default(step=step):
             tf.summary.scalar("skipped_steps", self.total)
-        print(f"\nwarning: step {step}: the loss or the gradients are not finite; step skipped", file=sys.stderr)
+        logger.warning(f"step {step}: the loss or the gradients are not finite; step skipped")
         return self.in_a_row >= self.patience

@@ -1,22 +1,13 @@
 """Autoregressive SaShiMi (Goel et al. 2022): an unconditional likelihood model of 8-bit mu-law samples, sampled
 as a recurrence. It brings its own objective and sampler. The network is in network.py."""
 
-import math
-
-from tf_diffwave.errors import UserError
 from tf_diffwave.models.registry import Family, SamplingFlag
+from tf_diffwave.models.s4_config import check_s4_clip
 
 
 def check(config):
-    """Clips that the pooling divides."""
-    m, total = config["model"], math.prod(config["model"]["ar_sashimi"]["pool"])
-    if m["audio_length"] % total:
-        raise UserError(f"config key 'model.audio_length' = {m['audio_length']} must be a multiple of the "
-                        f"product of 'model.ar_sashimi.pool' ({total})")
-    s4_length = m["ar_sashimi"]["s4_length"]
-    if s4_length is not None and s4_length < m["audio_length"]:
-        raise UserError(f"config key 'model.ar_sashimi.s4_length' = {s4_length} must be at least "
-                        f"'model.audio_length' ({m['audio_length']})")
+    """Clips that the pooling divides, S4 kernels that cover them."""
+    check_s4_clip(config, "ar_sashimi")
 
 
 FAMILY = Family(
@@ -25,7 +16,7 @@ FAMILY = Family(
     network="tf_diffwave.models.ar_sashimi.network:ArSashimiBackbone",
     kind="autoregressive",
     conditioning="none",
-    noise_input="",
+    noise_input=None,
     section={                         # autoregressive SaShiMi (Goel et al. 2022) over 8-bit mu-law samples
         "d_model": 64,                # channels of the first tier (times ar_sashimi.expand per tier down)
         "n_layers": 8,                # S4 + feed-forward blocks per tier

@@ -79,6 +79,7 @@ class ArSashimiBackbone(Backbone):
         m = self.config = model_config
         self.policy = policy
         self.unconditional, self.hop_length, self.n_mels = True, audio_config["hop_length"], audio_config["n_mels"]
+        self.classes = MU + 1
         self.length, self.pool = m["audio_length"], [int(p) for p in m["pool"]]
         self.ssm_learning_rate, self.step_mode = m["ssm_learning_rate"], m["step_mode"]
         self.embedding = layers.Embedding(MU + 1, m["d_model"], name="embedding", dtype=policy)

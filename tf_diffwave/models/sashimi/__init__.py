@@ -5,6 +5,7 @@ import math
 
 from tf_diffwave.errors import UserError
 from tf_diffwave.models.registry import Family
+from tf_diffwave.models.s4_config import check_s4_clip
 from tf_diffwave.models.strides import upsample_strides
 
 
@@ -12,10 +13,8 @@ def check(config):
     """The pooling divides the clip (and a vocoder's hop), a vocoder's S4 kernels cover the training crop, and the
     jan2022 variant has DPLR S4."""
     model, sashimi, audio = config["model"], config["model"]["sashimi"], config["audio"]
+    check_s4_clip(config, "sashimi")
     total = math.prod(sashimi["pool"])
-    if model["audio_length"] % total:
-        raise UserError(f"config key 'model.audio_length' = {model['audio_length']} must be a multiple of the "
-                        f"product of 'model.sashimi.pool' ({total})")
     if not model["unconditional"]:
         upsample_strides(audio["hop_length"])
         if audio["hop_length"] % total:
@@ -35,9 +34,6 @@ def check(config):
     if sashimi["skips"] == "layer" and not sashimi["unet"]:
         raise UserError("config key 'model.sashimi.skips' = 'layer' needs 'model.sashimi.unet' = true (the skips "
                         "come from the layers on the way down)")
-    if sashimi["s4_length"] is not None and sashimi["s4_length"] < model["audio_length"]:
-        raise UserError(f"config key 'model.sashimi.s4_length' = {sashimi['s4_length']} must be at least "
-                        f"'model.audio_length' ({model['audio_length']})")
 
 
 FAMILY = Family(

@@ -23,8 +23,8 @@ import tensorflow as tf
 from keras import layers, ops
 
 from tf_diffwave.models.contract import Backbone
-from tf_diffwave.models.wavegrad import upsampling_factors
 from tf_diffwave.models.layers import SplitConv1D
+from tf_diffwave.models.wavegrad import upsampling_factors
 
 LEAKY_SLOPE = 0.2
 

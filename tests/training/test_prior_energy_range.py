@@ -10,7 +10,7 @@ from tests.helpers import DEMO_CONFIG, make_corpus, tiny_overrides
 from tf_diffwave.config import load_config, save_config
 from tf_diffwave.data.corpora import read_corpus
 from tf_diffwave.data.pipelines import UnreadableFiles
-from tf_diffwave.training.prior_statistics import with_prior_statistics
+from tf_diffwave.training.prior_energy_range import with_prior_statistics
 
 
 def test_statistics_are_the_energy_range_of_the_training_mels_and_survive_a_resume(tmp_path):

@@ -1,5 +1,6 @@
-"""The statistics a data-dependent prior is normalised by (diffusion.prior = "priorgrad"): computed once from the
-training split when a run starts, and stored in the run's config, so that inference and exports need no data."""
+"""The statistics a data-dependent prior is normalised by (diffusion.prior "priorgrad" or "fregrad"): computed once
+from the training split when a run starts, and stored in the run's config, so that inference and exports need no
+data."""
 
 import copy
 import os
@@ -9,8 +10,7 @@ import tensorflow as tf
 from tf_diffwave.config import load_run_config
 from tf_diffwave.data.audio import read_audio
 from tf_diffwave.data.features import LogMel
-from tf_diffwave.data.mel_files import mel_path, read_mel
-from tf_diffwave.data.pipelines import uses_precomputed_mels
+from tf_diffwave.data.mel_files import utterance_mel
 from tf_diffwave.diffusion.prior import energy_statistics
 from tf_diffwave.errors import UserError
 
@@ -21,22 +21,21 @@ def with_prior_statistics(config, model_dir, corpus, files):
     range over the training split (`files`: its UnreadableFiles, which skips and counts the files that fail to
     read)."""
     d = config["diffusion"]
-    if d["prior"] != "priorgrad" or d["energy_min"] is not None:
+    if d["prior"] == "standard" or d["energy_min"] is not None:
         return config
     config = copy.deepcopy(config)
     if os.path.isfile(os.path.join(model_dir, "config.json")) and tf.train.latest_checkpoint(model_dir) is not None:
         saved = load_run_config(model_dir)["diffusion"]
-        if saved["prior"] == "priorgrad" and saved["energy_min"] is not None:
+        if saved["prior"] == d["prior"] and saved["energy_min"] is not None:
             config["diffusion"].update(energy_min=saved["energy_min"], energy_max=saved["energy_max"])
             return config
     a, data = config["audio"], config["data"]
     log_mel = LogMel.from_config(a)
-    if uses_precomputed_mels(data):
-        def mel_of(utterance_id):
-            return read_mel(mel_path(data["mel_dir"], utterance_id), a["n_mels"])
-    else:
-        def mel_of(utterance_id):
-            return log_mel(read_audio(corpus.wav_paths[utterance_id], a["sample_rate"], files.warn))
+
+    def mel_of(utterance_id):
+        return utterance_mel(data, a["n_mels"], utterance_id, lambda: log_mel(
+            read_audio(corpus.wav_paths[utterance_id], a["sample_rate"], files.warn)))
+
     mels = [mel for mel in (files.read(mel_of, i) for i in corpus.train_ids) if mel is not None]
     if files.error:
         raise UserError(files.error)

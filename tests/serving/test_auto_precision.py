@@ -78,7 +78,7 @@ def test_the_bundled_models_reduced_paths_keep_the_quality_bound(tmp_path):
     """bfloat16 (TensorFlow) and int8 (LiteRT, run without TensorFlow) against float32 on a held-out utterance,
     the same seed: log-mel L1 to the recording within +0.02, PESQ within -0.05."""
     pytest.importorskip("ai_edge_litert")
-    from tests.serving.test_litert import run_litert
+    from tests.helpers import run_litert
     from tf_diffwave.serving.litert import seeded_noise
 
     model = tf_diffwave.load()

@@ -1,0 +1,72 @@
+"""What every pipeline shares: the model it samples, its features, and the refusals of what its kind does not do."""
+
+import numpy as np
+
+from tf_diffwave.data.features import LogMel
+from tf_diffwave.errors import UserError
+from tf_diffwave.pipelines import KINDS, OFFERS
+
+
+class Pipeline:
+    """Samples one backbone (its networks with their current weights) as its kind does. Subclasses set `kind_name`
+    and answer the OFFERS their kind answers; the others raise the kind's one-line refusal. Every pipeline answers
+    `savedmodel_module()` (what `export` writes for TF Serving) and `tensorboard_samples(corpus)` (what training
+    writes to TensorBoard)."""
+
+    kind_name = None
+
+    def __init__(self, backbone, config, where=""):
+        self.backbone, self.config, self.where = backbone, config, where or "this model"
+        self.family = backbone.family
+        self.kind = KINDS[self.kind_name]
+        self.log_mel = LogMel.from_config(config["audio"])
+
+    @property
+    def sample_rate(self):
+        return self.config["audio"]["sample_rate"]
+
+    def savedmodel_module(self):
+        """A tf.Module whose `serve` tf.function is the export's `serving_default` signature."""
+        raise NotImplementedError
+
+    def tensorboard_samples(self, corpus):
+        """An object whose `write_summaries()` writes this model's samples into the default summary writer."""
+        raise NotImplementedError
+
+    def precision_probe(self):
+        """A function of the pipeline that returns audio (numpy) for a fixed probe input, for comparing precisions
+        (serving.auto_precision), or None when the kind has no reduced-precision path to compare."""
+        return None
+
+    def _require(self, offer):
+        self.kind.require(offer, self.family, self.where)
+
+
+def generate_in_batches(generate, n, seed, batch_size, on_batch=None):
+    """Clips (n, samples) from `generate(seeds (B,))` -> audio (B, samples), `batch_size` seeds at a time from
+    `seed` on (clip i drawn with seed + i, whatever the batching); `on_batch(done)` after each batch."""
+    if n < 1 or batch_size < 1:
+        raise UserError(f"the number of clips ({n}) and the batch size ({batch_size}) must be at least 1")
+    clips = []
+    for start in range(0, n, batch_size):
+        seeds = seed + np.arange(start, min(start + batch_size, n), dtype=np.int64)
+        clips.append(generate(seeds))
+        if on_batch is not None:
+            on_batch(start + len(seeds))
+    return np.concatenate(clips)
+
+
+def _refusing(offer):
+    def refuse(self, *args, **kwargs):
+        self._require(offer)
+        raise NotImplementedError(f"{type(self).__name__} answers {offer} but does not implement it")
+
+    refuse.__name__ = offer
+    refuse.__doc__ = "Refused for this kind of model (tf_diffwave.pipelines.KINDS says why)."
+    return refuse
+
+
+for _offer in OFFERS:
+    if _offer != "litert":
+        setattr(Pipeline, _offer, _refusing(_offer))
+setattr(Pipeline, "litert_function", _refusing("litert"))
