@@ -136,19 +136,22 @@ def test_what_is_missing_is_one_line_naming_the_command_that_installs_it(tmp_pat
     assert set(VOICES) == {"en", "es", "fr", "it", "ru"}
 
 
-def test_a_damaged_recording_or_package_stops_with_one_line_and_leaves_nothing(tmp_path, encoded):
+def test_an_empty_recording_is_left_out_with_a_warning_and_a_damaged_package_leaves_nothing(tmp_path, encoded,
+                                                                                        caplog):
     sounds, texts = installed_layout(tmp_path, {**encoded, "hello": b""})  # G.722 has no header: only empty fails
+    with caplog.at_level("WARNING", logger="tf_diffwave"):
+        made = build_corpus("en", str(tmp_path / "corpus"), sounds_dir=sounds, transcripts=texts)
+    assert (made["prompts"], made["unreadable"]) == (1, 1)
+    assert "hello: no audio in this G.722 file; left out" in caplog.text
+    assert [row[0] for row in read_metadata(tmp_path / "corpus")] == ["digits_1"]
     before = sorted(os.listdir(tmp_path))
-    with pytest.raises(UserError, match="hello: no audio in this G.722 file"):
-        build_corpus("en", str(tmp_path / "corpus"), sounds_dir=sounds, transcripts=texts)
-    assert sorted(os.listdir(tmp_path)) == before
     bad = tmp_path / "bad.deb"
     bad.write_bytes(b"!<arch>\nnonsense")
     with pytest.raises(UserError, match=f"{bad}: "):
-        build_corpus("en", str(tmp_path / "corpus"), deb=str(bad))
+        build_corpus("en", str(tmp_path / "other"), deb=str(bad))
     other = deb_file(tmp_path / "fr.deb", encoded, package="asterisk-core-sounds-fr-g722")
     with pytest.raises(UserError, match="package 'asterisk-core-sounds-fr-g722', not asterisk-core-sounds-en-g722"):
-        build_corpus("en", str(tmp_path / "corpus"), deb=other)
+        build_corpus("en", str(tmp_path / "other"), deb=other)
 
 
 def test_the_command_writes_the_corpus_and_says_what_it_made(tmp_path, encoded, capsys):

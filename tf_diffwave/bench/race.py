@@ -144,10 +144,12 @@ def random_weights_model(config_path, out, overrides=()):
     return write_model_folder(load_config(config_path, list(overrides)), None, 0, out, config_path, export=False)
 
 
-def race(config_path, wavegrad_config_path, peers, rounds, folder):
+def race(config_path, wavegrad_config_path, peers, rounds, folder, fregrad_config_path=None):
     """The race's Table: RTF min and median over `rounds` per contestant, the spread (max / min) of its
     rounds, and per round the ratio of each contestant's time to this project's float32 export's."""
     entries = vocoder_entries(config_path, "", folder, 0)
+    if fregrad_config_path:
+        entries += vocoder_entries(fregrad_config_path, "FreGrad", folder, 0, ("float32", "bfloat16"))
     peer_ready = {name: peers and installed("torch") and installed(name) for name in ("diffwave", "wavegrad")}
     if peer_ready["diffwave"]:
         entries += peer_entries("diffwave", "lmnt-com/diffwave", entries[0][2][0], folder)
@@ -167,11 +169,11 @@ def race(config_path, wavegrad_config_path, peers, rounds, folder):
     return race_table(contestants, work, peaks, rounds)
 
 
-def vocoder_entries(config_path, title, folder, iterations):
+def vocoder_entries(config_path, title, folder, iterations, precisions=None):
     """The race entries (name, environment, (operations, precision), kind, arguments) of a vocoder of the config
-    with random weights: its SavedModels (float32 and, for the main model, bfloat16; with and without oneDNN) and
-    LiteRT models. `title` names a second model ("" for the main one); `iterations`, its schedule's length (0:
-    the config's fast schedule)."""
+    with random weights: its SavedModels in `precisions` (default: float32 and bfloat16 for the main model, float32
+    for the others; with and without oneDNN) and LiteRT models. `title` names a second model ("" for the main one);
+    `iterations`, its schedule's length (0: the config's fast schedule)."""
     from tf_diffwave.bench.arithmetic import vocoding_flops
     from tf_diffwave.serving.litert import LITERT_PRECISIONS, export_litert
 
@@ -184,7 +186,7 @@ def vocoder_entries(config_path, title, folder, iterations):
     # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI, BF16 or AMX; elsewhere the variable does
     onednn = {"TF_ENABLE_ONEDNN_OPTS": "1"}
     entries = []
-    for precision in ("float32", "bfloat16") if not title else ("float32",):
+    for precision in precisions or (("float32",) if title else ("float32", "bfloat16")):
         path = model.export(os.path.join(folder, f"{name}-{precision}"), 1, precision)
         entries.append((f"{label}SavedModel, {precision}{suffix}", {}, (work, precision), "tensorflow", path,
                         n_mels, hop, 0))

@@ -28,6 +28,8 @@ def main(argv=None, prog=None):
                         help="rounds of the standard against PriorGrad's prior, taken in turns (0: skip)")
     parser.add_argument("--wavegrad-config", default=shipped_path("configs/wavegrad_ljspeech.json"),
                         help="WaveGrad config for the WaveGrad table ('' to skip)")
+    parser.add_argument("--fregrad-config", default=shipped_path("configs/fregrad_ljspeech.json"),
+                        help="FreGrad config for its race rows ('' to skip)")
     parser.add_argument("--ar-config", default=shipped_path("configs/sc09_ar_sashimi.json"),
                         help="autoregressive SaShiMi config for its table ('' to skip)")
     parser.add_argument("--peers", action="store_true",
@@ -49,7 +51,7 @@ def main(argv=None, prog=None):
 
     if args.race_rounds and not args.stream_only:
         with tempfile.TemporaryDirectory() as folder:
-            show(race(args.config, args.wavegrad_config, args.peers, args.race_rounds, folder))
+            show(race(args.config, args.wavegrad_config, args.peers, args.race_rounds, folder, args.fregrad_config))
     if args.race_only:
         return
     if args.stream_seconds:

@@ -37,5 +37,7 @@ def main(argv=None, prog=None):
 
     made = build_corpus(args.language, args.out_dir, args.sample_rate, args.trim_db, args.deb, args.sounds_dir,
                         on_prompt=on_prompt)
+    unreadable = f", {made['unreadable']} unreadable" if made["unreadable"] else ""
     print(f"wrote {args.out_dir}: {made['prompts']} prompts, {made['seconds'] / 60:.1f} minutes at "
-          f"{args.sample_rate} Hz ({made['skipped']} silence and tone prompts left out); licence in LICENSE.md")
+          f"{args.sample_rate} Hz ({made['skipped']} silence and tone prompts left out{unreadable}); licence in "
+          f"LICENSE.md")

@@ -11,6 +11,7 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -21,6 +22,8 @@ import numpy as np
 import soundfile
 
 from tf_diffwave.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 SOUNDS = "/usr/share/asterisk/sounds"
 NATIVE_RATE = 16000  # G.722's
@@ -207,10 +210,15 @@ def build_corpus(language, out_dir, sample_rate=NATIVE_RATE, below_peak_db=40.0,
     os.makedirs(parent, exist_ok=True)
     partial = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
     try:
-        rows, seconds = [], 0.0
+        rows, seconds, unreadable = [], 0.0, 0
         os.makedirs(os.path.join(partial, "wavs"))
         for i, name in enumerate(names):
-            audio = trim_silence(decode_g722(read(name), name), NATIVE_RATE, below_peak_db)
+            try:
+                audio = trim_silence(decode_g722(read(name), name), NATIVE_RATE, below_peak_db)
+            except UserError as err:  # one empty prompt (the Russian package has one) costs that prompt alone
+                logger.warning(f"{err}; left out")
+                unreadable += 1
+                continue
             if sample_rate != NATIVE_RATE:
                 import soxr
 
@@ -223,13 +231,16 @@ def build_corpus(language, out_dir, sample_rate=NATIVE_RATE, below_peak_db=40.0,
             seconds += len(audio) / sample_rate
             if on_prompt is not None:
                 on_prompt(i + 1, len(names))
+        if not rows:
+            raise UserError(f"{deb or voice.folder}: none of the {len(names)} prompts could be decoded")
         with open(os.path.join(partial, "metadata.csv"), "w", encoding="utf-8") as f:
             f.write("\n".join(rows) + "\n")
         write_attribution(partial, voice, version, sample_rate, below_peak_db, len(rows), seconds)
         os.replace(partial, out_dir)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return {"prompts": len(rows), "seconds": seconds, "skipped": len(sources) - len(rows), "version": version}
+    return {"prompts": len(rows), "seconds": seconds, "skipped": len(sources) - len(rows) - unreadable,
+            "unreadable": unreadable, "version": version}
 
 
 def write_attribution(folder, voice, version, sample_rate, below_peak_db, count, seconds):

@@ -134,7 +134,7 @@ def fregrad_weights(state, config, path):
                 raise UserError(f"{path}: {key}.dilated_conv.{buffer} = {found.reshape(-1).tolist()}, not the Haar "
                                 f"filter {[float(v) for v in expected]} that FreGrad's DWT (db1) holds")
         weights[f"step_projection_{i}"] = state.linear(f"{key}.diffusion_projection", c, EMBED_DIM)
-        weights[f"dilated_conv_{i}/conv"] = state.conv1d(f"{key}.dilated_conv", 4 * c, 2 * c, 3)
+        weights[f"dilated_conv_{i}/conv"] = state.conv1d(f"{key}.dilated_conv", 4 * c, 2 * c, 3)  # [low | high]
         weights[f"output_projection_{i}"] = state.conv1d(f"{key}.output_projection", 2 * c, c)
         projections.append(state.conv1d(f"{key}.conditioner_projection", 2 * c, n_mels))
     weights["conditioner_projection"] = {"kernel": np.concatenate([p["kernel"][0] for p in projections], axis=1),

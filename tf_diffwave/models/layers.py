@@ -184,22 +184,25 @@ def haar_inverse(low, high):
 @keras.saving.register_keras_serializable(package="tf_diffwave")
 class FrequencyAwareConv(layers.Layer):
     """FreGrad's Freq-DConv (Nguyen et al. 2024, section 2.1): the input (B, L, C) split into its Haar bands, the
-    two stacked as 2C channels at half the rate, a dilated 'same' convolution of kernel 3 to 2 x `filters`
-    channels, and the inverse DWT of its halves: (B, L, filters). Its weights are one Conv1D's (3, 2C,
-    2 x filters), the bands ordered [low | high] in and out."""
+    two stacked as 2C channels at half the rate, a dilated 'same' convolution of kernel 3, and the inverse DWT of
+    each output part's low and high halves: one tensor (B, L, width) per width of `widths`. Its weights are one
+    Conv1D's (3, 2C, 2 x sum(widths)), the bands ordered [low | high] in and out (FreGrad's layout); each part is
+    computed by its own convolution (SplitConv1D), so that no activation is sliced (a slice's gradient is a
+    zero-padded copy of the whole)."""
 
-    def __init__(self, filters, dilation=1, **kwargs):
+    def __init__(self, widths, dilation=1, **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.dilation = filters, dilation
-        self.conv = layers.Conv1D(2 * filters, 3, padding="same", dilation_rate=dilation, dtype=self.dtype_policy,
-                                  name="conv")
+        self.widths, self.dilation = list(widths), dilation
+        self.conv = SplitConv1D(self.widths * 2, kernel_size=3, dilation=dilation, dtype=self.dtype_policy,
+                                name="conv")
 
     def build(self, input_shape):
         self.conv.build((None, None, 2 * input_shape[-1]))
 
-    def call(self, x):
-        z = self.conv(tf.concat(haar_bands(x), axis=-1))
-        return haar_inverse(z[..., : self.filters], z[..., self.filters:])
+    def call(self, x, training=False):
+        parts = self.conv(tf.concat(haar_bands(x), axis=-1), training=training)
+        n = len(self.widths)
+        return [haar_inverse(low, high) for low, high in zip(parts[:n], parts[n:])]
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "dilation": self.dilation}
+        return {**super().get_config(), "widths": self.widths, "dilation": self.dilation}

@@ -19,7 +19,14 @@ from keras import layers, ops
 
 from tf_diffwave.data.filters import biquad, filtered
 from tf_diffwave.models.contract import Backbone
-from tf_diffwave.models.layers import FrequencyAwareConv, StepEmbedding, haar_bands, haar_inverse, upsample_mel
+from tf_diffwave.models.layers import (
+    FrequencyAwareConv,
+    SplitConv1D,
+    StepEmbedding,
+    haar_bands,
+    haar_inverse,
+    upsample_mel,
+)
 from tf_diffwave.models.strides import upsample_strides
 
 
@@ -35,6 +42,35 @@ class ProjectionPart(layers.Layer):
         columns = slice(self.start, self.start + self.width)
         return tf.matmul(x, tf.cast(self.projection.kernel[:, columns], x.dtype)) + \
             tf.cast(self.projection.bias[columns], x.dtype)
+
+
+@keras.saving.register_keras_serializable(package="tf_diffwave")
+class LayerProjections(layers.Layer):
+    """The 1x1 projections of the upsampled mel (B, L, n_mels) for every residual layer's gate and filter at once,
+    written rows-first (2 x layers, B, L, C) by one batched matmul (row 2i layer i's gate part, 2i + 1 its filter
+    part), so that each is a tensor of its own (a slice of a (B, L, layers x 2C) tensor would cost its gradient a
+    zero-padded copy of the whole). The weights are one Dense's, (n_mels, layers x 2C), layer i's in columns
+    [2Ci, 2C(i + 1)], gate half first."""
+
+    def __init__(self, num_layers, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.num_layers, self.channels = num_layers, channels
+
+    def build(self, input_shape):
+        total = self.num_layers * 2 * self.channels
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], total), initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(total,), initializer="zeros")
+
+    def call(self, x):
+        rows = 2 * self.num_layers
+        kernel = tf.transpose(tf.reshape(tf.cast(self.kernel, x.dtype), [-1, rows, self.channels]), [1, 0, 2])
+        bias = tf.reshape(tf.cast(self.bias, x.dtype), [rows, 1, self.channels])
+        shape = tf.shape(x)
+        out = tf.matmul(tf.reshape(x, [1, shape[0] * shape[1], shape[2]]), kernel) + bias
+        return tf.reshape(out, [rows, shape[0], shape[1], self.channels])
+
+    def get_config(self):
+        return {**super().get_config(), "num_layers": self.num_layers, "channels": self.channels}
 
 
 class FreGradBackbone(Backbone):
@@ -57,11 +93,9 @@ class FreGradBackbone(Backbone):
         mel = keras.Input((None, self.n_mels), name="mel")
         self.upsampler = keras.Model(mel, upsample_mel(mel, self.hop_length // 2, policy, self.strides),
                                      name="upsampler")
-        projection = layers.Dense(self.num_layers * 2 * self.channels, name="conditioner_projection", dtype=policy)
+        projection = LayerProjections(self.num_layers, self.channels, name="conditioner_projection", dtype=policy)
         self.conditioner = keras.Model(mel, projection(self.upsampler(mel)), name="conditioner")
-        self.denoiser = self._build_denoiser(m, lambda i, cond: cond[..., 2 * self.channels * i:
-                                                                     2 * self.channels * (i + 1)],
-                                             self.num_layers * 2 * self.channels, "denoiser")
+        self.denoiser = self._build_denoiser(m, lambda i, rows: (rows[2 * i], rows[2 * i + 1]), None, "denoiser")
         # for long inputs, chunk by chunk: the upsampled mel alone held, each layer projecting its own part
         self._chunk_denoiser = self._build_denoiser(m, lambda i, upsampled: self._layer_projection(
             projection, i, upsampled), self.n_mels, "chunk_denoiser")
@@ -70,15 +104,16 @@ class FreGradBackbone(Backbone):
                                  name="fregrad")
 
     def _layer_projection(self, projection, i, upsampled):
-        width = 2 * self.channels
-        return ProjectionPart(projection, width * i, width, dtype=self.policy)(upsampled)
+        c = self.channels
+        return tuple(ProjectionPart(projection, c * (2 * i + k), c, dtype=self.policy)(upsampled) for k in (0, 1))
 
     def chunk_networks(self):
         return self.upsampler, self._chunk_denoiser
 
     def _build_denoiser(self, m, condition, width, name):
-        """A denoiser whose layer i adds condition(i, cond) to its convolution, cond its third input of `width`
-        channels at the bands' rate; the layers are made on the first build and shared by the next."""
+        """A denoiser whose layer i adds condition(i, cond) = (gate part, filter part) to its convolution's, cond
+        its third input: `width` channels at the bands' rate, or (width None) the conditioner's rows, unstacked;
+        the layers are made on the first build and shared by the next."""
         def layer(key, make):
             if key not in self._layers:
                 self._layers[key] = make(name=key, dtype=self.policy)
@@ -86,7 +121,12 @@ class FreGradBackbone(Backbone):
 
         c = self.channels
         signal, step = keras.Input((None,), name="signal"), keras.Input((), name="step")
-        cond = keras.Input((None, width), name="cond", dtype=keras.DTypePolicy(self.policy).compute_dtype)
+        dtype = keras.DTypePolicy(self.policy).compute_dtype
+        if width is None:
+            cond = keras.Input(batch_shape=(2 * self.num_layers, None, None, self.channels), name="cond", dtype=dtype)
+            parts = ops.unstack(cond, 2 * self.num_layers, axis=0)
+        else:
+            cond = parts = keras.Input((None, width), name="cond", dtype=dtype)
         emb = layer("step_embedding", lambda **kw: StepEmbedding(128, m["step_embedding"], **kw))(step)
         emb = layer("step_mlp_1", lambda **kw: layers.Dense(m["embed_dim"], activation="swish", **kw))(emb)
         emb = layer("step_mlp_2", lambda **kw: layers.Dense(m["embed_dim"], activation="swish", **kw))(emb)
@@ -96,12 +136,12 @@ class FreGradBackbone(Backbone):
         for i, dilation in enumerate(self.dilations):
             step_bias = layer(f"step_projection_{i}", lambda **kw: layers.Dense(c, **kw))(emb)
             y = x + ops.expand_dims(step_bias, 1)
-            y = layer(f"dilated_conv_{i}", lambda **kw: FrequencyAwareConv(2 * c, dilation, **kw))(y)
-            y = y + ops.cast(condition(i, cond), y.dtype)
-            y = ops.sigmoid(y[..., :c]) * ops.tanh(y[..., c:])
-            y = layer(f"output_projection_{i}", lambda **kw: layers.Conv1D(2 * c, 1, **kw))(y)
-            x = (x + y[..., :c]) / math.sqrt(2.0)
-            skip_sum = y[..., c:] if skip_sum is None else skip_sum + y[..., c:]
+            gate, filt = layer(f"dilated_conv_{i}", lambda **kw: FrequencyAwareConv([c, c], dilation, **kw))(y)
+            gate_cond, filt_cond = condition(i, parts)
+            y = ops.sigmoid(gate + ops.cast(gate_cond, gate.dtype)) * ops.tanh(filt + ops.cast(filt_cond, filt.dtype))
+            residual, skip = layer(f"output_projection_{i}", lambda **kw: SplitConv1D([c, c], **kw))(y)
+            x = (x + residual) / math.sqrt(2.0)
+            skip_sum = skip if skip_sum is None else skip_sum + skip
         x = skip_sum / math.sqrt(self.num_layers)
         x = layer("skip_projection", lambda **kw: layers.Conv1D(c, 1, activation="relu", **kw))(x)
         x = layer("output", lambda **kw: layers.Conv1D(2, 1, kernel_initializer="zeros",
