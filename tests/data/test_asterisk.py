@@ -152,6 +152,7 @@ def test_an_empty_recording_is_left_out_with_a_warning_and_a_damaged_package_lea
     other = deb_file(tmp_path / "fr.deb", encoded, package="asterisk-core-sounds-fr-g722")
     with pytest.raises(UserError, match="package 'asterisk-core-sounds-fr-g722', not asterisk-core-sounds-en-g722"):
         build_corpus("en", str(tmp_path / "other"), deb=other)
+    assert sorted(os.listdir(tmp_path)) == sorted([*before, "bad.deb", "fr.deb"])  # no corpus, whole or partial
 
 
 def test_the_command_writes_the_corpus_and_says_what_it_made(tmp_path, encoded, capsys):
