@@ -141,7 +141,12 @@ def random_weights_model(config_path, out, overrides=()):
     from tf_diffwave.config import load_config
     from tf_diffwave.interop.model_folder import write_model_folder
 
-    return write_model_folder(load_config(config_path, list(overrides)), None, 0, out, config_path, export=False)
+    config = load_config(config_path, list(overrides))
+    if config["diffusion"]["prior"] != "standard" and config["diffusion"]["energy_min"] is None:
+        # a data-dependent prior's statistics are computed from a corpus; LJSpeech's (PriorGrad's) stand in, as the
+        # speed does not depend on them
+        config["diffusion"].update(energy_min=0.028, energy_max=4.88)
+    return write_model_folder(config, None, 0, out, config_path, export=False)
 
 
 def race(config_path, wavegrad_config_path, peers, rounds, folder, fregrad_config_path=None):

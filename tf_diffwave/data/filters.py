@@ -36,7 +36,8 @@ def filtered(x, b, a, portable=True):
 
         def body(n, y2, y1, out):
             y = fir[:, n] - (a[2] * y2 + a[1] * y1)
-            return n + 1, y1, y, out + y[:, None] * tf.cast(tf.equal(positions, n), tf.float32)[None]
+            at_n = tf.expand_dims(tf.cast(tf.equal(positions, n), tf.float32), 0)
+            return n + 1, y1, y, out + tf.expand_dims(y, 1) * at_n
 
         _, _, _, y = tf.while_loop(lambda n, *_: n < tf.shape(x)[1], body, (0, zeros, zeros, tf.zeros_like(x)))
         return tf.clip_by_value(y, -1.0, 1.0)

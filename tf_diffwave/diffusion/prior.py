@@ -78,7 +78,7 @@ class Prior:
         """The std of each frame and band of the signal (B, frames, bands): PriorGrad's one band, FreGrad's two."""
         if self.kind == "fregrad":
             return tf.stack(self.band_frame_std(mel), axis=-1)
-        return self.frame_std(mel)[..., None]
+        return tf.expand_dims(self.frame_std(mel), -1)  # not [..., None]: a StridedSlice LiteRT has no kernel for
 
     def expanded(self, frame_stds):
         """Frame stds (B, frames, bands) as the std of every sample of the signal (B, frames * hop): each frame's
