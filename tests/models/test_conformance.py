@@ -30,6 +30,12 @@ CASES = [
 ]
 IDS = [case.name for case in CASES]
 VOCODERS = [case for case in CASES if "vocoder" in case.name]
+HEAVY = {"sashimi vocoder", "sashimi generator", "wavegrad vocoder"}  # 5-10 s each: the --slow selection's
+
+
+def light_first(cases):
+    """The cases, the heavy ones marked slow: the default selection keeps one case of every kind."""
+    return [pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.name in HEAVY else []) for case in cases]
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +49,7 @@ def test_every_family_of_the_package_has_a_case():
     assert {case.config_dict()["model"]["backbone"] for case in CASES} == set(registry.names())
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", light_first(CASES))
 def test_shapes_float32_outputs_and_checkpoint(case, tmp_path):
     pipeline = conformance.tiny_pipeline(case)
     conformance.check_shapes_at_two_lengths(case, pipeline)
@@ -51,7 +57,7 @@ def test_shapes_float32_outputs_and_checkpoint(case, tmp_path):
     conformance.check_checkpoint_round_trip(case, pipeline, str(tmp_path))
 
 
-@pytest.mark.parametrize("case", VOCODERS, ids=[case.name for case in VOCODERS])
+@pytest.mark.parametrize("case", light_first(VOCODERS))
 def test_chunked_equals_whole(case):
     conformance.check_chunked_equals_whole(case)
 
