@@ -122,3 +122,18 @@ def test_a_corpus_that_mostly_fails_mid_run_stops_with_an_error_and_saves(tmp_pa
         os.remove(path)
     with pytest.raises(UserError, match="4 of the 6 training files are unreadable, the last one: .*not found"):
         trainer.train()
+
+
+@pytest.mark.slow
+def test_a_state_file_without_timestamps_resumes_its_newest_checkpoint(tmp_path, tiny_corpus):
+    """A run folder whose `checkpoint` file lists its checkpoints without the timestamps TensorFlow adds (written by
+    hand, or copied from a trimmed copy) resumes where it stopped, not at step 0."""
+    model_dir = str(tmp_path / "run")
+    overrides = tiny_overrides(tiny_corpus, model_dir)
+    seeded_trainer(load_config(DEMO_CONFIG, overrides + ["train.max_steps=4"])).train()
+    with open(os.path.join(model_dir, "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "ckpt-4"\nall_model_checkpoint_paths: "ckpt-4"\n')
+    reference = tf.train.load_checkpoint(os.path.join(model_dir, "ckpt-4"))
+    trainer = seeded_trainer(load_config(DEMO_CONFIG, overrides + ["train.max_steps=4"]))
+    assert trainer.restore().endswith("ckpt-4")
+    assert int(trainer.step.numpy()) == reference.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 4

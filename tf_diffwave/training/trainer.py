@@ -241,7 +241,10 @@ class Trainer:
     def restore(self):
         """Restore the newest checkpoint of the run folder that can be read, warning about each newer one that
         cannot (a truncated file); return its path, or None when the folder has no checkpoint."""
-        saved = list(reversed(self.manager.checkpoints))
+        # the state file's own list: the manager's leaves out every checkpoint the file gives no timestamp for (a
+        # state file written by hand or by another tool), and would start the run again from step 0
+        state = tf.train.get_checkpoint_state(self.model_dir)
+        saved = list(reversed(state.all_model_checkpoint_paths)) if state else []
         for path in saved:
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
