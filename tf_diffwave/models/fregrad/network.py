@@ -2,13 +2,14 @@
 
 The diffusion runs on the signal of the two half-rate Haar bands of the audio, interleaved sample by sample
 (signal[2n] = low[n], signal[2n + 1] = high[n]): a frame keeps its hop of samples, so the diffusion core, chunked
-vocoding and streaming need no change. The network reads the signal as (B, L / 2, 2), the bands as channels, and
-predicts the noise of both:
-  conditioner: mel (B, frames, n_mels) -> every residual layer's projection of the upsampled mel (B, L / 2,
-               layers x 2C), computed once per utterance
+vocoding and streaming need no change. The network reads the signal as (B, 1, L / 2, 2), the bands as channels in
+Conv2D's layout (kept from the first convolution to the last, as in the WaveNet family), and predicts the noise of
+both:
+  conditioner: mel (B, frames, n_mels) -> every residual layer's projection of the upsampled mel (2 x layers, B,
+               1, L / 2, C), gate and filter parts in turn, computed once per utterance
   denoiser:    signal (B, L), step (B,), conditioner -> predicted noise (B, L)
 A residual layer is DiffWave's with its dilated convolution made frequency-aware (layers.FrequencyAwareConv:
-DWT, a convolution over the stacked bands at a quarter of the audio rate, inverse DWT).
+DWT, a convolution over the stacked bands at a quarter of the audio rate, inverse DWT, folded into its weights).
 """
 
 import math
@@ -20,7 +21,10 @@ from keras import layers, ops
 from tf_diffwave.data.filters import biquad, filtered
 from tf_diffwave.models.contract import Backbone
 from tf_diffwave.models.layers import (
+    ConditionedGate,
+    Conv1DOnRows,
     FrequencyAwareConv,
+    LayerwiseProjection,
     SplitConv1D,
     StepEmbedding,
     haar_bands,
@@ -28,49 +32,6 @@ from tf_diffwave.models.layers import (
     upsample_mel,
 )
 from tf_diffwave.models.strides import upsample_strides
-
-
-class ProjectionPart(layers.Layer):
-    """Columns [start, start + width) of a Dense layer's output, computed with its weights alone (this layer owns
-    none): one residual layer's part of the conditioner projection, for chunks."""
-
-    def __init__(self, projection, start, width, **kwargs):
-        super().__init__(**kwargs)
-        self.projection, self.start, self.width = projection, start, width
-
-    def call(self, x):
-        columns = slice(self.start, self.start + self.width)
-        return tf.matmul(x, tf.cast(self.projection.kernel[:, columns], x.dtype)) + \
-            tf.cast(self.projection.bias[columns], x.dtype)
-
-
-@keras.saving.register_keras_serializable(package="tf_diffwave")
-class LayerProjections(layers.Layer):
-    """The 1x1 projections of the upsampled mel (B, L, n_mels) for every residual layer's gate and filter at once,
-    written rows-first (2 x layers, B, L, C) by one batched matmul (row 2i layer i's gate part, 2i + 1 its filter
-    part), so that each is a tensor of its own (a slice of a (B, L, layers x 2C) tensor would cost its gradient a
-    zero-padded copy of the whole). The weights are one Dense's, (n_mels, layers x 2C), layer i's in columns
-    [2Ci, 2C(i + 1)], gate half first."""
-
-    def __init__(self, num_layers, channels, **kwargs):
-        super().__init__(**kwargs)
-        self.num_layers, self.channels = num_layers, channels
-
-    def build(self, input_shape):
-        total = self.num_layers * 2 * self.channels
-        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], total), initializer="glorot_uniform")
-        self.bias = self.add_weight(name="bias", shape=(total,), initializer="zeros")
-
-    def call(self, x):
-        rows = 2 * self.num_layers
-        kernel = tf.transpose(tf.reshape(tf.cast(self.kernel, x.dtype), [-1, rows, self.channels]), [1, 0, 2])
-        bias = tf.reshape(tf.cast(self.bias, x.dtype), [rows, 1, self.channels])
-        shape = tf.shape(x)
-        out = tf.matmul(tf.reshape(x, [1, shape[0] * shape[1], shape[2]]), kernel) + bias
-        return tf.reshape(out, [rows, shape[0], shape[1], self.channels])
-
-    def get_config(self):
-        return {**super().get_config(), "num_layers": self.num_layers, "channels": self.channels}
 
 
 class FreGradBackbone(Backbone):
@@ -93,27 +54,22 @@ class FreGradBackbone(Backbone):
         mel = keras.Input((None, self.n_mels), name="mel")
         self.upsampler = keras.Model(mel, upsample_mel(mel, self.hop_length // 2, policy, self.strides),
                                      name="upsampler")
-        projection = LayerProjections(self.num_layers, self.channels, name="conditioner_projection", dtype=policy)
+        projection = LayerwiseProjection(self.num_layers, self.channels, name="conditioner_projection", dtype=policy)
         self.conditioner = keras.Model(mel, projection(self.upsampler(mel)), name="conditioner")
-        self.denoiser = self._build_denoiser(m, lambda i, rows: (rows[2 * i], rows[2 * i + 1]), None, "denoiser")
+        self.denoiser = self._build_denoiser(m, None, "denoiser")
         # for long inputs, chunk by chunk: the upsampled mel alone held, each layer projecting its own part
-        self._chunk_denoiser = self._build_denoiser(m, lambda i, upsampled: self._layer_projection(
-            projection, i, upsampled), self.n_mels, "chunk_denoiser")
+        self._chunk_denoiser = self._build_denoiser(m, projection, "chunk_denoiser")
         signal, step = keras.Input((None,), name="signal"), keras.Input((), name="step")
         self.model = keras.Model([signal, step, mel], self.denoiser([signal, step, self.conditioner(mel)]),
                                  name="fregrad")
 
-    def _layer_projection(self, projection, i, upsampled):
-        c = self.channels
-        return tuple(ProjectionPart(projection, c * (2 * i + k), c, dtype=self.policy)(upsampled) for k in (0, 1))
-
     def chunk_networks(self):
         return self.upsampler, self._chunk_denoiser
 
-    def _build_denoiser(self, m, condition, width, name):
-        """A denoiser whose layer i adds condition(i, cond) = (gate part, filter part) to its convolution's, cond
-        its third input: `width` channels at the bands' rate, or (width None) the conditioner's rows, unstacked;
-        the layers are made on the first build and shared by the next."""
+    def _build_denoiser(self, m, projection, name):
+        """A denoiser taking the conditioner's rows as its third input, or (given the conditioner's `projection`)
+        the upsampled mel, which each layer projects itself; the layers are made on the first build and shared by
+        the next."""
         def layer(key, make):
             if key not in self._layers:
                 self._layers[key] = make(name=key, dtype=self.policy)
@@ -122,30 +78,33 @@ class FreGradBackbone(Backbone):
         c = self.channels
         signal, step = keras.Input((None,), name="signal"), keras.Input((), name="step")
         dtype = keras.DTypePolicy(self.policy).compute_dtype
-        if width is None:
-            cond = keras.Input(batch_shape=(2 * self.num_layers, None, None, self.channels), name="cond", dtype=dtype)
+        if projection is None:
+            cond = keras.Input(batch_shape=(2 * self.num_layers, None, 1, None, c), name="cond", dtype=dtype)
             parts = ops.unstack(cond, 2 * self.num_layers, axis=0)
         else:
-            cond = parts = keras.Input((None, width), name="cond", dtype=dtype)
+            cond = keras.Input((None, self.n_mels), name="upsampled_mel", dtype=dtype)
         emb = layer("step_embedding", lambda **kw: StepEmbedding(128, m["step_embedding"], **kw))(step)
         emb = layer("step_mlp_1", lambda **kw: layers.Dense(m["embed_dim"], activation="swish", **kw))(emb)
         emb = layer("step_mlp_2", lambda **kw: layers.Dense(m["embed_dim"], activation="swish", **kw))(emb)
-        bands = layers.Reshape((-1, 2), dtype=self.policy)(signal)  # (B, L / 2, [low, high])
-        x = layer("input_projection", lambda **kw: layers.Conv1D(c, 1, activation="relu", **kw))(bands)
+        bands = layers.Reshape((1, -1, 2), dtype=self.policy)(signal)  # (B, 1, L / 2, [low, high])
+        x = layer("input_projection", lambda **kw: Conv1DOnRows(c, 1, activation="relu", **kw))(bands)
         skip_sum = None
         for i, dilation in enumerate(self.dilations):
             step_bias = layer(f"step_projection_{i}", lambda **kw: layers.Dense(c, **kw))(emb)
-            y = x + ops.expand_dims(step_bias, 1)
+            y = x + ops.reshape(step_bias, (-1, 1, 1, c))
             gate, filt = layer(f"dilated_conv_{i}", lambda **kw: FrequencyAwareConv([c, c], dilation, **kw))(y)
-            gate_cond, filt_cond = condition(i, parts)
-            y = ops.sigmoid(gate + ops.cast(gate_cond, gate.dtype)) * ops.tanh(filt + ops.cast(filt_cond, filt.dtype))
+            if projection is None:
+                gate, filt = gate + parts[2 * i], filt + parts[2 * i + 1]
+            else:
+                gate, filt = ConditionedGate(projection, i, dtype=self.policy)(cond, gate, filt)
+            y = ops.sigmoid(gate) * ops.tanh(filt)
             residual, skip = layer(f"output_projection_{i}", lambda **kw: SplitConv1D([c, c], **kw))(y)
             x = (x + residual) / math.sqrt(2.0)
             skip_sum = skip if skip_sum is None else skip_sum + skip
         x = skip_sum / math.sqrt(self.num_layers)
-        x = layer("skip_projection", lambda **kw: layers.Conv1D(c, 1, activation="relu", **kw))(x)
-        x = layer("output", lambda **kw: layers.Conv1D(2, 1, kernel_initializer="zeros",
-                                                       **{**kw, "dtype": "float32"}))(x)
+        x = layer("skip_projection", lambda **kw: Conv1DOnRows(c, 1, activation="relu", **kw))(x)
+        x = layer("output", lambda **kw: Conv1DOnRows(2, 1, kernel_initializer="zeros",
+                                                      **{**kw, "dtype": "float32"}))(x)
         return keras.Model([signal, step, cond], layers.Reshape((-1,), dtype="float32")(x), name=name)
 
     @property

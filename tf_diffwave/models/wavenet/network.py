@@ -15,64 +15,18 @@ residual layers keep Conv2D's layout (B, 1, L, C) from the first to the last: no
 import math
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 from tf_diffwave.models.contract import Backbone
-from tf_diffwave.models.layers import Conv1DOnRows, SplitConv1D, StepEmbedding, upsample_mel
+from tf_diffwave.models.layers import (
+    ConditionedGate,
+    Conv1DOnRows,
+    LayerwiseProjection,
+    SplitConv1D,
+    StepEmbedding,
+    upsample_mel,
+)
 from tf_diffwave.models.strides import upsample_strides
-
-
-@keras.saving.register_keras_serializable(package="tf_diffwave")
-class LayerwiseProjection(layers.Layer):
-    """The 1x1 conditioner projections of all residual layers at once: (B, L, n_mels) -> (2 * layers, B, 1, L, C).
-
-    Row 2i holds layer i's gate part, row 2i + 1 its filter part. Written layers-first by one broadcast batched
-    matmul, so each row is a contiguous tensor that the denoiser unstacks without copying (a Conv1D to
-    layers * 2C channels would need a transpose of the whole output to get there).
-    """
-
-    def __init__(self, num_layers, channels, **kwargs):
-        super().__init__(**kwargs)
-        self.num_layers, self.channels = num_layers, channels
-
-    def build(self, input_shape):
-        width = self.num_layers * 2 * self.channels
-        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], width), initializer="glorot_uniform")
-        self.bias = self.add_weight(name="bias", shape=(width,), initializer="zeros")
-
-    def call(self, mel):
-        rows, c = 2 * self.num_layers, self.channels
-        kernel = tf.transpose(tf.reshape(tf.cast(self.kernel, mel.dtype), [-1, rows, c]), [1, 0, 2])
-        bias = tf.reshape(tf.cast(self.bias, mel.dtype), [rows, 1, c])
-        shape = tf.shape(mel)
-        flat = tf.reshape(mel, [1, shape[0] * shape[1], shape[2]])
-        out = tf.matmul(flat, kernel) + bias
-        return tf.reshape(out, [rows, shape[0], 1, shape[1], c])
-
-    def get_config(self):
-        return {**super().get_config(), "num_layers": self.num_layers, "channels": self.channels}
-
-
-class ConditionedGate(layers.Layer):
-    """Residual layer `index`'s gate and filter (B, 1, L, C) plus its conditioning, projected from the upsampled mel
-    (B, L, n_mels) with its columns of a LayerwiseProjection's weights (the layer owns none of its own)."""
-
-    def __init__(self, projection, index, **kwargs):
-        # autocast off: Keras would cast the float32 gate and filter to a mixed policy's bfloat16 (the layer has no
-        # variables of its own, so nothing else changes)
-        super().__init__(autocast=False, **kwargs)
-        self.projection, self.index = projection, index
-
-    def call(self, mel, gate, filt):
-        c = self.projection.channels
-        columns = slice(2 * self.index * c, 2 * (self.index + 1) * c)
-        # not before the layer needs it: with no data dependency on the layer's input, the executor would run every
-        # layer's projection at once and hold them all (layers x 2C values per sample, what chunking avoids)
-        with tf.control_dependencies([gate]):
-            out = tf.matmul(mel, tf.cast(self.projection.kernel[:, columns], mel.dtype))
-        out = tf.expand_dims(out + tf.cast(self.projection.bias[columns], mel.dtype), 1)
-        return gate + tf.cast(out[..., :c], gate.dtype), filt + tf.cast(out[..., c:], filt.dtype)
 
 
 class WaveNetBackbone(Backbone):
