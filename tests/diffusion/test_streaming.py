@@ -41,7 +41,7 @@ def test_step_lookaheads_share_the_total():
     assert step_lookaheads(0, 3) == [0, 0, 0]
 
 
-@pytest.mark.parametrize("size", [1, 7, 64])
+@pytest.mark.parametrize("size", [pytest.param(1, marks=pytest.mark.slow), 7, pytest.param(64, marks=pytest.mark.slow)])
 def test_a_streamed_utterance_equals_the_whole_one(tiny_run, size):
     """The tiny DiffWave (PriorGrad's prior: its std per frame) streams the audio `vocode` gives, in final chunks
     whose lengths follow the mel's arrival."""
@@ -58,6 +58,7 @@ def test_a_streamed_utterance_equals_the_whole_one(tiny_run, size):
     assert len(parts[0]) == (arrived - lookahead) * hop
 
 
+@pytest.mark.slow
 def test_a_long_streamed_utterance_equals_chunked_vocoding(tiny_run):
     """An utterance longer than the chunked vocoder's chunk: `vocode` goes chunk by chunk, streaming as always."""
     model = load(tiny_run)
@@ -82,6 +83,7 @@ def test_a_streamed_wavegrad_utterance_equals_the_whole_one(tiny_wavegrad_run, s
                                model.vocode(mel, seed=2), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_smaller_lookahead_gives_audio_sooner_that_differs(tiny_run):
     model = load(tiny_run)
     mel = speech_mel(model, 40)

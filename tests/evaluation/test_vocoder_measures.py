@@ -151,6 +151,7 @@ def test_searched_schedule_is_saved_and_used_by_infer_and_evaluate(tiny_run, tmp
     assert reduced["mean"]["model"]["mr_stft"] != report["mean"]["model"]["mr_stft"]  # other noise, other audio
 
 
+@pytest.mark.slow
 def test_training_writes_the_held_out_distances_to_tensorboard(tmp_path, tiny_corpus):
     from tests.helpers import DEMO_CONFIG, read_summaries, tiny_overrides
     from tf_diffwave.cli.train import main as train_main

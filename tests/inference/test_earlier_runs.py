@@ -13,7 +13,7 @@ from tf_diffwave import load
 EARLIER = os.path.join(FIXTURES, "earlier-runs")
 
 
-@pytest.mark.parametrize("name", ["wavenet-vocoder", "sashimi-weight-norm"])
+@pytest.mark.parametrize("name", ["wavenet-vocoder", pytest.param("sashimi-weight-norm", marks=pytest.mark.slow)])
 def test_an_earlier_run_gives_the_audio_it_gave(name):
     folder = os.path.join(EARLIER, name)
     model = load(folder)

@@ -61,6 +61,7 @@ def keras_policy_is_float32():
     return keras.config.dtype_policy().name == "float32"
 
 
+@pytest.mark.slow
 def test_mixed_float16_scales_the_loss_and_a_nan_step_halves_the_scale(tmp_path, tiny_corpus, monkeypatch):
     """The GPU path, forced on this CPU: a LossScaleOptimizer whose scale_loss scales the gradients; the applied
     update equals float16 training's unscaled one; a non-finite step is skipped and halves the scale."""

@@ -112,6 +112,7 @@ def test_export_vocodes_an_lmnt_mel_in_a_tensorflow_only_process(converted, tmp_
     np.testing.assert_allclose(audio, model.vocode(mel), atol=1e-5)  # the fast schedule, seeds 0 and 1
 
 
+@pytest.mark.slow
 def test_infer_and_preprocess_compute_lmnts_features(converted, tmp_path):
     from tf_diffwave.cli.infer import main as infer_main
     from tf_diffwave.cli.preprocess import main as preprocess_main

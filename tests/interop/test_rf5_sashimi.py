@@ -71,6 +71,7 @@ def test_network_output_equals_the_originals_and_not_its_cpu_fallback(converted,
     assert np.max(np.abs(eps - reference["eps_fallback"][:, 0])) > 1e-2  # 0.45 on these weights
 
 
+@pytest.mark.slow
 def test_the_200_step_reverse_process_with_the_originals_draws_equals_its_audio(converted, reference):
     noise = np.concatenate([reference["sample_z"][1:, :, 0], reference["sample_xT"][None, :, 0]])
     audio = load(converted).reverse_process(noise, steps="full")

@@ -48,6 +48,7 @@ def test_the_paper_model_has_the_reference_parameter_count():
     assert build_backbone(load_config(AR_CONFIG)).model.count_params() == 5_447_680
 
 
+@pytest.mark.slow
 def test_stepping_equals_the_convolutional_model():
     backbone = tiny_backbone()
     tokens = tf.constant(np.random.default_rng(1).integers(0, MU + 1, (2, 256)), tf.int32)

@@ -80,6 +80,7 @@ def litert_operations(tmp_path, overrides):
     return collections.Counter(op["op_name"] for op in Interpreter(model_path=path)._get_ops_details())
 
 
+@pytest.mark.slow
 @needs_litert
 def test_the_residual_layers_of_a_litert_wavenet_need_no_reshape(tmp_path):
     """XNNPACK takes no Squeeze of a tensor whose batch and length are both dynamic: a reshape per residual layer

@@ -141,6 +141,7 @@ def test_infer_script_on_a_fresh_clone_layout_uses_bundled_model(tmp_path):
     assert np.mean(np.abs(log_mel(audio) - log_mel(truth))) < 1.5
 
 
+@pytest.mark.slow
 def test_api_export_writes_a_version_folder(tiny_run, tmp_path):
     path = tf_diffwave.load(tiny_run).export(str(tmp_path / "exports"))
     assert path == str(tmp_path / "exports" / "2")

@@ -54,6 +54,7 @@ def test_a_nan_batch_is_skipped_and_changes_nothing(tmp_path, tiny_corpus, monke
     assert before[2] == after[2] == 2 and int(trainer.step.numpy()) == 3
 
 
+@pytest.mark.slow
 def test_non_finite_steps_in_a_row_stop_the_run_and_keep_the_checkpoints(tmp_path, tiny_corpus, monkeypatch):
     poison_examples_from(monkeypatch, 6)  # steps 1-3 are fine; every step from 4 on is NaN
     model_dir = str(tmp_path / "run")
