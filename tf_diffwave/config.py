@@ -25,6 +25,9 @@ COMMON_DEFAULTS = {
         "path": "data/ljspeech-demo",  # corpus folder
         "mel_dir": "",                # folder of precomputed <id>.npy log-mels; "" computes them on the fly
         "crop_frames": 62,            # training segment in mel frames (62 x 256 = 15872 samples)
+        "silence_pad": 0.0,           # seconds of digital silence added before and after each training utterance,
+                                      # so that a vocoder learns that a silent mel is silence (mels computed on the
+                                      # fly only)
         "valid_count": 5,             # ljspeech: utterances held out (the last ones of metadata.csv)
         "valid_percent": 10.0,        # sc09 without Speech Commands' list files: share of speakers held out
         "test_percent": 10.0,         # ... and kept for testing

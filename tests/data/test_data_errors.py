@@ -11,6 +11,7 @@ from tf_diffwave.cli.common import run as run_cli
 from tf_diffwave.cli.preprocess import main as preprocess_main
 from tf_diffwave.cli.train import main as train_main
 from tf_diffwave.config import load_config
+from tf_diffwave.errors import UserError
 
 
 def run_train(capsys, overrides):
@@ -127,3 +128,30 @@ def test_on_the_fly_crops_in_lmnts_convention_match_the_whole_utterance(tmp_path
         audio = next(a for a in audios if np.array_equal(crop[: len(a)], a))
         whole = log_mel(audio).numpy()
         assert np.max(np.abs(whole - mel[: len(whole)])) < 1e-4
+
+
+def test_silence_padding_adds_digital_silence_around_each_utterance(tmp_path, tiny_corpus):
+    """With data.silence_pad, crops come from the utterance with that much silence added at each end (numpy's pad),
+    and a crop of silence has the silent mel."""
+    from tf_diffwave.data.corpora import read_corpus
+    from tf_diffwave.data.features import LogMel
+    from tf_diffwave.data.pipelines import training_examples
+
+    pad = 4096  # samples: 16 hops; the crops (16 hops) are longer than the 2,205 silent samples each utterance has
+    cfg = load_config(DEMO_CONFIG, [*tiny_overrides(tiny_corpus, str(tmp_path / "run")), "data.crop_frames=16",
+                                    f"data.silence_pad={pad / 22050}"])
+    corpus = read_corpus(cfg["data"])
+    padded = [np.pad(soundfile.read(corpus.wav_paths[i], dtype="float32")[0], pad) for i in corpus.train_ids]
+    silence = LogMel.from_config(cfg["audio"]).silence
+    silent_crops = 0
+    for example in training_examples(cfg, corpus, seed=[3, 4], examples="crops").take(60):
+        crop, mel = example["audio"].numpy(), example["mel"].numpy()
+        assert any(np.array_equal(audio[start: start + len(crop)], crop)
+                   for audio in padded for start in range(0, len(audio) - len(crop) + 1, 256))
+        if not crop.any():
+            silent_crops += 1
+            assert np.allclose(mel[2:-2], silence)  # the outer frames' windows (n_fft / 2 = 2 hops) reach further
+    assert silent_crops > 0
+    with pytest.raises(UserError, match="silence_pad"):
+        training_examples(load_config(DEMO_CONFIG, [*tiny_overrides(tiny_corpus, str(tmp_path / "run")),
+                                                    "data.silence_pad=-1"]), corpus, seed=[0, 0], examples="crops")

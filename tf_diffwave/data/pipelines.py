@@ -63,10 +63,14 @@ class CropSource:
         self.sample_rate, self.hop, self.n_fft, self.n_mels = (
             a["sample_rate"], a["hop_length"], a["n_fft"], a["n_mels"])
         self.crop_frames = d["crop_frames"]
+        self.silence_pad = round(d["silence_pad"] * self.sample_rate)
         features = LogMel.from_config(a)
         self.mel_floor, self.pad_mode, self.margin = features.silence, features.pad_mode.lower(), features.margin
         self.frame_count = features.frame_count
         self.mel_dir = d["mel_dir"] if uses_precomputed_mels(d) else ""
+        if self.silence_pad < 0 or (self.silence_pad and self.mel_dir):
+            raise UserError(f"data.silence_pad {d['silence_pad']}: must be at least 0, and 0 with precomputed mels "
+                            f"(data.mel_dir)")
         self.ids, self.corpus, self.files = list(ids), corpus, files
         files.check_all({i: corpus.wav_paths[i] for i in self.ids})
         for i in self.ids:
@@ -77,6 +81,7 @@ class CropSource:
     def _load(self, utterance_id):
         if utterance_id not in self._cache:
             audio = read_audio(self.corpus.wav_paths[utterance_id], self.sample_rate, self.files.warn)
+            audio = np.pad(audio, self.silence_pad)
             mel = read_mel(mel_path(self.mel_dir, utterance_id), self.n_mels) if self.mel_dir else None
             self._cache[utterance_id] = (audio, mel)
         return self._cache[utterance_id]
