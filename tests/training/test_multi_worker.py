@@ -98,7 +98,7 @@ def test_sigterm_stops_all_workers_at_one_step_and_a_restart_resumes_there(tmp_p
     for proc, _ in workers:
         proc.send_signal(signal.SIGTERM)
     for proc, log in workers:  # saved, and said so with the exit code of a stop by SIGTERM
-        assert proc.wait(timeout=120) == 128 + signal.SIGTERM, read_output(log)[-2000:]
+        assert proc.wait(timeout=600) == 128 + signal.SIGTERM, read_output(log)[-2000:]
     step = int(tf.train.latest_checkpoint(model_dir).rsplit("-", 1)[1])
     assert step >= 5 and f"saved {model_dir}/ckpt-{step} at step {step}" in read_output(workers[0][1])
     assert not [n for n in os.listdir(model_dir) if n.startswith("worker-")]
@@ -119,7 +119,7 @@ def test_a_lost_worker_makes_the_chief_stop_with_a_message(tmp_path, tiny_corpus
     try:
         wait_for_step(chief_log, 5)
         worker.kill()
-        code = chief.wait(timeout=240)
+        code = chief.wait(timeout=600)
     finally:
         chief.kill()
         worker.kill()

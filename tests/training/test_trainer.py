@@ -46,7 +46,7 @@ def test_sigkill_then_resume_keeps_step_and_weights(tmp_path, tiny_corpus):
            "train.keep_checkpoints=100000"]  # ckpt-6 must outlive the next saves until it is seen
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 240
+        deadline = time.time() + 600
         while time.time() < deadline and not os.path.exists(os.path.join(model_dir, "ckpt-6.index")):
             time.sleep(0.2)
         assert os.path.exists(os.path.join(model_dir, "ckpt-6.index")), "training did not reach step 6"
@@ -90,7 +90,7 @@ def test_a_stop_signal_saves_the_current_step_and_exits_cleanly(tmp_path, tiny_c
             if reached >= 5:
                 break
         proc.send_signal(signum)
-        out, _ = proc.communicate(timeout=120)
+        out, _ = proc.communicate(timeout=600)
     finally:
         proc.kill()
         errors.close()
