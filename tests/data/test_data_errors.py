@@ -61,6 +61,7 @@ def test_a_corpus_whose_files_mostly_fail_is_an_error(tmp_path, capsys):
     assert "2 of the 2 training files are unreadable" in err and "LJ001-0002.wav" in err
 
 
+@pytest.mark.slow
 def test_short_clips_are_padded_and_the_loss_is_finite(tmp_path):
     corpus = make_corpus(str(tmp_path / "c"))
     for i in ("LJ001-0001", "LJ001-0002"):

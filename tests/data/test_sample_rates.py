@@ -54,9 +54,8 @@ def test_wavegrad_factors_given_must_multiply_to_the_hop():
     assert config["model"]["wavegrad"]["factors"] == []
 
 
-@pytest.mark.parametrize("name", ["diffwave_demo_24k", *(
-    pytest.param(name, marks=pytest.mark.slow) for name in ("diffwave_demo_16k", "wavegrad_demo_16k",
-                                                            "wavegrad_demo_24k"))])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["diffwave_demo_24k", "diffwave_demo_16k", "wavegrad_demo_16k", "wavegrad_demo_24k"])
 def test_a_16_or_24_khz_demo_config_preprocesses_trains_and_vocodes(tmp_path, tiny_corpus, name):
     """The bundled 22.05 kHz corpus resampled by preprocess into mels at the config's rate, which 2 training steps
     read; the model vocodes hop samples per frame."""

@@ -83,6 +83,7 @@ def test_weight_norm_dense_starts_as_the_plain_layer_and_trains_its_gain():
     assert {w.name for w in layer.trainable_weights} == {"kernel", "bias", "gain"}
 
 
+@pytest.mark.slow
 def test_sampling_computes_each_s4_kernel_once_per_call_and_gives_the_same_audio(monkeypatch):
     backbone = build_backbone(load_config(SC09_DEMO_CONFIG, TINY))
     for variable in backbone.model.weights:  # make the zero-initialised output layer give a non-zero noise estimate

@@ -140,7 +140,8 @@ def reach(eps_of, inputs, frame, hop, axis_frames):
     return max(k for k, m in enumerate(moved) if m)
 
 
-@pytest.mark.parametrize("hop,layers", [(256, 4), *(pytest.param(*case, marks=pytest.mark.slow) for case in ((256, 10), (300, 3), (200, 5)))])
+@pytest.mark.parametrize("hop,layers", [(256, 4), *(pytest.param(*case, marks=pytest.mark.slow)
+                                                   for case in ((256, 10), (300, 3), (200, 5)))])
 def test_the_lookahead_is_how_far_ahead_the_network_reads(hop, layers):
     """`lookahead_frames` (mel, audio) against the reach found by changing the mel and the noisy audio frame by
     frame, with random weights (the output layer's zero start would hide every input)."""
