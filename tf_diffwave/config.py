@@ -326,6 +326,8 @@ def validate(config):
     if min(data["valid_percent"], data["test_percent"]) < 0 or data["valid_percent"] + data["test_percent"] >= 100:
         raise UserError("config keys 'data.valid_percent' and 'data.test_percent' must be at least 0 and add up "
                         "to less than 100")
+    if data["silence_pad"] < 0:
+        raise UserError("config key 'data.silence_pad' must be at least 0")
     for key in ("model.audio_length", "train.max_steps", "train.save_every", "train.batch_size", "data.crop_frames",
                 "train.sample_every", "train.log_every", "train.keep_checkpoints", "train.micro_batches"):
         section, name = key.split(".")

@@ -68,9 +68,8 @@ class CropSource:
         self.mel_floor, self.pad_mode, self.margin = features.silence, features.pad_mode.lower(), features.margin
         self.frame_count = features.frame_count
         self.mel_dir = d["mel_dir"] if uses_precomputed_mels(d) else ""
-        if self.silence_pad < 0 or (self.silence_pad and self.mel_dir):
-            raise UserError(f"data.silence_pad {d['silence_pad']}: must be at least 0, and 0 with precomputed mels "
-                            f"(data.mel_dir)")
+        if self.silence_pad and self.mel_dir:
+            raise UserError(f"data.silence_pad {d['silence_pad']}: must be 0 with precomputed mels (data.mel_dir)")
         self.ids, self.corpus, self.files = list(ids), corpus, files
         files.check_all({i: corpus.wav_paths[i] for i in self.ids})
         for i in self.ids:
