@@ -36,6 +36,32 @@ def test_litert_vocoder_gives_the_savedmodels_audio_for_the_same_seeds(tiny_run,
 
 @pytest.mark.slow
 @needs_litert
+def test_the_litert_runner_names_what_does_not_fit_in_one_line_and_runs_again_after(tiny_run, tmp_path):
+    from tf_diffwave.serving.litert_runtime import LiteRTModel
+
+    path = str(tmp_path / "vocoder.tflite")
+    export_main(["litert", "--model-dir", tiny_run, "--out", path])
+    model = tf_diffwave.load(tiny_run)
+    steps, hop, bands = len(model.sampler.betas_and_steps("fast")[0]), model.config["audio"]["hop_length"], model.n_mels
+    runner = LiteRTModel(path, 1)
+    mel = np.full((1, 4, bands), -5.0, np.float32)
+    noise = np.zeros((steps, 1, 4 * hop), np.float32)
+    cases = [((np.zeros((50, 1, 4 * hop)), mel), f"noise holds 50 steps .*schedule has {steps}"),
+             ((noise, np.zeros((1, 4, bands + 1))), f"mel has {bands + 1} bands; this model takes {bands}"),
+             ((np.zeros((steps, 2, 4 * hop)), mel), "mel holds a batch of 1, noise of 2"),
+             ((np.zeros((steps, 1, 4 * hop - 1)), mel), f"noise of {4 * hop - 1} samples for 4 mel frames"),
+             ((np.zeros((steps, 1, 4 * (hop + 1))), mel), "do not fit this model"),
+             ((np.zeros((steps, 4 * hop)), mel), "noise has shape .* takes 3 axes"),
+             ((noise, None), "this model takes mel and noise, not noise")]
+    for (bad_noise, bad_mel), message in cases:
+        with pytest.raises(UserError, match=message) as caught:
+            runner(bad_noise, bad_mel)
+        assert "\n" not in str(caught.value)
+    assert runner(noise, mel).shape == (1, 4 * hop)
+
+
+@pytest.mark.slow
+@needs_litert
 def test_litert_generator_gives_the_reverse_process_audio(tiny_sc09_run, tmp_path):
     path = str(tmp_path / "generator.tflite")
     export_main(["litert", "--model-dir", tiny_sc09_run, "--out", path])
