@@ -180,3 +180,22 @@ def test_it_generates_by_seed_and_its_litert_export_gives_its_reverse_process(co
     expected = model.reverse_process(noise.astype(np.float32))
     np.testing.assert_allclose(run_litert(str(tmp_path / "m.tflite"), tmp_path, noise=noise.astype(np.float32)),
                                expected, atol=TOLERANCE)
+
+
+@pytest.mark.slow
+def test_a_training_schedule_its_default_fast_schedule_does_not_fit_gets_one_of_its_own_noise_levels(tmp_path,
+                                                                                                        capsys):
+    """A vocoder-like schedule (T = 50, beta_T = 0.05) ends less noisy than DiffWave's SC09 fast schedule: the
+    converter takes the training schedule's noise levels at 6 evenly spaced steps instead, and says so."""
+    with open(CONFIG) as f:
+        source = json.load(f)
+    source["diffusion_config"].update(T=50, beta_T=0.05)
+    (tmp_path / "config.json").write_text(json.dumps(source))
+    convert_main(["rf5-diffwave", CHECKPOINT, str(tmp_path / "config.json"), str(tmp_path / "m"), "--no-export"])
+    alpha_bars = np.cumprod(1 - np.linspace(1e-4, 0.05, 50))
+    levels = alpha_bars[[0, 10, 20, 29, 39, 49]]
+    expected = 1 - levels / np.concatenate([[1.0], levels[:-1]])
+    np.testing.assert_allclose(load(str(tmp_path / "m")).config["diffusion"]["fast_schedule"], expected, rtol=1e-12)
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1 and "[0.0001, 0.001, 0.01, 0.05, 0.2, 0.7] does not fit" in warning[0]
+    assert "np.float" not in warning[0]

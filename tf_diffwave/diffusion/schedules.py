@@ -67,11 +67,30 @@ def schedule_names(named):
     return ["fast", "full", *named]
 
 
+def plain(betas):
+    """A schedule as users write it: [0.0001, 0.001, 0.5] (numpy scalars print as np.float64(...))."""
+    try:
+        return "[" + ", ".join(f"{float(b):.6g}" for b in betas) + "]"
+    except (TypeError, ValueError):
+        return repr(betas)
+
+
+def fitting_schedule(schedule, betas, steps=6):
+    """`betas` if they align to the training `schedule`, else a `steps`-long schedule that does: the training
+    noise levels at evenly spaced steps, first and last included (float list)."""
+    try:
+        align_steps(schedule, betas)
+        return [float(b) for b in betas]
+    except UserError:
+        levels = schedule.alpha_bars[np.round(np.linspace(0, schedule.num_steps - 1, steps)).astype(int)]
+        return [float(b) for b in 1.0 - levels / np.concatenate([[1.0], levels[:-1]])]
+
+
 def checked_betas(betas):
     """`betas` as a float64 array (S,), or a UserError unless it is a non-empty list of betas in (0, 1)."""
     array = np.asarray(betas, dtype=np.float64)
     if array.ndim != 1 or len(array) == 0 or np.any(array <= 0) or np.any(array >= 1):
-        raise UserError(f"inference schedule {list(betas)} must be a non-empty list of betas in (0, 1)")
+        raise UserError(f"inference schedule {plain(betas)} must be a non-empty list of betas in (0, 1)")
     return array
 
 
@@ -90,11 +109,11 @@ def align_steps(schedule, inference_betas):
         g = np.sqrt(gamma)
         if g < root_ab[-1] - eps:
             raise UserError(
-                f"inference schedule {list(inference_betas)} is noisier than the training schedule at position "
+                f"inference schedule {plain(inference_betas)} is noisier than the training schedule at position "
                 f"{s} (noise level {1 - gamma:.6g} > training's {1 - schedule.alpha_bars[-1]:.6g})")
         if g > root_ab[0] + eps:
             raise UserError(
-                f"inference schedule {list(inference_betas)} is less noisy than the first training step at "
+                f"inference schedule {plain(inference_betas)} is less noisy than the first training step at "
                 f"position {s} (beta {eta[s]:.6g} < training's first beta {schedule.betas[0]:.6g})")
         t = int(np.clip(np.searchsorted(-root_ab, -g, side="right") - 1, 0, schedule.num_steps - 2))
         steps.append(t + (root_ab[t] - g) / (root_ab[t] - root_ab[t + 1]))

@@ -1,16 +1,20 @@
 """Model folders for weights trained by other implementations: checked weight look-up in a PyTorch state dict,
 assignment to a backbone, and the folder written as a training run would leave it."""
 
+import logging
 import os
 
 import numpy as np
 import tensorflow as tf
 
 from tf_diffwave.config import save_config, used_keys
+from tf_diffwave.diffusion.schedules import Schedule, fitting_schedule, plain
 from tf_diffwave.errors import UserError
 from tf_diffwave.inference.model import load
 from tf_diffwave.models.checkpoints import save_ema
 from tf_diffwave.models.registry import build_backbone
+
+logger = logging.getLogger(__name__)  # printed by the commands; silenced like any library's
 
 
 class StateDict:
@@ -72,12 +76,26 @@ def assign_weights(model, weights, path):
         raise UserError(f"{path}: converted weights without a place in the model: {', '.join(sorted(flat))}")
 
 
+def fit_fast_schedule(diffusion, path):
+    """Replace `diffusion.fast_schedule` (a converter's default) by one of the training schedule's own noise levels
+    when it is noisier or less noisy than that schedule allows, and say so."""
+    given = [float(b) for b in diffusion["fast_schedule"]]
+    fitted = fitting_schedule(Schedule.from_config(diffusion), given, len(given))
+    if fitted != given:
+        logger.warning(f"{path}: the fast schedule {plain(given)} does not fit the checkpoint's training schedule "
+                       f"({diffusion['num_steps']} steps, betas {diffusion['beta_start']:g} to "
+                       f"{diffusion['beta_end']:g}); --steps fast takes {plain(fitted)}, its noise levels at "
+                       f"{len(fitted)} evenly spaced steps")
+        diffusion["fast_schedule"] = fitted
+
+
 def write_model_folder(config, weights, step, out_dir, path, export=True):
     """Build the config's backbone, set its weights (None: keep the random initial ones, for measures that do not
     depend on them), write config.json, a checkpoint of them (as EMA weights) and, with `export`,
     export/<step>/; return the loaded model (tf_diffwave.load)."""
     if os.path.exists(os.path.join(out_dir, "config.json")) or tf.train.latest_checkpoint(out_dir) is not None:
         raise UserError(f"{out_dir}: already holds a model; convert into a new folder")
+    fit_fast_schedule(config["diffusion"], path)
     backbone = build_backbone(config)
     if weights is not None:
         assign_weights(backbone.model, weights, path)
