@@ -137,3 +137,13 @@ def test_a_config_of_a_format_this_version_does_not_read_is_one_line_naming_the_
     path.write_text(json.dumps({"format": version}))
     with pytest.raises(UserError, match=f"^{path}: config format {version!r} is not one this version"):
         load_config(str(path))
+
+
+def test_a_file_given_as_a_model_folder_is_named_with_what_to_do_with_it(tmp_path):
+    for name, advice in (("vocoder.tflite", "a LiteRT model; run it with"), ("model.pt", "convert it first"),
+                         ("notes.txt", "give the folder that holds config.json")):
+        (tmp_path / name).write_bytes(b"x")
+        with pytest.raises(UserError, match=f"{name}: a file, not a model folder.*{advice}"):
+            load_run_config(str(tmp_path / name))
+    with pytest.raises(UserError, match="absent: not a model folder \\(no config.json\\)"):
+        load_run_config(str(tmp_path / "absent"))

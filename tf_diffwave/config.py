@@ -427,6 +427,14 @@ def save_config(config, model_dir):
 def load_run_config(model_dir):
     """Read the config a training run saved in its folder, with its searched fast schedule if it has one."""
     path = os.path.join(model_dir, "config.json")
+    if os.path.isfile(model_dir):
+        extension = os.path.splitext(model_dir)[1].lower()
+        what = {".tflite": "a LiteRT model; run it with tf_diffwave.serving.litert_runtime.LiteRTModel",
+                ".pt": "a PyTorch checkpoint; convert it first with tf-diffwave convert",
+                ".pth": "a PyTorch checkpoint; convert it first with tf-diffwave convert"}
+        raise UserError(f"{model_dir}: a file, not a model folder"
+                        f"{' (' + what[extension] + ')' if extension in what else ''}; give the folder that holds "
+                        f"config.json")
     if not os.path.isfile(path):
         raise UserError(f"{model_dir}: not a model folder (no config.json)")
     return with_searched_schedule(load_config(path), model_dir)

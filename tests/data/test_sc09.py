@@ -194,8 +194,9 @@ def test_generator_export_runs_in_a_clean_tensorflow_process(tiny_sc09_run, tmp_
 def test_infer_generates_numbered_wavs_from_seeds(tiny_sc09_run, tmp_path):
     infer_main(["--model-dir", tiny_sc09_run, "--n-samples", "3", "--batch-size", "2", "--seed", "5",
                 "--out-dir", str(tmp_path / "out")])
-    assert sorted(os.listdir(tmp_path / "out")) == ["seed_5.wav", "seed_6.wav", "seed_7.wav"]
-    audio, rate = soundfile.read(str(tmp_path / "out" / "seed_6.wav"), dtype="float32")
+    tag = f"{os.path.basename(tiny_sc09_run)}-2"  # the model folder and its step: two models' clips never collide
+    assert sorted(os.listdir(tmp_path / "out")) == [f"seed_{s}_{tag}.wav" for s in (5, 6, 7)]
+    audio, rate = soundfile.read(str(tmp_path / "out" / f"seed_6_{tag}.wav"), dtype="float32")
     assert rate == 16000 and audio.shape == (2000,)
     expected = tf_diffwave.load(tiny_sc09_run).generate(1, seed=6)[0]
     np.testing.assert_allclose(audio, expected, atol=1.0 / 32767)

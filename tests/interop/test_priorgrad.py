@@ -90,7 +90,8 @@ def test_training_loss_equals_priorgrads(converted, reference):
     assert abs(loss - reference["loss"]) / reference["loss"] < 1e-5
 
 
-@pytest.mark.parametrize("schedule", ["fast6", *(pytest.param(name, marks=pytest.mark.slow) for name in ("fast12", "full"))])
+@pytest.mark.parametrize("schedule", ["fast6", *(pytest.param(name, marks=pytest.mark.slow)
+                                                  for name in ("fast12", "full"))])
 def test_reverse_process_with_priorgrads_draws_equals_priorgrads_audio(converted, reference, schedule):
     model = load(converted)
     betas, steps = model.sampler.betas_and_steps(SCHEDULES[schedule])

@@ -172,7 +172,8 @@ def test_it_generates_by_seed_and_its_litert_export_gives_its_reverse_process(co
     from tf_diffwave.cli.infer import main as infer_main
 
     infer_main(["--model-dir", converted, "--n-samples", "2", "--seed", "4", "--out-dir", str(tmp_path / "out")])
-    assert sorted(os.listdir(tmp_path / "out")) == ["seed_4.wav", "seed_5.wav"]
+    tag = f"{os.path.basename(converted)}-{load(converted).step}"
+    assert sorted(os.listdir(tmp_path / "out")) == [f"seed_{s}_{tag}.wav" for s in (4, 5)]
     export_main(["litert", "--model-dir", converted, "--out", str(tmp_path / "m.tflite")])
     model = load(converted)
     steps = len(model.sampler.betas_and_steps("fast")[0])

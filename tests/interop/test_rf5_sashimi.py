@@ -168,7 +168,8 @@ def test_it_generates_by_seed_its_clips_are_scored_and_its_litert_export_gives_i
     from tf_diffwave.cli.infer import main as infer_main
 
     infer_main(["--model-dir", converted, "--n-samples", "2", "--seed", "4", "--out-dir", str(tmp_path / "out")])
-    assert sorted(os.listdir(tmp_path / "out")) == ["seed_4.wav", "seed_5.wav"]
+    tag = f"{os.path.basename(converted)}-{load(converted).step}"
+    assert sorted(os.listdir(tmp_path / "out")) == [f"seed_{s}_{tag}.wav" for s in (4, 5)]
     capsys.readouterr()
     evaluate_main(["sc09", "--generated", str(tmp_path / "out"), "--classifier", SC09_CLASSIFIER, "--real",
                    SC09_DEMO, "--out", str(tmp_path / "sc09.json")])

@@ -140,7 +140,7 @@ def test_tiny_ar_model_trains_resumes_generates_exports_and_is_scored(tmp_path, 
     assert 0 < found["valid/nll_bits"][2] <= 8.5 and found["loss"][1] > 0
     infer_main(["--model-dir", run, "--n-samples", "3", "--batch-size", "2", "--out-dir", str(tmp_path / "out"),
                 "--temperature", "0.9", "--top-p", "0.95"])
-    assert sorted(os.listdir(tmp_path / "out")) == ["seed_0.wav", "seed_1.wav", "seed_2.wav"]
+    assert sorted(os.listdir(tmp_path / "out")) == [f"seed_{s}_{os.path.basename(run)}-3.wav" for s in (0, 1, 2)]
     with pytest.raises(UserError, match="top_p"):
         model.generate(1, top_p=1.5)
     monkeypatch.chdir(tmp_path)

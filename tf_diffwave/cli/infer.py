@@ -21,13 +21,13 @@ from tf_diffwave.data.mel_files import read_mel, utterance_mel
 from tf_diffwave.errors import UserError
 from tf_diffwave.models import registry
 from tf_diffwave.pipelines import kind_of
-from tf_diffwave.shipped import existing_path
+from tf_diffwave.shipped import DEMO_CORPUS_DIR, existing_path
 from tf_diffwave.tensorflow_import import import_tensorflow
 
 
 def resolve_mel(spec, model):
     """The mel named by `spec`: a .npy file, an audio file (.wav, .flac, ...), or an utterance id of the model's
-    corpus (its precomputed mel if data.mel_dir has one, else its recording's)."""
+    corpus (its precomputed mel if data.mel_dir has one, else its recording's) or of the bundled demo corpus."""
     config = model.config
     n_mels = config["audio"]["n_mels"]
     extension = os.path.splitext(spec)[1].lower()
@@ -41,12 +41,12 @@ def resolve_mel(spec, model):
     data = config["data"]
 
     def recording():
-        corpus_dir = existing_path(data["path"])
-        path = read_corpus(dict(data, path=corpus_dir)).wav_paths.get(spec) if corpus_dir else None
-        if path is None:
-            raise UserError(f"utterance id '{spec}' not found (neither {spec}.npy in data.mel_dir "
-                            f"'{data['mel_dir']}' nor an utterance of the corpus in data.path '{data['path']}')")
-        return model.features(read_audio(path, model.sample_rate), path)
+        for corpus_dir in (existing_path(data["path"]), DEMO_CORPUS_DIR):
+            path = read_corpus(dict(data, path=corpus_dir)).wav_paths.get(spec) if corpus_dir else None
+            if path is not None:
+                return model.features(read_audio(path, model.sample_rate), path)
+        raise UserError(f"utterance id '{spec}' not found (neither {spec}.npy in data.mel_dir '{data['mel_dir']}' "
+                        f"nor an utterance of the corpus in data.path '{data['path']}' or of the demo corpus)")
 
     return utterance_mel(dict(data, mel_dir=existing_path(data["mel_dir"]) or ""), n_mels, spec, recording)
 
@@ -69,12 +69,16 @@ def given_mel(spec, model, args):
     return mel
 
 
+def model_tag(model):
+    """What output names carry of the model: its folder's name and step (checkpoints/demo at step 10000:
+    demo-10000), so that two models' outputs never overwrite each other."""
+    return f"{os.path.basename(os.path.normpath(model.model_dir))}-{model.step}"
+
+
 def output_name(spec, model):
-    """<out-dir> file name of the audio vocoded from `spec`: named after the input and the model, so that models
-    do not overwrite each other's results (LJ001-0001 with checkpoints/demo at step 10000:
-    LJ001-0001_demo-10000.wav)."""
-    tag = os.path.basename(os.path.normpath(model.model_dir))
-    return f"{os.path.splitext(os.path.basename(spec))[0]}_{tag}-{model.step}.wav"
+    """<out-dir> file name of the audio vocoded from `spec`: LJ001-0001 with checkpoints/demo at step 10000 gives
+    LJ001-0001_demo-10000.wav."""
+    return f"{os.path.splitext(os.path.basename(spec))[0]}_{model_tag(model)}.wav"
 
 
 def _flag(name):
@@ -220,7 +224,8 @@ def stream_one(model, spec, mel, args):
 
 
 def generate_clips(model, args, options):
-    """Write --n-samples clips of an unconditional model as <out-dir>/seed_<seed>.wav, in batches."""
+    """Write --n-samples clips of an unconditional model as <out-dir>/seed_<seed>_<model>-<step>.wav, in
+    batches."""
     from tf_diffwave.progress import progress_bar
 
     progbar = progress_bar(args.n_samples, "clip")
@@ -240,5 +245,5 @@ def generate_clips(model, args, options):
     clips = model.generate(args.n_samples, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
                            on_batch=on_batch, on_sample=on_sample, **options)
     for i, clip in enumerate(clips):
-        write_wav(os.path.join(args.out_dir, f"seed_{args.seed + i}.wav"), clip, model.sample_rate)
-    print(f"wrote {len(clips)} clips to {args.out_dir}")
+        write_wav(os.path.join(args.out_dir, f"seed_{args.seed + i}_{model_tag(model)}.wav"), clip, model.sample_rate)
+    print(f"wrote {len(clips)} clip{'s' if len(clips) != 1 else ''} to {args.out_dir}")
