@@ -12,10 +12,11 @@ import pytest
 from tests.helpers import FIXTURES, REPO, run_script
 
 PACKAGE = os.path.join(REPO, "tf_diffwave")
+SHIPPED_VOCODER = os.path.join(REPO, "checkpoints", "fregrad-allison-16k")
 # lowest first; a module may import from its own layer and the ones before it
-LAYERS = [("errors", "shipped", "tensorflow_import", "progress"), ("config",), ("data",), ("diffusion",), ("models",),
-          ("evaluation",), ("serving",), ("pipelines",), ("inference",), ("training",), ("interop",), ("bench",),
-          ("cli",), ("__init__", "convert")]
+LAYERS = [("errors", "atomic", "shipped", "tensorflow_import", "progress"), ("config",), ("data",), ("diffusion",),
+          ("models",), ("evaluation",), ("serving",), ("pipelines",), ("inference",), ("training",), ("interop",),
+          ("bench",), ("cli",), ("__init__", "convert")]
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}
 
 
@@ -91,6 +92,9 @@ def test_a_plain_install_holds_every_subpackage(tmp_path):
     out = run_script(code, cwd=tmp_path, env={"PYTHONPATH": str(target)})
     expected = sum(name.endswith(".py") for _, _, names in os.walk(PACKAGE) for name in names)
     assert int(out.split()[-1]) == expected - 1  # every module but the package's own __init__
+    shared = target / "share" / "tf-diffwave" / "checkpoints"
+    assert sorted(os.listdir(shared / "fregrad-allison-16k")) == sorted(os.listdir(SHIPPED_VOCODER))
+    assert not os.path.exists(shared / "fregrad-allison-16k-training")  # the training state stays in the clone
 
 
 # the folders that know no kind of model: they ask the model's pipeline (tf_diffwave/pipelines) or its Family; the

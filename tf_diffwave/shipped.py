@@ -1,5 +1,5 @@
-"""Files shipped with tf-diffwave: the demo model, the digit classifier, the demo corpora and the configs. In a clone
-they are in the repository; `pip install` puts them in <prefix>/share/tf-diffwave."""
+"""Files shipped with tf-diffwave: the bundled vocoders, the digit classifier, the demo corpora and the configs. In a
+clone they are in the repository; `pip install` puts them in <prefix>/share/tf-diffwave."""
 
 import os
 import sys
@@ -18,7 +18,15 @@ def shipped_path(relative):
     return os.path.join(ROOTS[0], relative)
 
 
-DEMO_MODEL_DIR = shipped_path(os.path.join("checkpoints", "demo"))  # what commands and load() use by default
+# What commands and load() use by default: FreGrad trained on a recorded voice (configs/fregrad_allison_16k.json).
+DEFAULT_MODEL_DIR = shipped_path(os.path.join("checkpoints", "fregrad-allison-16k"))
+DEMO_CORPUS_DIR = shipped_path(os.path.join("data", "ljspeech-demo"))  # where utterance ids resolve last
+
+
+def is_shipped_model(model_dir):
+    """Whether `model_dir` is one of the model folders shipped in checkpoints/ (which commands must not change)."""
+    shipped = os.path.abspath(shipped_path("checkpoints"))
+    return os.path.commonpath([shipped, os.path.abspath(model_dir)]) == shipped
 
 
 def existing_path(path):

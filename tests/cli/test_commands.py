@@ -108,10 +108,10 @@ def test_importing_and_loading_in_python_prints_no_tensorflow_notices(tmp_path):
 @pytest.mark.slow
 def test_the_package_works_from_another_folder(tmp_path):
     code = ("import numpy, tf_diffwave; m = tf_diffwave.load(); "
-            "print(m.step, m.vocode(numpy.full((4, 80), m.log_mel.silence)).shape)")
+            "print(m.sample_rate, m.vocode(numpy.full((4, 80), m.log_mel.silence)).shape)")
     out = run(["-c", code], cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["10000", "(1024,)"]
+    assert out.stdout.split() == ["16000", "(1024,)"]
 
 
 def test_a_truncated_wav_is_an_error_for_infer(tmp_path):
@@ -153,7 +153,7 @@ def test_outputs_are_checked_before_anything_is_computed(tmp_path):
 def test_mel_inputs_that_are_not_mels_are_named(tmp_path):
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     (tmp_path / "list.csv").write_text("LJ001-0001\n")
-    soundfile.write(tmp_path / "short.wav", np.zeros(100, np.float32), 22050)
+    soundfile.write(tmp_path / "short.wav", np.zeros(100, np.float32), 16000)  # the bundled vocoder's rate
     for name, message in (("objects.npy", "not a mel array \\(it holds Python objects"),
                           ("list.csv", "list.csv: --mel takes utterance ids, .npy mel arrays or audio files"),
                           ("short.wav", "short.wav: 100 samples, shorter than one mel frame \\(256 samples\\)")):
@@ -163,7 +163,9 @@ def test_mel_inputs_that_are_not_mels_are_named(tmp_path):
 
 @pytest.mark.slow
 def test_outputs_are_named_after_the_model_so_models_do_not_overwrite_each_other(tmp_path, capsys):
-    infer_main(["--mel", "LJ001-0001", os.path.join(DEMO, "wavs", "LJ001-0002.wav"), "--out-dir", str(tmp_path)])
+    espeak_demo = os.path.join(REPO, "checkpoints", "demo")  # the earlier bundled model, still there by name
+    infer_main(["--mel", "LJ001-0001", os.path.join(DEMO, "wavs", "LJ001-0002.wav"), "--model-dir", espeak_demo,
+                "--out-dir", str(tmp_path)])
     assert sorted(os.listdir(tmp_path)) == ["LJ001-0001_demo-10000.wav", "LJ001-0002_demo-10000.wav"]
     assert soundfile.info(str(tmp_path / "LJ001-0001_demo-10000.wav")).frames % 256 == 0
 
@@ -221,3 +223,13 @@ def test_library_warnings_go_through_the_package_logger_and_the_commands_print_t
     finally:
         logger.setLevel(level)
     assert capsys.readouterr().err == ""
+
+
+def test_a_conversion_given_too_few_paths_names_those_its_format_takes(tmp_path, monkeypatch):
+    from tf_diffwave.cli.convert import main as convert_main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="convert wavegrad-ivanvovk takes CHECKPOINT CONFIG OUT_DIR \\(.*CONFIG: its "
+                                        "JSON config.*\\); 2 given: x.pt out"):
+        convert_main(["wavegrad-ivanvovk", "x.pt", "out"])
+    assert os.listdir(tmp_path) == []  # no folder made for "out"

@@ -86,10 +86,24 @@ def test_a_mel_in_another_convention_stops_with_one_line_naming_it(speech, make,
     assert "\n" not in str(error.value) and str(error.value).startswith("front-end.npy")
 
 
+def test_a_mel_in_the_models_own_scale_from_another_recipe_is_not_sent_round_to_that_scale(speech):
+    """The ln of a loud *power* mel has the model's scale and floor but not its values: the hint must not name the
+    model's own convention (following it would repeat the error word for word)."""
+    log_mel, magnitude = speech
+    power = np.log(np.maximum((8 * magnitude) ** 2, 1e-5))
+    with pytest.raises(UserError, match="its scale is this model's own, so its STFT, filterbank or power differ") \
+            as error:
+        check_mel(power, log_mel, "power.npy")
+    assert "--mel-convention" not in str(error.value)
+
+
 def test_conversions_that_would_not_be_exact_are_refused(speech):
     log_mel, magnitude = speech
-    with pytest.raises(UserError, match="filterbank differ from lmnt-com/diffwave's"):
+    with pytest.raises(UserError, match="features are 'hifigan', and lmnt-com/diffwave's STFT and filterbank differ"):
         convert(np.zeros((3, 80)), "lmnt", log_mel)
+    lmnt = LogMel.from_config(dict(load_config(os.path.join(REPO, "configs", "demo.json"))["audio"], features="lmnt"))
+    with pytest.raises(UserError, match="features are lmnt-com/diffwave's, and a 'ln' mel's front end STFT"):
+        convert(np.zeros((3, 80)), "ln", lmnt)
     with pytest.raises(UserError, match="takes stats, not max_norm"):
         convert(np.zeros((3, 80)), "log10", log_mel, max_norm=4.0)
     with pytest.raises(UserError, match="expected \\(2, 80\\)"):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import DEMO
+from tests.helpers import DEMO, REPO
 from tf_diffwave.config import defaults
 from tf_diffwave.data.audio import read_audio
 from tf_diffwave.data.features import LogMel
@@ -165,13 +165,13 @@ def test_training_writes_the_held_out_distances_to_tensorboard(tmp_path, tiny_co
     assert found["valid/log_mel_l1"][2] > 1 and found["valid/mr_stft"][2] > 1
 
 
-def test_the_held_out_utterances_of_the_bundled_model_are_found_from_any_folder(tmp_path, monkeypatch):
-    """The bundled model's config names its corpus relative to the clone ("data/ljspeech-demo"); from another
+def test_the_held_out_utterances_of_the_espeak_demo_model_are_found_from_any_folder(tmp_path, monkeypatch):
+    """The espeak demo model's config names its corpus relative to the clone ("data/ljspeech-demo"); from another
     folder the evaluation finds the shipped corpus, as infer does."""
     import tf_diffwave
     from tf_diffwave.evaluation.reports import held_out_utterances
 
-    model = tf_diffwave.load()
+    model = tf_diffwave.load(os.path.join(REPO, "checkpoints", "demo"))
     monkeypatch.chdir(tmp_path)
     assert not os.path.exists(model.config["data"]["path"])
     corpus, ids = held_out_utterances(model, None, 2)

@@ -19,6 +19,16 @@ from tf_diffwave.shipped import PACKAGE_PARENT, shipped_path
 from tf_diffwave.training.trainer import Trainer
 
 
+def speed_config(config_path, overrides=()):
+    """The config of `config_path` (with dotted `overrides`) for measures that do not depend on the weights or the
+    data: a data-dependent prior's energy statistics, computed from a corpus in training, are LJSpeech's
+    (PriorGrad's) when the config has none."""
+    config = load_config(config_path, list(overrides))
+    if config["diffusion"]["prior"] != "standard" and config["diffusion"]["energy_min"] is None:
+        config["diffusion"].update(energy_min=0.028, energy_max=4.88)
+    return config
+
+
 def time_call(fn, repeats):
     """Best wall time of `repeats` calls after one warm-up call (which also traces the graph); with no repeats, the
     time of that first call."""

@@ -138,15 +138,10 @@ def installed(module):
 def random_weights_model(config_path, out, overrides=()):
     """A TrainedModel of `config_path`'s config (with dotted `overrides`) and random weights, written to the model
     folder `out`: for measures that do not depend on the weights (speed, the operators of an export)."""
-    from tf_diffwave.config import load_config
+    from tf_diffwave.bench.harness import speed_config
     from tf_diffwave.interop.model_folder import write_model_folder
 
-    config = load_config(config_path, list(overrides))
-    if config["diffusion"]["prior"] != "standard" and config["diffusion"]["energy_min"] is None:
-        # a data-dependent prior's statistics are computed from a corpus; LJSpeech's (PriorGrad's) stand in, as the
-        # speed does not depend on them
-        config["diffusion"].update(energy_min=0.028, energy_max=4.88)
-    return write_model_folder(config, None, 0, out, config_path, export=False)
+    return write_model_folder(speed_config(config_path, overrides), None, 0, out, config_path, export=False)
 
 
 def race(config_path, wavegrad_config_path, peers, rounds, folder, fregrad_config_path=None):

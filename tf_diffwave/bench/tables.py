@@ -18,6 +18,7 @@ from tf_diffwave.bench.harness import (
     in_fresh_process,
     recurrent_generation_run,
     seconds_per_denoising_step,
+    speed_config,
     time_call,
     vocoder_training_overrides,
 )
@@ -306,7 +307,7 @@ def streaming_table(config_paths, seconds, rounds, chunk_sizes=(16, 64)):
                   ["config", "lookahead", "chunk", "whole: all audio after", "streamed: first audio after",
                    "streamed: all audio after", "streaming's total cost"])
     for path in config_paths:
-        config = load_config(path)
+        config = speed_config(path)
         backbone = build_backbone(config)
         sampler = Sampler.from_config(config["diffusion"], backbone.family)
         synthesizer = Synthesizer.from_config(backbone, config)

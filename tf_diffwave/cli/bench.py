@@ -28,8 +28,9 @@ def main(argv=None, prog=None):
                         help="rounds of the standard against PriorGrad's prior, taken in turns (0: skip)")
     parser.add_argument("--wavegrad-config", default=shipped_path("configs/wavegrad_ljspeech.json"),
                         help="WaveGrad config for the WaveGrad table ('' to skip)")
-    parser.add_argument("--fregrad-config", default=shipped_path("configs/fregrad_ljspeech.json"),
-                        help="FreGrad config for its race rows ('' to skip)")
+    parser.add_argument("--fregrad-config", default=shipped_path("configs/fregrad_allison_16k.json"),
+                        help="FreGrad config for its race and streaming rows (default: the bundled vocoder's; "
+                             "configs/fregrad_ljspeech.json is the published size; '' to skip)")
     parser.add_argument("--ar-config", default=shipped_path("configs/sc09_ar_sashimi.json"),
                         help="autoregressive SaShiMi config for its table ('' to skip)")
     parser.add_argument("--peers", action="store_true",
@@ -55,7 +56,7 @@ def main(argv=None, prog=None):
     if args.race_only:
         return
     if args.stream_seconds:
-        show(tables.streaming_table([path for path in (args.config, args.wavegrad_config) if path],
+        show(tables.streaming_table([path for path in (args.config, args.wavegrad_config, args.fregrad_config) if path],
                                     args.stream_seconds, args.repeats + 1))
         show(tables.lookahead_table())
     if args.stream_only:

@@ -4,12 +4,14 @@ before any work, and the process settings a command (never library code) makes."
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 
 from tf_diffwave.errors import UserError
 from tf_diffwave.models.registry import PRECISION_POLICIES
-from tf_diffwave.shipped import DEMO_MODEL_DIR
+from tf_diffwave.shipped import DEFAULT_MODEL_DIR
 
 
 class PrintedMessages(logging.Handler):
@@ -42,9 +44,9 @@ def add_config(parser):
 
 
 def add_model_dir(parser, help_text="model folder: a training run, a bundle or a conversion (default: the bundled "
-                                    "demo vocoder)"):
-    """--model-dir DIR, the model every command reads, the bundled demo model by default."""
-    parser.add_argument("--model-dir", default=DEMO_MODEL_DIR, help=help_text)
+                                    "vocoder, checkpoints/fregrad-allison-16k)"):
+    """--model-dir DIR, the model every command reads, the bundled vocoder by default."""
+    parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help=help_text)
 
 
 def add_precision(parser):
@@ -61,13 +63,32 @@ def say_precision(model):
         print(model.precision_choice, flush=True)
 
 
-def run(main):
-    """Run a command, turning UserError into one line on stderr and exit code 2."""
+class Interrupted(BaseException):
+    """SIGTERM, raised where the command is, as Ctrl-C raises KeyboardInterrupt."""
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted()
+
+
+def run(main, name="the command"):
+    """Run a command, turning UserError into one line on stderr and exit code 2, and Ctrl-C or SIGTERM into one
+    line and exit code 130 or 143 (its outputs are written whole or not at all: tf_diffwave.atomic)."""
+    main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers can be set
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted) if main_thread else None
     try:
         main()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except (KeyboardInterrupt, Interrupted) as stop:
+        what = "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
+        print(f"\ninterrupted ({what}): {name} stopped; what it had finished is kept, nothing half-written is left",
+              file=sys.stderr)
+        sys.exit(130 if isinstance(stop, KeyboardInterrupt) else 143)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def parse_steps(text, names):

@@ -70,11 +70,24 @@ def make_parser(prog):
     return parser
 
 
+def check_path_count(argv):
+    """One line naming the paths a format takes when fewer are given (argparse would name the wrong ones)."""
+    if not argv or argv[0] not in FORMATS or any(a in ("-h", "--help") for a in argv):
+        return
+    _, inputs, helps = FORMATS[argv[0]]
+    given = [a for a in argv[1:] if not a.startswith("-") and "=" not in a]
+    if len(given) < len(inputs) + 1:
+        described = "; ".join(f"{name}: {text}" for name, text in zip(inputs, helps))
+        raise UserError(f"convert {argv[0]} takes {' '.join(inputs)} OUT_DIR ({described}); {len(given)} "
+                        f"given: {' '.join(given) or 'none'}")
+
+
 def main(argv=None, prog=None):
     """tf-diffwave convert lmnt CKPT OUT_DIR [key=value ...] | convert wavegrad-ivanvovk CKPT CONFIG OUT_DIR [...] |
     convert priorgrad CKPT STATS_DIR OUT_DIR [...] | convert fregrad CKPT [PARAMS] STATS_DIR OUT_DIR [...] |
     convert rf5-diffwave CKPT CONFIG OUT_DIR [...] |
     convert rf5-sashimi-diffwave CKPT [CONFIG] OUT_DIR [...] | convert simple-sashimi CKPT OUT_DIR [...]"""
+    check_path_count(list(argv) if argv is not None else [])
     args = make_parser(prog).parse_args(argv)
     if args.format in OPTIONAL_CONFIG:
         args.config = None

@@ -16,7 +16,7 @@ from tf_diffwave.cli.common import (
 from tf_diffwave.config import load_run_config
 from tf_diffwave.errors import UserError
 from tf_diffwave.pipelines import require
-from tf_diffwave.shipped import DEMO_MODEL_DIR
+from tf_diffwave.shipped import is_shipped_model
 from tf_diffwave.tensorflow_import import import_tensorflow
 
 
@@ -189,9 +189,9 @@ def main(argv=None, prog=None):
     args = parser.parse_args(argv)
     if getattr(args, "out", None):
         writable_file(args.out, "--out", ".json")
-    if args.command == "search-schedule" and os.path.abspath(args.model_dir) == os.path.abspath(DEMO_MODEL_DIR):
+    if args.command == "search-schedule" and is_shipped_model(args.model_dir):
         raise UserError("search-schedule saves its schedule in the model folder: give --model-dir of a run or a "
-                        "conversion of your own, not the bundled demo model")
+                        "conversion of your own, not a bundled model")
     if args.command != "sc09":
         offer = {"vocoder": "vocode", "search-schedule": "vocode", "nll": "nll"}[args.command]
         require(load_run_config(args.model_dir), offer, args.model_dir)

@@ -60,7 +60,7 @@ def main(argv=None):
     from tf_diffwave.cli.common import run
 
     module = importlib.import_module(f"tf_diffwave.cli.{COMMANDS[name][0]}")
-    run(lambda: module.main(rest, prog=f"tf-diffwave {name}"))
+    run(lambda: module.main(rest, prog=f"tf-diffwave {name}"), f"tf-diffwave {name}")
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ import hashlib
 import io
 import logging
 import os
-import shutil
 import subprocess
 import tarfile
-import tempfile
 
 import numpy as np
 import soundfile
 
+from tf_diffwave.atomic import whole_folder
 from tf_diffwave.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -206,10 +205,7 @@ def build_corpus(language, out_dir, sample_rate=NATIVE_RATE, below_peak_db=40.0,
     texts = read_transcripts(voice.transcripts if transcripts is None else transcripts)
     names = sorted((n for n in sources if is_speech(n, texts.get(n, ""))),
                    key=lambda n: hashlib.sha1(n.encode()).hexdigest())
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    partial = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
-    try:
+    with whole_folder(out_dir) as partial:
         rows, seconds, unreadable = [], 0.0, 0
         os.makedirs(os.path.join(partial, "wavs"))
         for i, name in enumerate(names):
@@ -236,9 +232,6 @@ def build_corpus(language, out_dir, sample_rate=NATIVE_RATE, below_peak_db=40.0,
         with open(os.path.join(partial, "metadata.csv"), "w", encoding="utf-8") as f:
             f.write("\n".join(rows) + "\n")
         write_attribution(partial, voice, version, sample_rate, below_peak_db, len(rows), seconds)
-        os.replace(partial, out_dir)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
     return {"prompts": len(rows), "seconds": seconds, "skipped": len(sources) - len(rows) - unreadable,
             "unreadable": unreadable, "version": version}
 

@@ -7,6 +7,7 @@ import numpy as np
 import soundfile
 import soxr
 
+from tf_diffwave.atomic import whole_file
 from tf_diffwave.errors import UserError
 
 READABLE_EXTENSIONS = {f".{name.lower()}" for name in soundfile.available_formats()}  # what read_audio reads
@@ -73,6 +74,11 @@ def read_audio(path, sample_rate, on_truncated=None):
     audio = data.mean(axis=1)
     if not np.all(np.isfinite(audio)):
         raise UserError(f"{path}: the audio contains NaN or infinite samples")
+    return resample(audio, rate, sample_rate)
+
+
+def resample(audio, rate, sample_rate):
+    """float32 `audio` at `rate` resampled to `sample_rate` (soxr HQ; unchanged when the rates agree)."""
     if rate != sample_rate:
         audio = soxr.resample(audio, rate, sample_rate, quality="HQ")
     return np.asarray(audio, dtype=np.float32)
@@ -95,14 +101,14 @@ def write_wav(path, audio, sample_rate):
 
 
 class WavWriter:
-    """A mono 16-bit PCM WAV file written chunk by chunk (a context manager); after each chunk its header is
-    up to date, so that the file plays while it grows."""
+    """A mono 16-bit PCM WAV file written chunk by chunk (a context manager). It grows under a temporary name
+    beside `path` (x.partial.wav; its header up to date after each chunk, so that it plays while it grows) and
+    takes its name when the writer closes without error; an error or an interruption removes it."""
 
     def __init__(self, path, sample_rate):
-        folder = os.path.dirname(path)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        self.file = soundfile.SoundFile(path, "w", samplerate=sample_rate, channels=1, subtype="PCM_16")
+        self.place = whole_file(path)
+        self.file = soundfile.SoundFile(self.place.__enter__(), "w", samplerate=sample_rate, channels=1,
+                                        subtype="PCM_16")
 
     def write(self, audio):
         """Append float audio (samples,), clipped to [-1, 1]."""
@@ -112,5 +118,6 @@ class WavWriter:
     def __enter__(self):
         return self
 
-    def __exit__(self, *_):
+    def __exit__(self, *error):
         self.file.close()
+        self.place.__exit__(*error)

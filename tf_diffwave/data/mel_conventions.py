@@ -62,8 +62,10 @@ def convert(mel, name, log_mel, **options):
         raise UserError(f"mel convention '{name}' takes {', '.join(OPTIONS[name]) or 'no options'}, not "
                         f"{', '.join(unknown)}")
     if (name == "lmnt") != (log_mel.convention == "lmnt"):
-        raise UserError(f"mel convention '{name}': this model's features are '{log_mel.convention}', whose STFT and "
-                        f"filterbank differ from lmnt-com/diffwave's (HTK filters without normalisation, a unit-norm "
+        theirs, ours = ("lmnt-com/diffwave's", f"'{log_mel.convention}'") if name == "lmnt" else \
+            (f"a '{name}' mel's front end", "lmnt-com/diffwave's")
+        raise UserError(f"mel convention '{name}': this model's features are {ours}, and {theirs} STFT and "
+                        f"filterbank differ from them (lmnt's: HTK filters without normalisation, a unit-norm "
                         f"window), so no conversion is exact; give the model audio, or a mel made with its features")
     stats = options.get("stats")
     if stats is not None and np.shape(stats) != (2, log_mel.n_mels):
@@ -105,6 +107,14 @@ def likely_convention(mel):
     return None
 
 
+def own_scale(guess, floor, log_mel):
+    """Whether the convention `likely_convention` guessed is the scale the model's features already have."""
+    if log_mel.convention == "lmnt":
+        return "--mel-convention lmnt" in guess
+    return ("--mel-convention ln" in guess and log_mel.convention in ("hifigan", "priorgrad") and floor is not None
+            and abs(floor - log_mel.silence) < 1e-3)
+
+
 def check_mel(mel, log_mel, what="mel"):
     """Stop with one line (UserError) unless `mel` (frames, n_mels) or (B, frames, n_mels) can be the model's
     features: the number of mels, a transposed array, values outside the features' range, a [0, 1] mel for a
@@ -134,6 +144,12 @@ def check_mel(mel, log_mel, what="mel"):
         reason = f"a silence floor at {floor:.2f}, where these features' is {low:.2f}"
     if reason:
         guess = likely_convention(mel)
-        hint = f"it looks like {guess}" if guess else "make it with the model's features (infer takes audio too)"
+        if guess is None:
+            hint = "make it with the model's features (infer takes audio too)"
+        elif own_scale(guess, floor, log_mel):  # naming it would send the user round in a circle
+            hint = ("its scale is this model's own, so its STFT, filterbank or power differ (a power mel, HTK "
+                    "filters, another rate or hop): make it with the model's features (infer takes audio too)")
+        else:
+            hint = f"it looks like {guess}"
         raise UserError(f"{what}: {reason}: not a mel in this model's features ('{log_mel.convention}': "
                         f"{FEATURE_SCALES[log_mel.convention]}); {hint}")

@@ -7,6 +7,7 @@ training weights are left behind (a quarter of the size of a training checkpoint
 import os
 import shutil
 
+from tf_diffwave.atomic import whole_folder
 from tf_diffwave.inference.model import load
 from tf_diffwave.models.checkpoints import save_ema
 
@@ -14,6 +15,7 @@ from tf_diffwave.models.checkpoints import save_ema
 def bundle(run_dir, out_dir):
     """Write <out_dir>/config.json and one checkpoint holding only the step and the EMA weights."""
     model = load(run_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    shutil.copy(os.path.join(run_dir, "config.json"), os.path.join(out_dir, "config.json"))
-    return save_ema(model.backbone.model, model.step, out_dir)
+    with whole_folder(out_dir) as partial:
+        shutil.copy(os.path.join(run_dir, "config.json"), os.path.join(partial, "config.json"))
+        saved = save_ema(model.backbone.model, model.step, partial)
+    return os.path.join(out_dir, os.path.basename(saved))

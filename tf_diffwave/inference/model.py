@@ -7,13 +7,14 @@ import os
 import numpy as np
 
 from tf_diffwave.config import load_run_config
+from tf_diffwave.data.audio import resample
 from tf_diffwave.errors import UserError
 from tf_diffwave.models.checkpoints import restore_ema
 from tf_diffwave.models.registry import PRECISION_POLICIES, build_backbone
 from tf_diffwave.pipelines import pipeline_for
 from tf_diffwave.serving.auto_precision import choose, cpu_flags
 from tf_diffwave.serving.savedmodel import write_export
-from tf_diffwave.shipped import DEMO_MODEL_DIR
+from tf_diffwave.shipped import DEFAULT_MODEL_DIR
 
 
 class TrainedModel:
@@ -75,13 +76,14 @@ class TrainedModel:
         """Whether the model generates without a mel (config key `model.unconditional`)."""
         return self.config["model"]["unconditional"]
 
-    def features(self, audio, name="audio"):
-        """The model's own mel features (frames, n_mels) of float audio (samples,) at its sample rate; errors name
-        the audio `name` (its file, say)."""
+    def features(self, audio, name="audio", sample_rate=None):
+        """The model's own mel features (frames, n_mels) of float audio (samples,) at `sample_rate` (default: the
+        model's; other rates are resampled to it); errors name the audio `name` (its file, say)."""
         audio = np.asarray(audio, dtype=np.float32)
         hop = self.config["audio"]["hop_length"]
         if audio.ndim != 1:
             raise UserError(f"{name} has shape {audio.shape}; expected (samples,)")
+        audio = resample(audio, sample_rate or self.sample_rate, self.sample_rate)
         if len(audio) < hop:
             raise UserError(f"{name}: {len(audio)} samples, shorter than one mel frame ({hop} samples)")
         return self._features(audio).numpy()
@@ -102,4 +104,4 @@ def check_precision(precision):
 
 def load(model_dir=None, precision="float32"):
     """`tf_diffwave.load` (its docstring says what it takes), once TensorFlow is imported."""
-    return TrainedModel(model_dir or DEMO_MODEL_DIR, precision)
+    return TrainedModel(model_dir or DEFAULT_MODEL_DIR, precision)

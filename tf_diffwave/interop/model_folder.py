@@ -7,6 +7,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tf_diffwave.atomic import whole_folder
 from tf_diffwave.config import save_config, used_keys
 from tf_diffwave.diffusion.schedules import Schedule, fitting_schedule, plain
 from tf_diffwave.errors import UserError
@@ -99,9 +100,9 @@ def write_model_folder(config, weights, step, out_dir, path, export=True):
     backbone = build_backbone(config)
     if weights is not None:
         assign_weights(backbone.model, weights, path)
-    save_config(used_keys(config), out_dir)
-    save_ema(backbone.model, step, out_dir)
-    model = load(out_dir)
-    if export:
-        model.export(os.path.join(out_dir, "export"))
-    return model
+    with whole_folder(out_dir) as partial:
+        save_config(used_keys(config), partial)
+        save_ema(backbone.model, step, partial)
+        if export:
+            load(partial).export(os.path.join(partial, "export"))
+    return load(out_dir)

@@ -22,6 +22,7 @@ import tensorflow as tf
 # function's variables into constants, which the converter needs here (see litert_model)
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from tf_diffwave.atomic import whole_file
 from tf_diffwave.diffusion.samplers import per_example_normal
 from tf_diffwave.errors import UserError
 from tf_diffwave.serving.auto_precision import choose, cpu_flags
@@ -67,19 +68,21 @@ def export_litert(model, path, precision="float32"):
     "auto": int8 where this CPU has int8 dot products and the model's int8 audio is faster within the quality
     bound); (the path, the line saying what auto chose or None)."""
     pipeline = model.pipeline_in("float32")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    chosen, line = precision, None
-    if precision == "auto":
-        for candidate in LITERT_PRECISIONS:
-            _write(litert_model(pipeline, candidate), f"{path}.{candidate}.partial")
-        chosen, line = choose_litert(pipeline, {p: f"{path}.{p}.partial" for p in LITERT_PRECISIONS})
-        for candidate in LITERT_PRECISIONS:
-            if candidate != chosen:
-                os.remove(f"{path}.{candidate}.partial")
-        os.replace(f"{path}.{chosen}.partial", path)
-    else:
-        _write(litert_model(pipeline, precision), path + ".partial")
-        os.replace(path + ".partial", path)
+    line = None
+    with whole_file(path) as partial:
+        if precision == "auto":
+            candidates = {p: f"{partial}.{p}" for p in LITERT_PRECISIONS}
+            try:
+                for candidate, candidate_path in candidates.items():
+                    _write(litert_model(pipeline, candidate), candidate_path)
+                chosen, line = choose_litert(pipeline, candidates)
+                os.replace(candidates[chosen], partial)
+            finally:
+                for candidate_path in candidates.values():
+                    if os.path.exists(candidate_path):
+                        os.remove(candidate_path)
+        else:
+            _write(litert_model(pipeline, precision), partial)
     return path, line
 
 

@@ -44,7 +44,11 @@ def write_export(module, export_root, version):
     final = os.path.join(export_root, str(int(version)))
     partial = os.path.join(export_root, f".partial-{int(version)}")
     shutil.rmtree(partial, ignore_errors=True)
-    tf.saved_model.save(module, partial, signatures={"serving_default": module.serve.get_concrete_function()})
+    try:
+        tf.saved_model.save(module, partial, signatures={"serving_default": module.serve.get_concrete_function()})
+    except BaseException:  # Ctrl-C included: TF Serving would skip the folder, but it is not left
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     shutil.rmtree(final, ignore_errors=True)
     os.replace(partial, final)
     return final
