@@ -70,14 +70,15 @@ def test_the_model_own_features_pass_the_check(speech):
 
 @pytest.mark.parametrize("make, expected", [
     (lambda m: log10_mel(np.maximum(m, 1e-5)), "a silence floor at -5.00, where these features' is -11.51: "
-     ".* it looks like a log10 mel with floor 1e-5 \\(--mel-convention log10\\)"),
+     ".* it looks like a log10 mel with floor 1e-5 \\(--mel-convention log10, or "
+     "convention=\"log10\" in Python\\)"),
     (lambda m: np.clip(coqui_db_mel(m) / 8 + 0.5, 0, 1),
      "every value in \\[0, 1\\].* lmnt-com/diffwave's \\[0, 1\\] mel"),
     (lambda m: 20 * np.log10(np.maximum(m, 1e-5)), "above the largest these features take .* dB mel"),
     (lambda m: np.log(np.maximum(m, 1e-5)).T, "it looks transposed \\(mels before frames\\)"),
     (lambda m: np.log(np.maximum(m, 1e-5))[:, :64], "has 64 mels per frame, expected \\(frames, 80\\)"),
     (lambda m: np.log(np.maximum(m, 1e-10)), "below their silence floor \\(-11.51\\).* natural-log mel with floor "
-                                              "1e-10 \\(--mel-convention ln\\)"),
+                                              "1e-10 \\(--mel-convention ln, or convention=\"ln\" in Python\\)"),
 ], ids=["log10", "[0, 1]", "dB", "transposed", "64 mels", "ln floor 1e-10"])
 def test_a_mel_in_another_convention_stops_with_one_line_naming_it(speech, make, expected):
     log_mel, magnitude = speech

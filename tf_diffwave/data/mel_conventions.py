@@ -90,20 +90,25 @@ def repeated_floor(mel):
     return smallest if count >= max(10, mel.size // 100) and float(mel.max()) > smallest + 1.0 else None
 
 
+def passed(name):
+    """How convention `name` is given: to the commands and to the Python API."""
+    return f'--mel-convention {name}, or convention="{name}" in Python'
+
+
 def likely_convention(mel):
     """A phrase saying which convention `mel` most likely has, and how to pass it, judged by its range and its
     silence floor; None when nothing fits."""
     low, high, floor = float(mel.min()), float(mel.max()), repeated_floor(mel)
     if low >= 0.0 and high <= 1.0:
-        return "lmnt-com/diffwave's [0, 1] mel (--mel-convention lmnt, for a model with lmnt's features)"
+        return f"lmnt-com/diffwave's [0, 1] mel ({passed('lmnt')}, for a model with lmnt's features)"
     if high > 20.0:
-        return "an unnormalised dB mel: normalise it as Coqui TTS does and pass --mel-convention db"
+        return f"an unnormalised dB mel: normalise it as Coqui TTS does and pass {passed('db')}"
     if floor is not None and abs(floor - round(floor)) < 1e-4:
-        db = f" or a Coqui dB mel with max_norm {-floor:g} (--mel-convention db)" if high <= -floor + 1e-4 else ""
-        return f"a log10 mel with floor 1e{round(floor)} (--mel-convention log10){db}"
+        db = f" or a Coqui dB mel with max_norm {-floor:g} ({passed('db')})" if high <= -floor + 1e-4 else ""
+        return f"a log10 mel with floor 1e{round(floor)} ({passed('log10')}){db}"
     tens = floor / np.log(10.0) if floor is not None else None
     if tens is not None and abs(tens - round(tens)) < 1e-4:
-        return f"a natural-log mel with floor 1e{round(tens)} (--mel-convention ln)"
+        return f"a natural-log mel with floor 1e{round(tens)} ({passed('ln')})"
     return None
 
 
