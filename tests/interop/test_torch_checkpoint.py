@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.helpers import RunsAShellCommand, write_checkpoint
+from tests.helpers import RunsAShellCommand, run_script, write_checkpoint
 from tf_diffwave.errors import UserError
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
 
@@ -60,6 +60,36 @@ def test_a_tensor_outside_its_storage_is_an_error(tmp_path, size, stride, offset
     path = write_checkpoint(tmp_path / "oob.pt", tensor_pickle(size, stride, offset), {"0": bytes(24)})
     with pytest.raises(UserError, match="lies outside its storage"):
         read_torch_checkpoint(path)
+
+
+def test_a_tensor_declaring_more_values_than_its_storage_holds_is_refused(tmp_path):
+    """Repeated strides (0) let a tensor over one stored value declare any size; building it would allocate it."""
+    path = write_checkpoint(tmp_path / "wide.pt", tensor_pickle((1000, 1000), (0, 0), numel=1), {"0": bytes(4)})
+    with pytest.raises(UserError, match="declares 1000000 values, more than its storage holds \\(1\\)"):
+        read_torch_checkpoint(path)
+
+
+def test_lengths_a_damaged_file_declares_are_not_allocated(tmp_path):
+    """A pickle opcode declaring 2 GiB of bytes, and a storage declaring more bytes than the file holds, are refused
+    in a process that cannot allocate 1 GiB."""
+    huge_bytes = write_checkpoint(tmp_path / "bytes.pt", b"\x80\x02}" + b"B" + struct.pack("<I", 2**31) + b"xx")
+    storage = write_checkpoint(tmp_path / "storage.pt", tensor_pickle((6,), (1,)), {"0": bytes(24)})
+    data = bytearray(open(storage, "rb").read())
+    entry = data.rfind(b"PK\x01\x02")  # the central directory's last entry
+    assert data[entry + 46: entry + 46 + 14] == b"archive/data/0"
+    struct.pack_into("<I", data, entry + 24, 2**31)  # its uncompressed size
+    open(storage, "wb").write(bytes(data))
+    code = ("import resource, sys\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+            "from tf_diffwave.errors import UserError\n"
+            "from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint\n"
+            "for path in sys.argv[1:]:\n"
+            "    try:\n"
+            "        read_torch_checkpoint(path)\n"
+            "    except UserError as err:\n"
+            "        print('refused', err)\n")
+    out = run_script(code, huge_bytes, storage).splitlines()
+    assert len(out) == 2 and all(line.startswith("refused") for line in out), out
 
 
 def test_missing_storage_data_is_an_error(tmp_path):

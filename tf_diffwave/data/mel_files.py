@@ -7,12 +7,28 @@ import numpy as np
 from tf_diffwave.errors import UserError
 
 
+def load_npy(path):
+    """The array of a .npy file (no pickles), read only when its header declares no more data than the file holds
+    (np.load allocates what the header declares before reading). ValueError says what is wrong."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0  # 2.0's layout, 3.0's too (its header is ASCII in practice)
+        shape, _, dtype = read_header(f)
+        if dtype.hasobject:
+            raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+        declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if declared > os.path.getsize(path) - f.tell():
+            raise ValueError(f"its header declares {declared} bytes of data, more than the file holds")
+    return np.load(path, allow_pickle=False)
+
+
 def read_mel(path, n_mels):
     """A log-mel array (frames, n_mels) from a .npy file, checked for shape and finite values."""
     if not os.path.isfile(path):
         raise UserError(f"{path}: mel file not found")
     try:
-        mel = np.load(path, allow_pickle=False)
+        mel = load_npy(path)
     except Exception as err:
         if "allow_pickle" in str(err):  # numpy's advice to allow pickles: the file holds Python objects
             raise UserError(f"{path}: not a mel array (it holds Python objects, not numbers)") from None

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from tf_diffwave.data.mel_files import load_npy
 from tf_diffwave.errors import UserError
 
 STATS_FOLDER = "stats_priorgrad"
@@ -25,7 +26,7 @@ def read_statistics(stats_dir):
         if not os.path.isfile(path):
             raise UserError(f"{path}: PriorGrad statistics file not found (or give {key}=VALUE)")
         try:
-            value = np.load(path, allow_pickle=False)
+            value = load_npy(path)
         except Exception as err:
             raise UserError(f"{path}: not a readable .npy array ({err})") from None
         if value.size != 1 or not np.issubdtype(value.dtype, np.number) or not np.isfinite(value).all():

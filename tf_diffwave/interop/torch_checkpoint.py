@@ -8,6 +8,7 @@ the raw bytes of each tensor storage. Unpickling is restricted to the few global
 """
 
 import collections
+import io
 import os
 import pickle
 import tarfile
@@ -16,6 +17,11 @@ import zipfile
 import numpy as np
 
 from tf_diffwave.errors import UserError
+
+# what a reader allocates at most: far above any supported model's largest tensor (WaveGrad base: 2.4M values) and
+# pickle (about 100 kB), and far below a machine's memory, so that a damaged or crafted file is refused instead
+MAX_ELEMENTS = 2**28  # values of one tensor (1 GiB of float32)
+MAX_PICKLE_BYTES = 2**26
 
 # torch's legacy storage classes (still what torch.save writes) and the numpy types of their bytes
 _STORAGES = {"DoubleStorage": "<f8", "FloatStorage": "<f4", "HalfStorage": "<f2", "BFloat16Storage": "<u2",
@@ -30,12 +36,22 @@ class _Storage:
         self.array, self.bfloat16 = array, bfloat16
 
 
-class _CheckpointUnpickler(pickle.Unpickler):
+class _CheckpointUnpickler(pickle._Unpickler):
     """Unpickles data.pkl of a torch zip checkpoint: tensors become numpy arrays, nothing else is constructed."""
 
     def __init__(self, file, archive, prefix, path):
         super().__init__(file)
         self.archive, self.prefix, self.path = archive, prefix, path
+
+    def _refuse_buffer(self):
+        raise UserError(f"{self.path}: damaged checkpoint: its pickle holds a byte array or an out-of-band buffer, "
+                        f"which torch.save does not write")
+
+    # protocol 5's byte arrays are allocated at the length they declare before they are read; torch never writes them
+    dispatch = dict(pickle._Unpickler.dispatch)
+    for _opcode in (pickle.BYTEARRAY8, pickle.NEXT_BUFFER, pickle.READONLY_BUFFER):
+        dispatch[_opcode[0]] = _refuse_buffer
+    del _opcode
 
     def find_class(self, module, name):
         allowed = {("collections", "OrderedDict"): collections.OrderedDict,
@@ -52,11 +68,9 @@ class _CheckpointUnpickler(pickle.Unpickler):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and pid[1] in _STORAGES):
             raise UserError(f"{self.path}: not a PyTorch checkpoint (unknown storage reference {pid!r})")
         kind, key = pid[1], str(pid[2])
-        try:
-            raw = self.archive.read(f"{self.prefix}/data/{key}")
-        except KeyError:
-            raise UserError(f"{self.path}: the checkpoint lacks the data of storage {key}") from None
         dtype = np.dtype(_STORAGES[kind])
+        raw = _member(self.archive, f"{self.prefix}/data/{key}", MAX_ELEMENTS * dtype.itemsize, self.path,
+                      f"the data of storage {key}")
         if len(raw) % dtype.itemsize:
             raise UserError(f"{self.path}: storage {key} is {len(raw)} bytes, not a whole number of {kind} items")
         return _Storage(np.frombuffer(raw, dtype), kind == "BFloat16Storage")
@@ -69,6 +83,10 @@ class _CheckpointUnpickler(pickle.Unpickler):
         if len(size) != len(stride) or min(size + stride + (offset,), default=0) < 0 or (
                 0 not in size and last >= len(storage.array)):
             raise UserError(f"{self.path}: a tensor of shape {size} lies outside its storage")
+        count = int(np.prod(size, dtype=object))
+        if count > max(len(storage.array), 1) or count > MAX_ELEMENTS:  # repeated strides (0) can declare any size
+            raise UserError(f"{self.path}: a tensor of shape {size} declares {count} values, more than its storage "
+                            f"holds ({len(storage.array)}) or than {MAX_ELEMENTS} (damaged or crafted)")
         flat = storage.array
         item = flat.itemsize
         array = np.lib.stride_tricks.as_strided(flat[offset:], size, [s * item for s in stride]) if 0 not in size \
@@ -90,11 +108,26 @@ def read_torch_checkpoint(path):
             if len(pickles) != 1:
                 raise UserError(f"{path}: a zip file, but not a PyTorch checkpoint (no <name>/data.pkl)")
             prefix = pickles[0].split("/")[0]
-            with archive.open(pickles[0]) as file:
-                return _CheckpointUnpickler(file, archive, prefix, path).load()
+            data = _member(archive, pickles[0], MAX_PICKLE_BYTES, path, "its pickle")
+            # the pure-Python unpickler: the C one allocates the length an opcode declares before reading it
+            return _CheckpointUnpickler(io.BytesIO(data), archive, prefix, path).load()
     except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
             IndexError, KeyError) as err:
         raise UserError(f"{path}: damaged or truncated checkpoint ({type(err).__name__}: {err})") from None
+
+
+def _member(archive, name, limit, path, what):
+    """The bytes of zip member `name`, refused when it is absent or declares more than `limit` bytes or more than
+    the file holds (a stored member cannot), before they are read."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise UserError(f"{path}: the checkpoint lacks {what}") from None
+    stored_too_long = info.compress_type == zipfile.ZIP_STORED and info.file_size > os.path.getsize(path)
+    if info.file_size > limit or stored_too_long:
+        raise UserError(f"{path}: {what} declares {info.file_size} bytes, more than the file holds or than "
+                        f"{limit} (damaged or crafted)")
+    return archive.read(name)
 
 
 def _what_it_is(path):
