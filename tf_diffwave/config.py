@@ -14,6 +14,7 @@ import json
 import os
 
 from tf_diffwave.errors import UserError
+from tf_diffwave.shipped import existing_path
 
 FORMAT = 2  # the layout of the configs this version writes; 1: none recorded (the family keys directly in `model`)
 
@@ -362,9 +363,11 @@ def read_json(path):
 
 
 def load_config(path=None, overrides=()):
-    """Defaults, then the JSON file at `path` (if any), then the overrides; validated."""
+    """Defaults, then the JSON file at `path` (if any; a shipped config such as "configs/demo.json" is found from
+    any folder), then the overrides; validated."""
     data = {}
     if path is not None:
+        path = existing_path(path) or path
         data = read_json(path)
         if not isinstance(data, dict):
             raise UserError(f"{path}: a config must be a JSON object")

@@ -233,3 +233,10 @@ def test_a_conversion_given_too_few_paths_names_those_its_format_takes(tmp_path,
                                         "JSON config.*\\); 2 given: x.pt out"):
         convert_main(["wavegrad-ivanvovk", "x.pt", "out"])
     assert os.listdir(tmp_path) == []  # no folder made for "out"
+
+
+@pytest.mark.slow
+def test_shipped_configs_and_corpora_are_found_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not the clone: "configs/demo.json" and its "data/ljspeech-demo" are shipped files
+    preprocess_main(["--config", "configs/demo.json", "--out-dir", "mels"])
+    assert len(os.listdir(tmp_path / "mels")) == len(os.listdir(os.path.join(DEMO, "wavs")))

@@ -6,6 +6,7 @@ import logging
 import os
 
 from tf_diffwave.errors import UserError
+from tf_diffwave.shipped import existing_path
 
 logger = logging.getLogger(__name__)  # printed by the commands; silenced like any library's
 
@@ -119,8 +120,10 @@ def read_sc09(path, valid_percent, test_percent):
 
 
 def read_corpus(data_config):
-    """The corpus named by the config's `data` section."""
+    """The corpus named by the config's `data` section (a shipped corpus such as "data/ljspeech-demo" is found from
+    any folder)."""
     d = data_config
+    path = existing_path(d["path"]) or d["path"]
     if d["kind"] == "sc09":
-        return read_sc09(d["path"], d["valid_percent"], d["test_percent"])
-    return read_ljspeech(d["path"], d["valid_count"])
+        return read_sc09(path, d["valid_percent"], d["test_percent"])
+    return read_ljspeech(path, d["valid_count"])
