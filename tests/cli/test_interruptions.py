@@ -79,3 +79,13 @@ def test_an_interrupted_conversion_leaves_no_model_folder_and_the_same_command_t
     monkeypatch.setattr(model_folder, point, original)
     convert_main(command)
     assert {"config.json", "checkpoint"} <= set(os.listdir(out)) and os.listdir(tmp_path) == ["model"]
+
+
+def test_a_failed_command_leaves_no_empty_folder_it_made(tmp_path, capsys):
+    from tf_diffwave.cli.infer import main as infer_main
+
+    (tmp_path / "kept").mkdir()
+    for out_dir in (tmp_path / "new" / "deeper", tmp_path / "kept"):
+        code, err = interrupted(capsys, lambda: infer_main(["--mel", "no-such-utterance", "--out-dir", str(out_dir)]))
+        assert code == 2 and "no-such-utterance" in err
+    assert os.listdir(tmp_path) == ["kept"]  # the folder that was there before stays

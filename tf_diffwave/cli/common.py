@@ -73,20 +73,28 @@ def _raise_interrupted(signum, frame):
 
 def run(main, name="the command"):
     """Run a command, turning UserError into one line on stderr and exit code 2, and Ctrl-C or SIGTERM into one
-    line and exit code 130 or 143 (its outputs are written whole or not at all: tf_diffwave.atomic)."""
+    line and exit code 130 or 143 (its outputs are written whole or not at all: tf_diffwave.atomic); a command that
+    fails leaves none of the folders it made for its outputs empty behind it."""
     main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers can be set
     previous = signal.signal(signal.SIGTERM, _raise_interrupted) if main_thread else None
+    MADE_FOLDERS.clear()
     try:
         main()
     except UserError as err:
+        remove_empty_made_folders()
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except (KeyboardInterrupt, Interrupted) as stop:
+        remove_empty_made_folders()
         what = "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
         print(f"\ninterrupted ({what}): {name} stopped; what it had finished is kept, nothing half-written is left",
               file=sys.stderr)
         sys.exit(130 if isinstance(stop, KeyboardInterrupt) else 143)
+    except BaseException:
+        remove_empty_made_folders()
+        raise
     finally:
+        MADE_FOLDERS.clear()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
 
@@ -107,13 +115,29 @@ def parse_steps(text, names):
     return betas
 
 
+MADE_FOLDERS = []  # the folders the running command made for its outputs: removed if it fails and they stay empty
+
+
+def remove_empty_made_folders():
+    """Remove the folders the command made that it left empty, innermost first."""
+    while MADE_FOLDERS:
+        folder = MADE_FOLDERS.pop()
+        if os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+
+
 def writable_folder(path, flag):
     """Raise UserError, before any work, unless `path` is a folder this process can write in (made if missing);
     `flag` names where the path came from (an option or a config key)."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"{path}: {flag} names a file, not a folder")
+    missing, folder = [], os.path.abspath(path)
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
     try:
         os.makedirs(path, exist_ok=True)
+        MADE_FOLDERS.extend(reversed(missing))
         tempfile.TemporaryFile(dir=path).close()
     except OSError as err:
         raise UserError(f"{path}: {flag} is not writable ({err.strerror or err})") from None
