@@ -17,6 +17,7 @@ from tf_diffwave.cli.common import (
 from tf_diffwave.config import load_run_config
 from tf_diffwave.data.audio import READABLE_EXTENSIONS, read_audio, write_wav
 from tf_diffwave.data.corpora import read_corpus
+from tf_diffwave.data.mel_conventions import FRONT_ENDS
 from tf_diffwave.data.mel_files import read_mel, utterance_mel
 from tf_diffwave.errors import UserError
 from tf_diffwave.models import registry
@@ -54,11 +55,16 @@ def resolve_mel(spec, model):
 def given_mel(spec, model, args):
     """The mel named by `spec` in the model's features: a .npy mel converted from --mel-convention if given, and
     checked (ids and audio files are computed in the model's features)."""
-    from tf_diffwave.data.mel_conventions import check_mel, convert
+    from tf_diffwave.data.mel_conventions import FRONT_ENDS, check_front_end, check_mel, convert
 
     mel = resolve_mel(spec, model)
     if not spec.lower().endswith(".npy"):
         return mel
+    front_end = FRONT_ENDS.get(args.front_end)
+    if front_end:
+        check_front_end(spec, front_end.rate, front_end.hop, front_end.fmax, model.config["audio"])
+        args.mel_convention = args.mel_convention or front_end.convention
+    check_front_end(spec, args.mel_rate, args.mel_hop, args.mel_fmax, model.config["audio"])
     if args.mel_convention:
         options = {name: getattr(args, name) for name in ("max_norm", "min_level_db", "ref_level_db")
                    if getattr(args, name) is not None}
@@ -102,6 +108,14 @@ def make_parser(prog, config=None, add_help=True):
                              "(HiFi-GAN, Tacotron 2, FastSpeech 2), log10 (ESPnet, ParallelWaveGAN; with --mel-stats), "
                              "db (Coqui TTS; with --max-norm, --min-level-db, --ref-level-db), lmnt (lmnt-com/diffwave)"
                              "; see docs/vocoding.md")
+    parser.add_argument("--front-end", choices=sorted(FRONT_ENDS),
+                        help="vocoders: the front end the .npy mels come from: their rate, hop and band are checked "
+                             "against the model's, and their convention converted (" +
+                             "; ".join(f"{name}: {f.title}, {f.rate} Hz, hop {f.hop}, to {f.fmax:g} Hz, {f.convention}"
+                                       for name, f in FRONT_ENDS.items()) + ")")
+    parser.add_argument("--mel-rate", type=float, help="vocoders: the sample rate the .npy mels were made at (checked)")
+    parser.add_argument("--mel-hop", type=int, help="vocoders: the hop length the .npy mels were made with (checked)")
+    parser.add_argument("--mel-fmax", type=float, help="vocoders: the top of the .npy mels' filterbank, Hz (checked)")
     parser.add_argument("--mel-stats", help="log10 mels: a .npy (2, n_mels) of the mean and scale they were "
                                             "normalised with")
     for name, default in (("max_norm", 4.0), ("min_level_db", -100.0), ("ref_level_db", 20.0)):
