@@ -133,12 +133,13 @@ def test_searched_schedule_is_saved_and_used_by_infer_and_evaluate(tiny_run, tmp
     evaluate_main(["vocoder", "--model-dir", run, "--limit", "1"])
     printed = capsys.readouterr().out
     assert "| ground_truth | 0.000 | 0.000 | 4.64 | 1.000 | - |" in printed
+    assert "log-mel L1 in this model's features ('hifigan': ln(max(mel, floor)))" in printed  # not lmnt's dB scale
     assert not os.path.exists(os.path.join(run, "evaluation-vocoder-fast.json"))  # the model folder is left alone
     with open(tmp_path / "evaluation-vocoder-fast.json") as f:
         report = json.load(f)
     assert report["steps"] == "fast" and len(report["utterances"]) == 1
     assert set(report["mean"]) == {"model", "griffin_lim", "ground_truth"}
-    assert report["precision"] == "float32" and report["seed"] == 0
+    assert report["precision"] == "float32" and report["seed"] == 0 and report["features"] == "hifigan"
     utterance = next(iter(report["utterances"]))
     picture = tf.io.decode_png((tmp_path / f"evaluation-vocoder-fast-{utterance}.png").read_bytes()).numpy()
     assert picture.shape[0] == 630 and picture.shape[2] == 4  # three stacked panels

@@ -57,8 +57,11 @@ def print_vocoder_report(report):
 
     header = "| " + " | ".join(title for _, title, _ in METRICS) + " |"
     rule = "|" + " --- |" * (len(METRICS) + 1)
+    from tf_diffwave.data.mel_conventions import FEATURE_SCALES
+
     print(f"\n{len(report['utterances'])} held-out utterances, step {report['step']}, schedule {report['steps']}, "
-          f"{report['precision']}, seed {report['seed']}\n")
+          f"{report['precision']}, seed {report['seed']}; log-mel L1 in this model's features ('{report['features']}': "
+          f"{FEATURE_SCALES[report['features']]}), comparable only between models of the same features\n")
     print("| system " + header)
     print(rule)
     for system in SYSTEMS:

@@ -119,7 +119,8 @@ def vocoder_report(model, corpus, ids, steps, progress=None, seed=0, on_utteranc
             progress.update(n)
     mean = {system: {key: _mean([row[system][key] for row in rows.values()]) for key, _, _ in METRICS}
             for system in SYSTEMS}
-    return {"model_dir": model.model_dir, "step": model.step, "steps": steps if isinstance(steps, str) else
+    return {"model_dir": model.model_dir, "step": model.step, "features": model.log_mel.convention,
+            "steps": steps if isinstance(steps, str) else
             [float(b) for b in steps], "precision": model.precision, "seed": seed, "utterances": rows, "mean": mean}
 
 
