@@ -136,7 +136,7 @@ def test_infer_and_vocode_convert_a_named_convention_and_stop_on_an_unnamed_one(
 
 
 def test_a_mel_of_another_rate_hop_or_band_is_named_with_both_settings():
-    from tf_diffwave.data.mel_conventions import FRONT_ENDS, check_front_end
+    from tf_diffwave.data.front_ends import FRONT_ENDS, check_front_end
 
     model = {"sample_rate": 16000, "hop_length": 256, "fmax": 7600.0}
     speecht5 = FRONT_ENDS["speecht5"]

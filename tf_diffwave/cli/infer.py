@@ -17,7 +17,7 @@ from tf_diffwave.cli.common import (
 from tf_diffwave.config import load_run_config
 from tf_diffwave.data.audio import READABLE_EXTENSIONS, read_audio, write_wav
 from tf_diffwave.data.corpora import read_corpus
-from tf_diffwave.data.mel_conventions import FRONT_ENDS
+from tf_diffwave.data.front_ends import FRONT_ENDS
 from tf_diffwave.data.mel_files import read_mel, utterance_mel
 from tf_diffwave.errors import UserError
 from tf_diffwave.models import registry
@@ -55,7 +55,8 @@ def resolve_mel(spec, model):
 def given_mel(spec, model, args):
     """The mel named by `spec` in the model's features: a .npy mel converted from --mel-convention if given, and
     checked (ids and audio files are computed in the model's features)."""
-    from tf_diffwave.data.mel_conventions import FRONT_ENDS, check_front_end, check_mel, convert
+    from tf_diffwave.data.front_ends import check_front_end
+    from tf_diffwave.data.mel_conventions import check_mel, convert
 
     mel = resolve_mel(spec, model)
     if not spec.lower().endswith(".npy"):
