@@ -3,6 +3,7 @@ from the training split when a run starts, and stored in the run's config, so th
 data."""
 
 import copy
+import logging
 import os
 
 import tensorflow as tf
@@ -14,6 +15,7 @@ from tf_diffwave.data.mel_files import utterance_mel
 from tf_diffwave.diffusion.prior import energy_statistics
 from tf_diffwave.errors import UserError
 
+logger = logging.getLogger(__name__)  # printed by the commands; silenced like any library's
 
 def with_prior_statistics(config, model_dir, corpus, files):
     """`config` with `diffusion.energy_min` / `energy_max` filled in where the prior needs them and they are null:
@@ -40,7 +42,7 @@ def with_prior_statistics(config, model_dir, corpus, files):
     if files.error:
         raise UserError(files.error)
     low, high = energy_statistics(mels, log_mel)
-    print(f"prior statistics of the {len(corpus.train_ids)} training utterances: frame energy from {low:.6g} to "
-          f"{high:.6g} (stored in the run's config.json)")
+    logger.info(f"prior statistics of the {len(corpus.train_ids)} training utterances: frame energy from {low:.6g} "
+                f"to {high:.6g} (stored in the run's config.json)")
     config["diffusion"].update(energy_min=low, energy_max=high)
     return config

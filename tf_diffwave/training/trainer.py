@@ -84,7 +84,7 @@ class Trainer:
             if t["init_from"] and tf.train.latest_checkpoint(self.model_dir) is None:  # fine-tuning, not resuming:
                 # the weights of another model folder (a run's EMA weights, or a conversion)
                 step = restore_ema(self.backbone.model, t["init_from"])
-                print(f"initialised the weights from {t['init_from']} (its step {step})")
+                logger.info(f"initialised the weights from {t['init_from']} (its step {step})")
             self.ema_backbone.model.set_weights(self.backbone.model.get_weights())
             variables = self.backbone.model.trainable_variables
             own = self.backbone.own_learning_rate_variables()  # weights with an Adam of their own
@@ -265,7 +265,7 @@ class Trainer:
         t = self.config["train"]
         start = self._resume()
         if start >= t["max_steps"]:
-            print(f"{self.model_dir}: already trained to step {start} (train.max_steps = {t['max_steps']})")
+            logger.info(f"{self.model_dir}: already trained to step {start} (train.max_steps = {t['max_steps']})")
             return None
         iterator, train_step = iter(self.dataset(start)), tf.function(self.train_step)
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "logs")) if self.chief else \
@@ -306,7 +306,7 @@ class Trainer:
             save_config(used_keys(self.config), self.model_dir)
         resumed = self.restore()
         if resumed:
-            print(f"resumed from {resumed} at step {int(self.step.numpy())}")
+            logger.info(f"resumed from {resumed} at step {int(self.step.numpy())}")
         return int(self.step.numpy())
 
     def _run_step(self, train_step, iterator):
@@ -326,7 +326,7 @@ class Trainer:
         if self._keep_state and int(self.step.numpy()) > (int(latest.rsplit("-", 1)[1]) if latest else 0):
             path = self.save()
             if self.chief:
-                print(f"\nsaved {path} at step {int(self.step.numpy())}")
+                logger.info(f"\nsaved {path} at step {int(self.step.numpy())}")
 
 
 class StepLog:
@@ -340,14 +340,14 @@ class StepLog:
         self.progbar = progress_bar(t["max_steps"], "step", stateful_metrics=["loss", "steps/s"],
                                     verbose=trainer.chief)
         if trainer.chief:
-            print("building the training graph (tracing the first step; this can take a minute) ...", flush=True)
+            logger.info("building the training graph (tracing the first step; this can take a minute) ...")
         self.started = self.last_time = time.perf_counter()
         self.last_step = start
 
     def record(self, step, loss, norm):
         """Note the step just done."""
         if self.trainer.chief and step == self.start + 1:
-            print(f"first step done {time.perf_counter() - self.started:.0f} s after the start of the loop", flush=True)
+            logger.info(f"first step done {time.perf_counter() - self.started:.0f} s after the start of the loop")
         if step % self.every and step != self.last:
             return
         now = time.perf_counter()
