@@ -18,12 +18,18 @@ from tf_diffwave.serving.litert import seeded_noise
 needs_litert = pytest.mark.skipif(not importlib.util.find_spec("ai_edge_litert"),
                                   reason="ai-edge-litert is not installed (pip install -e '.[litert]')")
 
+@pytest.fixture(scope="module")
+def tiny_litert(tiny_run, tmp_path_factory):
+    """(the tiny vocoder's LiteRT file, exported once through the command line, and the model itself)."""
+    path = str(tmp_path_factory.mktemp("litert") / "vocoder.tflite")
+    export_main(["litert", "--model-dir", tiny_run, "--out", path])
+    return path, tf_diffwave.load(tiny_run)
+
+
 @pytest.mark.slow
 @needs_litert
-def test_litert_vocoder_gives_the_savedmodels_audio_for_the_same_seeds(tiny_run, tmp_path):
-    path = str(tmp_path / "vocoder.tflite")
-    export_main(["litert", "--model-dir", tiny_run, "--out", path])
-    model = tf_diffwave.load(tiny_run)
+def test_litert_vocoder_gives_the_savedmodels_audio_for_the_same_seeds(tiny_litert, tmp_path):
+    path, model = tiny_litert
     mel = np.random.default_rng(1).normal(-5, 2, (2, 11, model.n_mels)).astype(np.float32)
     served = tf.saved_model.load(model.export(str(tmp_path / "export"))).signatures["serving_default"]
     expected = served(mel=tf.constant(mel))["audio"].numpy()
@@ -36,12 +42,10 @@ def test_litert_vocoder_gives_the_savedmodels_audio_for_the_same_seeds(tiny_run,
 
 @pytest.mark.slow
 @needs_litert
-def test_the_litert_runner_names_what_does_not_fit_in_one_line_and_runs_again_after(tiny_run, tmp_path):
+def test_the_litert_runner_names_what_does_not_fit_in_one_line_and_runs_again_after(tiny_litert):
     from tf_diffwave.serving.litert_runtime import LiteRTModel
 
-    path = str(tmp_path / "vocoder.tflite")
-    export_main(["litert", "--model-dir", tiny_run, "--out", path])
-    model = tf_diffwave.load(tiny_run)
+    path, model = tiny_litert
     steps, hop, bands = len(model.sampler.betas_and_steps("fast")[0]), model.config["audio"]["hop_length"], model.n_mels
     runner = LiteRTModel(path, 1)
     mel = np.full((1, 4, bands), -5.0, np.float32)
