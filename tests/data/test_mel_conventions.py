@@ -133,18 +133,3 @@ def test_infer_and_vocode_convert_a_named_convention_and_stop_on_an_unnamed_one(
     np.testing.assert_allclose(model.vocode(mel, convention="log10"),
                                model.vocode(np.log(np.maximum(magnitude[:24], 1e-5))), atol=1e-3)
     np.testing.assert_allclose(audio, model.vocode(mel, convention="log10"), atol=2 / 32768)
-
-
-def test_a_mel_of_another_rate_hop_or_band_is_named_with_both_settings():
-    from tf_diffwave.data.front_ends import FRONT_ENDS, check_front_end
-
-    model = {"sample_rate": 16000, "hop_length": 256, "fmax": 7600.0}
-    speecht5 = FRONT_ENDS["speecht5"]
-    check_front_end("a.npy", speecht5.rate, speecht5.hop, speecht5.fmax, model)  # the same settings pass
-    check_front_end("a.npy", None, None, None, model)  # nothing stated, nothing checked
-    hifigan = FRONT_ENDS["hifigan"]
-    with pytest.raises(UserError, match="a.npy: made at 22050 Hz, hop 256 \\(11.6 ms frames\\), mels to 8000 Hz; "
-                                        "this model takes 16000 Hz, hop 256 \\(16.0 ms frames\\), mels to 7600 Hz"):
-        check_front_end("a.npy", hifigan.rate, hifigan.hop, hifigan.fmax, model)
-    with pytest.raises(UserError, match="made at hop 300; this model takes"):
-        check_front_end("a.npy", None, 300, None, model)

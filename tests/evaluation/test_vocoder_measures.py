@@ -63,7 +63,7 @@ def test_a_delayed_copy_keeps_pesq_high_while_white_noise_scores_low(speech, log
     assert short_time_intelligibility(speech, delayed, RATE) == copy["stoi"]
 
 
-@pytest.mark.parametrize("features", ["hifigan", "lmnt"])
+@pytest.mark.parametrize("features", ["hifigan", "lmnt", "ivanvovk"])  # ivanvovk's: power mels
 def test_griffin_lim_rebuilds_audio_close_to_the_recording(speech, features):
     log_mel = LogMel.from_config({**defaults()["audio"], "features": features})
     rebuilt = griffin_lim(log_mel(speech).numpy(), log_mel, length=len(speech))

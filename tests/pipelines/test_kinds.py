@@ -94,3 +94,23 @@ def test_infer_help_lists_the_schedules_of_the_model_it_names(config, listed, ab
         infer_main(["--help", "--model-dir", str(folder)])
     text = " ".join(capsys.readouterr().out.split())
     assert listed in text and absent not in text.split("--seed")[0].split("--steps")[1]
+
+
+@pytest.mark.slow
+def test_a_batch_past_the_memory_bound_runs_in_groups_and_gives_the_same_audio(monkeypatch):
+    import tf_diffwave.pipelines.base as base
+
+    vocoder = tiny_pipeline(DEMO_CONFIG, TINY + ["diffusion.prior=standard"])
+    mel = np.random.default_rng(0).uniform(-8.0, 0.0, (5, 6, 80)).astype(np.float32)
+    one_by_one = np.stack([vocoder.vocode(m, steps="fast", seed=3 + i) for i, m in enumerate(mel)])
+    calls = []
+    original = vocoder.synthesizer.vocode
+    monkeypatch.setattr(vocoder.synthesizer, "vocode", lambda m, *a: calls.append(len(m)) or original(m, *a))
+    monkeypatch.setattr(base, "MAX_BATCH_SAMPLES", 2 * 6 * 256)  # two of these mels' audio
+    np.testing.assert_allclose(vocoder.vocode(mel, steps="fast", seed=3), one_by_one, atol=1e-5)
+    assert calls == [2, 2, 1]
+
+    generator = tiny_pipeline(SC09_DEMO_CONFIG)
+    alone = np.stack([generator.generate(1, seed=7 + i, steps="fast")[0] for i in range(3)])
+    monkeypatch.setattr(base, "MAX_BATCH_SAMPLES", generator.length)  # one clip at a time, whatever is asked
+    np.testing.assert_allclose(generator.generate(3, seed=7, steps="fast", batch_size=1000), alone, atol=1e-5)

@@ -53,26 +53,33 @@ def resolve_mel(spec, model):
 
 
 def given_mel(spec, model, args):
-    """The mel named by `spec` in the model's features: a .npy mel converted from --mel-convention if given, and
-    checked (ids and audio files are computed in the model's features)."""
-    from tf_diffwave.data.front_ends import check_front_end
+    """The mel named by `spec` in the model's features: a .npy mel converted from --mel-convention if given, its
+    stated front end checked against the model's (or refitted to it with --refit-mel), its values checked, and its
+    rhythm where its frames were not stated (ids and audio files are computed in the model's features)."""
+    from tf_diffwave.data.front_ends import check_front_end, differences, mel_settings
     from tf_diffwave.data.mel_conventions import check_mel, convert
+    from tf_diffwave.data.mel_refit import refit
+    from tf_diffwave.data.speech_rhythm import warn_if_not_speech_rhythm
 
     mel = resolve_mel(spec, model)
     if not spec.lower().endswith(".npy"):
         return mel
-    front_end = FRONT_ENDS.get(args.front_end)
-    if front_end:
-        check_front_end(spec, front_end.rate, front_end.hop, front_end.fmax, model.config["audio"])
-        args.mel_convention = args.mel_convention or front_end.convention
-    check_front_end(spec, args.mel_rate, args.mel_hop, args.mel_fmax, model.config["audio"])
-    if args.mel_convention:
+    audio = model.config["audio"]
+    settings = mel_settings(audio, args.front_end, args.mel_rate, args.mel_hop, args.mel_fmax)
+    if not args.refit_mel:
+        check_front_end(spec, settings, audio)
+    convention = args.mel_convention or (FRONT_ENDS[args.front_end].convention if args.front_end else None)
+    if convention:
         options = {name: getattr(args, name) for name in ("max_norm", "min_level_db", "ref_level_db")
                    if getattr(args, name) is not None}
         if args.mel_stats:
             options["stats"] = read_mel(args.mel_stats, model.n_mels)  # (2, n_mels): mean and scale
-        mel = convert(mel, args.mel_convention, model.log_mel, **options)
+        mel = convert(mel, convention, model.log_mel, **options)
+    if args.refit_mel and differences(settings, audio):
+        mel = refit(mel, settings, model.log_mel)
     check_mel(mel, model.log_mel, spec)
+    if not (args.front_end or args.mel_rate or args.mel_hop):  # nothing said about its frames: their rhythm tells
+        warn_if_not_speech_rhythm(mel, model.log_mel, spec)
     return mel
 
 
@@ -117,6 +124,10 @@ def make_parser(prog, config=None, add_help=True):
     parser.add_argument("--mel-rate", type=float, help="vocoders: the sample rate the .npy mels were made at (checked)")
     parser.add_argument("--mel-hop", type=int, help="vocoders: the hop length the .npy mels were made with (checked)")
     parser.add_argument("--mel-fmax", type=float, help="vocoders: the top of the .npy mels' filterbank, Hz (checked)")
+    parser.add_argument("--refit-mel", action="store_true",
+                        help="vocoders: resample the frames and refilter the bands of .npy mels made at the rate, hop "
+                             "or band --front-end or --mel-rate/--mel-hop/--mel-fmax state to the model's (an "
+                             "approximation; see docs/vocoding.md)")
     parser.add_argument("--mel-stats", help="log10 mels: a .npy (2, n_mels) of the mean and scale they were "
                                             "normalised with")
     for name, default in (("max_norm", 4.0), ("min_level_db", -100.0), ("ref_level_db", 20.0)):
@@ -171,6 +182,9 @@ def parse(argv, prog):
         kind.require("stream", family, args.model_dir)
         if len(args.mel) > 1:
             raise UserError("--stream vocodes one utterance: give one --mel")
+    if args.refit_mel and not (args.front_end or args.mel_rate or args.mel_hop or args.mel_fmax):
+        raise UserError("--refit-mel refits mels to the model from the settings they were made with: say them with "
+                        "--front-end NAME, or --mel-rate, --mel-hop and --mel-fmax")
     if args.chunk_frames < 1:
         raise UserError(f"--chunk-frames {args.chunk_frames}: give at least 1 frame")
     names = kind.schedule_names(config, family)

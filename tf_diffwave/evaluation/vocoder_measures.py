@@ -11,6 +11,7 @@ import librosa
 import numpy as np
 import soxr
 
+from tf_diffwave.data.mel_refit import implied_spectrum
 from tf_diffwave.errors import UserError
 
 MAG_FLOOR = 1e-7  # magnitudes below this count as silence in the log-magnitude distance
@@ -74,11 +75,12 @@ def _optional(module, *names):
 
 def griffin_lim(log_mel_frames, log_mel, iterations=32, length=None):
     """Audio rebuilt from mel features (frames, n_mels) by librosa: the least-squares inverse of the features' mel
-    filters, then Griffin-Lim phase recovery from a fixed random start. `log_mel` is the features.LogMel."""
+    filters (data.mel_refit.implied_spectrum), then Griffin-Lim phase recovery from a fixed random start. `log_mel`
+    is the features.LogMel."""
     f = log_mel
-    magnitude = librosa.feature.inverse.mel_to_stft(
-        f.magnitude(log_mel_frames), sr=f.sample_rate, n_fft=f.n_fft, power=float(f.power), fmin=f.fmin, fmax=f.fmax,
-        htk=f.htk, norm=f.norm)
+    filters = librosa.filters.mel(sr=f.sample_rate, n_fft=f.n_fft, n_mels=f.n_mels, fmin=f.fmin, fmax=f.fmax,
+                                  htk=f.htk, norm=f.norm, dtype=np.float64)
+    magnitude = implied_spectrum(f.magnitude(log_mel_frames), filters, f.power)
     # librosa's centred STFT of `length` samples has 1 + length // hop frames: features with fewer (a convention
     # that drops the last frame, a mel cut to the audio it covers) repeat their last frame, longer ones are cut
     frames = magnitude.shape[1] + int(f.drop_last) if length is None else 1 + length // f.hop_length

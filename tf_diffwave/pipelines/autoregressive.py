@@ -34,7 +34,7 @@ class AutoregressiveGenerator(Pipeline):
                             f"{', '.join(sorted(known))})")
         own = self.backbone.own_sampler(self.config)
         return generate_in_batches(lambda seeds: own.generate(seeds, self.length, **options).numpy(), n, seed,
-                                   batch_size, on_batch)
+                                   batch_size, self.length, on_batch)
 
     def _check_sequence(self, values, what, dtype):
         """`values` as a (n, samples) array of `dtype`: samples a multiple of the network's period, at most the

@@ -1,10 +1,22 @@
 """What every pipeline shares: the model it samples, its features, and the refusals of what its kind does not do."""
 
+import logging
+
 import numpy as np
 
 from tf_diffwave.data.features import LogMel
 from tf_diffwave.errors import UserError
 from tf_diffwave.pipelines import KINDS, OFFERS
+
+logger = logging.getLogger(__name__)
+# audio samples one network call holds at most (about 2 minutes at 16 kHz): larger batches are run in groups, so
+# that a huge batch costs time, not all the memory there is
+MAX_BATCH_SAMPLES = 2 ** 21
+
+
+def group_size(samples_each):
+    """How many examples of `samples_each` samples one network call takes (at least one)."""
+    return max(1, MAX_BATCH_SAMPLES // max(samples_each, 1))
 
 
 class Pipeline:
@@ -42,11 +54,16 @@ class Pipeline:
         self.kind.require(offer, self.family, self.where)
 
 
-def generate_in_batches(generate, n, seed, batch_size, on_batch=None):
+def generate_in_batches(generate, n, seed, batch_size, samples_each, on_batch=None):
     """Clips (n, samples) from `generate(seeds (B,))` -> audio (B, samples), `batch_size` seeds at a time from
-    `seed` on (clip i drawn with seed + i, whatever the batching); `on_batch(done)` after each batch."""
+    `seed` on (clip i drawn with seed + i, whatever the batching), fewer where `batch_size` clips of
+    `samples_each` samples would pass MAX_BATCH_SAMPLES; `on_batch(done)` after each batch."""
     if n < 1 or batch_size < 1:
         raise UserError(f"the number of clips ({n}) and the batch size ({batch_size}) must be at least 1")
+    if batch_size > group_size(samples_each):
+        logger.info(f"batch size {batch_size}: {group_size(samples_each)} clips at a time ({MAX_BATCH_SAMPLES:,} "
+                    f"samples in all at most, to bound memory)")
+        batch_size = group_size(samples_each)
     clips = []
     for start in range(0, n, batch_size):
         seeds = seed + np.arange(start, min(start + batch_size, n), dtype=np.int64)

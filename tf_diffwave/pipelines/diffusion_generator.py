@@ -23,7 +23,7 @@ class DiffusionGenerator(DiffusionPipeline):
         batch (`on_sample`, progress within a batch, is not reported by this pipeline)."""
         betas, t = self.schedule(steps)
         return generate_in_batches(lambda seeds: self.synthesizer.generate(seeds, self.length, betas, t).numpy(),
-                                   n, seed, batch_size, on_batch)
+                                   n, seed, batch_size, self.length, on_batch)
 
     def _from_noise(self, betas, steps, noise, mel):
         return self.synthesizer.generate_from_noise(betas, steps, noise)

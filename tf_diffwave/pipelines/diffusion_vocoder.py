@@ -6,6 +6,7 @@ import tensorflow as tf
 from tf_diffwave.data.mel_conventions import check_mel, convert
 from tf_diffwave.diffusion.streaming import StreamingVocoder, exact_lookaheads
 from tf_diffwave.errors import UserError
+from tf_diffwave.pipelines.base import group_size
 from tf_diffwave.pipelines.diffusion import DiffusionPipeline
 from tf_diffwave.pipelines.tensorboard import VocodedSample
 from tf_diffwave.serving.auto_precision import probe_audio
@@ -32,12 +33,16 @@ class DiffusionVocoder(DiffusionPipeline):
         Example b of the batch is drawn with seed `seed + b`. A mel in another system's `convention`
         (data.mel_conventions: "ln", "log10" with `stats`, "db" with `max_norm`, `min_level_db`, `ref_level_db`,
         "lmnt") is converted to the model's features first; a mel that cannot be in them stops with a UserError
-        naming the convention it most likely has."""
+        naming the convention it most likely has. A batch of more than MAX_BATCH_SAMPLES samples in all is run in
+        groups (pipelines.base)."""
         mel = self._given_mel(mel, convention, convention_options)
         single = mel.ndim == 2
         batch = self._check_mel(mel[None] if single else mel)
         betas, t = self.schedule(steps)
-        audio = self.synthesizer.vocode(batch, betas, t, seed + np.arange(len(batch), dtype=np.int64)).numpy()
+        seeds = seed + np.arange(len(batch), dtype=np.int64)
+        group = group_size(batch.shape[1] * self.hop_length)
+        audio = np.concatenate([self.synthesizer.vocode(batch[i: i + group], betas, t, seeds[i: i + group]).numpy()
+                                for i in range(0, len(batch), group)])
         return audio[0] if single else audio
 
     def stream(self, mel_chunks, steps="fast", seed=0, lookahead=None, convention=None, **convention_options):
