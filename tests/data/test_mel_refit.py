@@ -109,6 +109,9 @@ def test_infer_refuses_a_stated_mismatch_and_following_the_hint_vocodes_it(speec
     with pytest.raises(SystemExit) as stop:
         run_cli(lambda: infer_main(["--mel", str(tmp_path / "tts.npy"), "--refit-mel"]))
     assert stop.value.code == 2 and "--front-end" in capsys.readouterr().err
+    infer_main(["--mel", str(tmp_path / "tts.npy"), "--out", str(tmp_path / "b.wav")])  # nothing stated: said
+    assert "tts.npy: read as made at 16000 Hz, hop 256 (16.0 ms frames), mels 80-7600 Hz (this model's)" in \
+        capsys.readouterr().out
 
 
 def modulated_noise(rate_hz, seconds=4.0, sample_rate=16000):

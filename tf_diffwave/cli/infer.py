@@ -56,10 +56,10 @@ def given_mel(spec, model, args):
     """The mel named by `spec` in the model's features: a .npy mel converted from --mel-convention if given, its
     stated front end checked against the model's (or refitted to it with --refit-mel), its values checked, and its
     rhythm where its frames were not stated (ids and audio files are computed in the model's features)."""
-    from tf_diffwave.data.front_ends import check_front_end, differences, mel_settings
+    from tf_diffwave.data.front_ends import check_front_end, described, differences, mel_settings
     from tf_diffwave.data.mel_conventions import check_mel, convert
     from tf_diffwave.data.mel_refit import refit
-    from tf_diffwave.data.speech_rhythm import warn_if_not_speech_rhythm
+    from tf_diffwave.data.speech_rhythm import SPEECH_RATE, warn_if_not_speech_rhythm
 
     mel = resolve_mel(spec, model)
     if not spec.lower().endswith(".npy"):
@@ -78,8 +78,11 @@ def given_mel(spec, model, args):
     if args.refit_mel and differences(settings, audio):
         mel = refit(mel, settings, model.log_mel)
     check_mel(mel, model.log_mel, spec)
-    if not (args.front_end or args.mel_rate or args.mel_hop):  # nothing said about its frames: their rhythm tells
-        warn_if_not_speech_rhythm(mel, model.log_mel, spec)
+    if not (args.front_end or args.mel_rate or args.mel_hop or args.mel_fmax):  # the settings taken are said
+        rate = warn_if_not_speech_rhythm(mel, model.log_mel, spec)
+        if rate is None or SPEECH_RATE[0] <= rate <= SPEECH_RATE[1]:
+            print(f"{spec}: read as made at {described(audio)} (this model's); if it was made otherwise, say so "
+                  f"with --front-end or --mel-rate, --mel-hop and --mel-fmax")
     return mel
 
 
