@@ -1,13 +1,16 @@
 """Reading torch.save zip checkpoints without PyTorch: tensors rebuilt from hand-written files; nothing else runs."""
 
+import io
+import os
 import pickle
+import pickletools
 import struct
 import zipfile
 
 import numpy as np
 import pytest
 
-from tests.helpers import RunsAShellCommand, run_script, write_checkpoint
+from tests.helpers import FIXTURES, RunsAShellCommand, run_script, write_checkpoint
 from tf_diffwave.errors import UserError
 from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
 
@@ -100,9 +103,7 @@ def test_missing_storage_data_is_an_error(tmp_path):
 
 def test_files_that_are_not_zip_checkpoints_are_named_errors(tmp_path):
     cases = {"empty.pt": (b"", "the file is empty"),
-             "text.pt": (b"hello, not a checkpoint\n", "unknown format"),
-             "legacy.pt": (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + b"\x80\x02",  # its magic number
-                           "PyTorch's legacy \\(pre-1.6\\)")}
+             "text.pt": (b"hello, not a checkpoint\n", "unknown format")}
     for name, (content, reason) in cases.items():
         (tmp_path / name).write_bytes(content)
         with pytest.raises(UserError, match=f"{name}: not a zip-format PyTorch checkpoint \\({reason}"):
@@ -118,3 +119,31 @@ def test_files_that_are_not_zip_checkpoints_are_named_errors(tmp_path):
         read_torch_checkpoint(str(tmp_path / "other.zip"))
     with pytest.raises(UserError, match="absent.pt: checkpoint file not found"):
         read_torch_checkpoint(str(tmp_path / "absent.pt"))
+    (tmp_path / "legacy.pt").write_bytes(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + b"\x80\x02")  # magic
+    with pytest.raises(UserError, match="legacy.pt: damaged or truncated checkpoint"):
+        read_torch_checkpoint(str(tmp_path / "legacy.pt"))
+
+
+PHILSYN = os.path.join(FIXTURES, "philsyn-diffwave-vocoder", "philsyn-vocoder-small")
+
+
+def test_a_legacy_checkpoint_reads_as_the_same_dict_saved_in_zip_format():
+    legacy, zipped = (read_torch_checkpoint(PHILSYN + suffix) for suffix in ("-legacy.pkl", ".pt"))
+    assert set(legacy) == set(zipped) == {"model_state_dict", "optimizer_state_dict"}
+    ours, theirs = legacy["model_state_dict"], zipped["model_state_dict"]
+    assert list(ours) == list(theirs) and len(ours) == 92
+    for key in ours:
+        assert ours[key].dtype == theirs[key].dtype and np.array_equal(ours[key], theirs[key]), key
+
+
+def test_a_legacy_storage_larger_than_the_file_is_refused_before_it_is_read(tmp_path):
+    with open(PHILSYN + "-legacy.pkl", "rb") as f:
+        data = bytearray(f.read())
+    stream = io.BytesIO(bytes(data))
+    for _ in range(5):  # past the pickles (magic, protocol, type sizes, the object, the storage keys), unrun
+        for _ in pickletools.genops(stream):
+            pass
+    data[stream.tell(): stream.tell() + 8] = (2**40).to_bytes(8, "little")  # the first storage's element count
+    (tmp_path / "huge.pkl").write_bytes(bytes(data))
+    with pytest.raises(UserError, match="huge.pkl: storage .* declares 1099511627776 values, more than the file"):
+        read_torch_checkpoint(str(tmp_path / "huge.pkl"))
