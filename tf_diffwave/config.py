@@ -42,9 +42,10 @@ COMMON_DEFAULTS = {
         "fmin": 0.0,
         "fmax": 8000.0,
         "log_floor": 1e-5,
-        "features": "hifigan",        # mel convention: "hifigan" (ln of Slaney mels), "lmnt" (lmnt-com/diffwave's
-                                      # HTK mels in dB scaled to [0, 1]) or "ivanvovk" (ivanvovk/WaveGrad's log10
-                                      # of HTK mel power); see data/features.py
+        "features": "hifigan",        # mel recipe: "hifigan" (ln of Slaney mels), "tacotron2" (the same, frames
+                                      # padded by reflection), "priorgrad" (HiFi-GAN's uncentred frames), "lmnt"
+                                      # (lmnt-com/diffwave's HTK mels in dB scaled to [0, 1]) or "ivanvovk"
+                                      # (ivanvovk/WaveGrad's log10 of HTK mel power); see data/features.py
     },
     "model": {                        # keys every family reads
         "backbone": "wavenet",        # the model family: one of the registered families' names
@@ -111,7 +112,7 @@ SEARCHED_SCHEDULE = "fast_schedule.json"  # in a run folder: written by `evaluat
 
 _CHOICES = {
     "data.kind": ("ljspeech", "sc09"),
-    "audio.features": ("hifigan", "lmnt", "ivanvovk", "priorgrad"),
+    "audio.features": ("hifigan", "lmnt", "ivanvovk", "priorgrad", "tacotron2"),
     "diffusion.prior": ("standard", "priorgrad", "fregrad"),
     "model.tf32": ("auto", "on", "off"),
     "diffusion.schedule_precision": ("float64", "float32"),

@@ -105,14 +105,15 @@ CONVERSIONS = {
     "rf5-sashimi-small.pt": {"function": "tf_diffwave.interop.rf5_sashimi:convert_rf5_sashimi",
                              "files": ["rf5-diffwave/rf5-sashimi-small.json"]},
     "sashimi-ar-small.pt": {"function": "tf_diffwave.interop.simple_sashimi:convert_simple_sashimi", "files": []},
-    "philsyn-vocoder-small.pt": None,  # read only: no converter takes philsyn's vocoder yet
-    "philsyn-vocoder-small-legacy.pkl": None,
+    "philsyn-vocoder-small.pt": {"function": "tf_diffwave.interop.philsyn_vocoder:convert_philsyn_vocoder",
+                                 "files": ["philsyn-diffwave-vocoder/philsyn-vocoder-small.json"]},
+    "philsyn-vocoder-small-legacy.pkl": {"function": "tf_diffwave.interop.philsyn_vocoder:convert_philsyn_vocoder",
+                                         "files": ["philsyn-diffwave-vocoder/philsyn-vocoder-small.json"]},
 }
 
 
 def fuzz(path, cases, tmp_path, convert=False):
     conversion = None
-    convert = convert and CONVERSIONS[os.path.basename(path)] is not None
     if convert:
         conversion = dict(CONVERSIONS[os.path.basename(path)])
         conversion["files"] = [os.path.join(FIXTURES, f) for f in conversion["files"]]

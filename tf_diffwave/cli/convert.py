@@ -30,6 +30,11 @@ FORMATS = {
                      ("CHECKPOINT", "CONFIG"),
                      ("its .pkl/.pt checkpoint (model_state_dict, with or without the optimizer's state)",
                       "the repository's config.json (diffusion_config, wavenet_config, trainset_config)")),
+    "philsyn-vocoder": ("a philsyn/DiffWave-Vocoder conditional LJSpeech checkpoint and its config JSON",
+                        ("CHECKPOINT", "CONFIG"),
+                        ("its .pkl checkpoint (model_state_dict, with or without the optimizer's state; zip or "
+                         "PyTorch's legacy format)", "the repository's config_64.json or config_128.json "
+                                                    "(diffusion_config, wavenet_config, trainset_config)")),
     "rf5-sashimi-diffwave": ("an RF5/DiffWave-unconditional SaShiMi-DiffWave checkpoint (and its config.json)",
                              ("CHECKPOINT",),
                              ("its .pt checkpoint (model_state_dict, with or without the optimizer's state); an "
@@ -46,6 +51,7 @@ CONVERTERS = {"lmnt": "tf_diffwave.interop.lmnt:convert_lmnt",
               "priorgrad": "tf_diffwave.interop.priorgrad:convert_priorgrad",
               "fregrad": "tf_diffwave.interop.fregrad:convert_fregrad",
               "rf5-diffwave": "tf_diffwave.interop.rf5_diffwave:convert_rf5_diffwave",
+              "philsyn-vocoder": "tf_diffwave.interop.philsyn_vocoder:convert_philsyn_vocoder",
               "rf5-sashimi-diffwave": "tf_diffwave.interop.rf5_sashimi:convert_rf5_sashimi",
               "simple-sashimi": "tf_diffwave.interop.simple_sashimi:convert_simple_sashimi"}
 
@@ -85,7 +91,7 @@ def check_path_count(argv):
 def main(argv=None, prog=None):
     """tf-diffwave convert lmnt CKPT OUT_DIR [key=value ...] | convert wavegrad-ivanvovk CKPT CONFIG OUT_DIR [...] |
     convert priorgrad CKPT STATS_DIR OUT_DIR [...] | convert fregrad CKPT [PARAMS] STATS_DIR OUT_DIR [...] |
-    convert rf5-diffwave CKPT CONFIG OUT_DIR [...] |
+    convert rf5-diffwave CKPT CONFIG OUT_DIR [...] | convert philsyn-vocoder CKPT CONFIG OUT_DIR [...] |
     convert rf5-sashimi-diffwave CKPT [CONFIG] OUT_DIR [...] | convert simple-sashimi CKPT OUT_DIR [...]"""
     check_path_count(list(argv) if argv is not None else [])
     args = make_parser(prog).parse_args(argv)

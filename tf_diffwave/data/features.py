@@ -9,6 +9,8 @@ and evaluation, in the convention the config names (`audio.features`).
 - "ivanvovk" (ivanvovk/WaveGrad): torchaudio's MelSpectrogram with power 2, HTK mel filters without
   normalisation, frames centred with reflect padding; then log10 of the mel power, where a power of exactly 0 gives
   0 (no floor); the last frame is dropped, so a clip of n samples has floor(n / hop) frames.
+- "tacotron2" (NVIDIA/tacotron2's TacotronSTFT, WaveGlow's and philsyn/DiffWave-Vocoder's): as "hifigan", but
+  the centred frames padded by reflection (its STFT's `F.pad(..., mode="reflect")`).
 - "priorgrad" (PriorGrad's vocoder, after HiFi-GAN's code): reflect padding of (n_fft - hop) / 2 on each side and
   uncentred frames, so that a clip of n samples has floor(n / hop) frames, frame i starting (n_fft - hop) / 2 before
   sample i x hop; magnitude sqrt(re^2 + im^2 + 1e-9), Slaney mel filters, natural log of max(mel, floor). (PriorGrad
@@ -29,6 +31,8 @@ CONVENTIONS = {
              "epsilon": 0.0, "drop_last": False},
     "ivanvovk": {"htk": True, "norm": None, "pad_mode": "REFLECT", "centred": True, "unit_window": False, "power": 2,
                  "epsilon": 0.0, "drop_last": True},
+    "tacotron2": {"htk": False, "norm": "slaney", "pad_mode": "REFLECT", "centred": True, "unit_window": False,
+                  "power": 1, "epsilon": 0.0, "drop_last": False},
     "priorgrad": {"htk": False, "norm": "slaney", "pad_mode": "REFLECT", "centred": False, "unit_window": False,
                   "power": 1, "epsilon": 1e-9, "drop_last": False},
 }

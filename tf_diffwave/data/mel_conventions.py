@@ -49,6 +49,7 @@ CONVENTIONS = {
 OPTIONS = {"log10": ("stats",), "db": ("max_norm", "min_level_db", "ref_level_db"), "ln": (), "lmnt": ()}
 # the scale of each of a model's feature recipes (data/features.py)
 FEATURE_SCALES = {"hifigan": "ln(max(mel, floor))", "priorgrad": "ln(max(mel, floor))",
+                  "tacotron2": "ln(max(mel, floor))",
                   "lmnt": CONVENTIONS["lmnt"].formula, "ivanvovk": "log10(mel power), 0 where the power is 0"}
 
 
@@ -116,8 +117,8 @@ def own_scale(guess, floor, log_mel):
     """Whether the convention `likely_convention` guessed is the scale the model's features already have."""
     if log_mel.convention == "lmnt":
         return "--mel-convention lmnt" in guess
-    return ("--mel-convention ln" in guess and log_mel.convention in ("hifigan", "priorgrad") and floor is not None
-            and abs(floor - log_mel.silence) < 1e-3)
+    return ("--mel-convention ln" in guess and log_mel.convention in ("hifigan", "priorgrad", "tacotron2")
+            and floor is not None and abs(floor - log_mel.silence) < 1e-3)
 
 
 def check_mel(mel, log_mel, what="mel"):

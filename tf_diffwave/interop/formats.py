@@ -25,14 +25,16 @@ FORMATS = (
     ("simple-sashimi", "an RF5/simple-sashimi autoregressive SaShiMi", lambda c: "cfg_yaml" in c),
     ("rf5-sashimi-diffwave", "an RF5/DiffWave-unconditional SaShiMi-DiffWave",
      lambda c: _prefixed(_state(c, "model_state_dict"), "sashimi.")),
+    ("philsyn-vocoder", "a philsyn/DiffWave-Vocoder (conditional) WaveNet DiffWave",
+     lambda c: any(".mel_conv." in str(key) for key in _state(c, "model_state_dict"))),
     ("rf5-diffwave", "an RF5/DiffWave-unconditional (philsyn) WaveNet DiffWave",
      lambda c: _prefixed(_state(c, "model_state_dict"), "residual_layer.")),
     ("wavegrad-ivanvovk", "an ivanvovk/WaveGrad", lambda c: _prefixed(_state(c, "model"), "nn.")),
     ("lmnt", "an lmnt-com/diffwave", lambda c: "input_projection.weight" in _state(c, "model")),
 )
 # the formats `tf-diffwave convert` imports
-CONVERTIBLE = ("lmnt", "wavegrad-ivanvovk", "priorgrad", "fregrad", "rf5-diffwave", "rf5-sashimi-diffwave",
-               "simple-sashimi")
+CONVERTIBLE = ("lmnt", "wavegrad-ivanvovk", "priorgrad", "fregrad", "rf5-diffwave", "philsyn-vocoder",
+               "rf5-sashimi-diffwave", "simple-sashimi")
 
 
 def identify(checkpoint):

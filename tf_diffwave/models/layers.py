@@ -9,14 +9,14 @@ from keras import layers, ops
 from tf_diffwave.models.strides import upsample_strides
 
 
-def upsample_mel(mel, hop_length, policy="float32", strides=None):
+def upsample_mel(mel, hop_length, policy="float32", strides=None, prefix=""):
     """DiffWave's mel upsampler: transposed convolutions over time (`strides`, by default upsample_strides', whose
     product is the hop) with leaky ReLUs, (B, frames, n_mels) -> (B, frames * hop, n_mels), computing under the
-    Keras dtype policy `policy`."""
+    Keras dtype policy `policy`; its layers are named `prefix`mel_upsampler_1, ... ."""
     x = ops.expand_dims(mel, -1)
     for n, stride in enumerate(strides or upsample_strides(hop_length), 1):
         x = FrameRateTransposeConv(1, (2 * stride, 3), strides=(stride, 1), padding="same",
-                                   name=f"mel_upsampler_{n}", dtype=policy)(x)
+                                   name=f"{prefix}mel_upsampler_{n}", dtype=policy)(x)
         x = layers.LeakyReLU(0.4, dtype=policy)(x)
     return ops.squeeze(x, -1)
 

@@ -27,7 +27,10 @@ FAMILY = Family(
                                          # philsyn/DiffWave-unconditional's)
         "step_in_residual": False,    # true: the residual path keeps the step projection, (x + step + residual) /
                                       # sqrt 2, as philsyn's in-place `h += part_t` computes and its checkpoints need
+        "mel_upsampler": "shared",    # vocoders: "shared" (one upsampler, DiffWave's) or "per_layer" (each residual
+                                      # layer its own upsampler and projection, philsyn/DiffWave-Vocoder's)
     },
-    choices={"step_embedding": ("float64", "float32"), "step_frequencies": ("diffwave", "transformer")},
+    choices={"step_embedding": ("float64", "float32"), "step_frequencies": ("diffwave", "transformer"),
+             "mel_upsampler": ("shared", "per_layer")},
     check=check,
 )

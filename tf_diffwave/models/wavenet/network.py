@@ -42,6 +42,7 @@ class WaveNetBackbone(Backbone):
         self.skip_channels = m["skip_channels"] or self.channels
         self.step_embedding, self.step_frequencies = m["step_embedding"], m["step_frequencies"]
         self.step_in_residual = m["step_in_residual"]
+        self.per_layer_upsampler = m["mel_upsampler"] == "per_layer"
         self.hop_length = audio_config["hop_length"]
         self.n_mels = audio_config["n_mels"]
         self._layers = {}  # the denoiser's, by name, shared with the chunk denoiser
@@ -50,12 +51,17 @@ class WaveNetBackbone(Backbone):
             self.conditioner, upsampler = self._build_conditioners()
         self.denoiser = self._build_denoiser((m["embed_dim"], m["embed_out_dim"] or m["embed_dim"]))
         self.model = self._build_training_model()
-        self._chunk_networks = (upsampler, None if self.unconditional else self._build_chunk_denoiser())
+        if self.unconditional:
+            self._chunk_networks = (None, None)
+        elif self.per_layer_upsampler:
+            self._chunk_networks = (self.conditioner, self.denoiser)
+        else:
+            self._chunk_networks = (upsampler, self._build_chunk_denoiser())
 
     def chunk_networks(self):
         """The upsampler alone as the conditioner, and a denoiser (the same weights) that projects the upsampled
         mel inside each residual layer: n_mels values per sample held between the two, not 2 x layers x
-        channels."""
+        channels. (With an upsampler per layer, the conditioner and denoiser themselves.)"""
         return self._chunk_networks
 
     @property
@@ -74,8 +80,14 @@ class WaveNetBackbone(Backbone):
         return ((last + second // 2) // second + first // 2) // first, last // self.hop_length
 
     def _build_conditioners(self):
-        """The conditioner, and its upsampler alone (the chunk conditioner)."""
+        """The conditioner, and its upsampler alone (the chunk conditioner; None with an upsampler per layer)."""
         mel = keras.Input((None, self.n_mels), name="mel")
+        if self.per_layer_upsampler:  # layer i: its own upsampled mel, its own 1x1 projection (rows 2i, 2i + 1)
+            cond = ops.concatenate([
+                LayerwiseProjection(1, self.channels, name=f"conditioner_projection_{i}", dtype=self.policy)(
+                    upsample_mel(mel, self.hop_length, self.policy, prefix=f"layer_{i}_"))
+                for i in range(self.num_layers)], axis=0)
+            return keras.Model(mel, cond, name="conditioner"), None
         x = upsample_mel(mel, self.hop_length, self.policy)
         cond = LayerwiseProjection(self.num_layers, self.channels, name="conditioner_projection",
                                    dtype=self.policy)(x)
