@@ -66,6 +66,9 @@ COMMON_DEFAULTS = {
         "stft_loss_resolutions": [[512, 50, 300], [1024, 120, 600], [256, 30, 128]],  # (n_fft, hop, window) each:
                                       # FreGrad's, for its half-rate bands
         "fast_schedule": [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5],  # DiffWave appendix B, BASE
+        "fast_steps": [],             # networks given the step: what each step of the fast schedule gives the
+                                      # network (0-based training steps, one per beta); []: the fractional steps
+                                      # whose noise levels the betas reach (DiffWave appendix B)
         "clip_each_step": False,      # clip the audio to [-1, 1] after every reverse step (lmnt-com/diffwave), not
                                       # only at the end
         "clip_x0": False,             # take each reverse step from the estimate of the clean audio clipped to [-1, 1]
@@ -323,6 +326,9 @@ def validate(config):
         raise UserError("config keys 'diffusion.beta_start' < 'diffusion.beta_end' must lie in (0, 1)")
     if d["training_betas"] and (len(d["training_betas"]) < 2 or not all(0 < b < 1 for b in d["training_betas"])):
         raise UserError("config key 'diffusion.training_betas' must be [] or at least 2 betas in (0, 1)")
+    if d["fast_steps"] and len(d["fast_steps"]) != len(d["fast_schedule"]):
+        raise UserError(f"config key 'diffusion.fast_steps' has {len(d['fast_steps'])} steps for the "
+                        f"{len(d['fast_schedule'])} betas of 'diffusion.fast_schedule': give one per beta, or []")
     _check_prior(config)
     data = config["data"]
     if min(data["valid_percent"], data["test_percent"]) < 0 or data["valid_percent"] + data["test_percent"] >= 100:
@@ -458,4 +464,5 @@ def with_searched_schedule(config, model_dir):
     config = copy.deepcopy(config)
     config["diffusion"]["fast_schedule"] = _check_value("diffusion.fast_schedule", betas,
                                                         COMMON_DEFAULTS["diffusion"]["fast_schedule"])
+    config["diffusion"]["fast_steps"] = []  # the searched schedule's own aligned steps
     return config

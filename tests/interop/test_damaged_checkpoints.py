@@ -105,6 +105,8 @@ CONVERSIONS = {
     "rf5-sashimi-small.pt": {"function": "tf_diffwave.interop.rf5_sashimi:convert_rf5_sashimi",
                              "files": ["rf5-diffwave/rf5-sashimi-small.json"]},
     "sashimi-ar-small.pt": {"function": "tf_diffwave.interop.simple_sashimi:convert_simple_sashimi", "files": []},
+    "albertfgu-wavenet-small.pt": {"function": "tf_diffwave.interop.albertfgu:convert_albertfgu",
+                                   "files": ["albertfgu-diffwave-sashimi/albertfgu-wavenet-small.yaml"]},
     "philsyn-vocoder-small.pt": {"function": "tf_diffwave.interop.philsyn_vocoder:convert_philsyn_vocoder",
                                  "files": ["philsyn-diffwave-vocoder/philsyn-vocoder-small.json"]},
     "philsyn-vocoder-small-legacy.pkl": {"function": "tf_diffwave.interop.philsyn_vocoder:convert_philsyn_vocoder",

@@ -35,6 +35,11 @@ FORMATS = {
                         ("its .pkl checkpoint (model_state_dict, with or without the optimizer's state; zip or "
                          "PyTorch's legacy format)", "the repository's config_64.json or config_128.json "
                                                     "(diffusion_config, wavenet_config, trainset_config)")),
+    "albertfgu-diffwave": ("an albertfgu/diffwave-sashimi SC09 WaveNet checkpoint and its Hydra config",
+                           ("CHECKPOINT", "CONFIG"),
+                           ("its .pkl checkpoint (model_state_dict, with or without the optimizer's state)",
+                            "the run's composed Hydra config.yaml (as train.py prints it, or "
+                            "outputs/<date>/<time>/.hydra/config.yaml)")),
     "rf5-sashimi-diffwave": ("an RF5/DiffWave-unconditional SaShiMi-DiffWave checkpoint (and its config.json)",
                              ("CHECKPOINT",),
                              ("its .pt checkpoint (model_state_dict, with or without the optimizer's state); an "
@@ -52,6 +57,7 @@ CONVERTERS = {"lmnt": "tf_diffwave.interop.lmnt:convert_lmnt",
               "fregrad": "tf_diffwave.interop.fregrad:convert_fregrad",
               "rf5-diffwave": "tf_diffwave.interop.rf5_diffwave:convert_rf5_diffwave",
               "philsyn-vocoder": "tf_diffwave.interop.philsyn_vocoder:convert_philsyn_vocoder",
+              "albertfgu-diffwave": "tf_diffwave.interop.albertfgu:convert_albertfgu",
               "rf5-sashimi-diffwave": "tf_diffwave.interop.rf5_sashimi:convert_rf5_sashimi",
               "simple-sashimi": "tf_diffwave.interop.simple_sashimi:convert_simple_sashimi"}
 
@@ -92,6 +98,7 @@ def main(argv=None, prog=None):
     """tf-diffwave convert lmnt CKPT OUT_DIR [key=value ...] | convert wavegrad-ivanvovk CKPT CONFIG OUT_DIR [...] |
     convert priorgrad CKPT STATS_DIR OUT_DIR [...] | convert fregrad CKPT [PARAMS] STATS_DIR OUT_DIR [...] |
     convert rf5-diffwave CKPT CONFIG OUT_DIR [...] | convert philsyn-vocoder CKPT CONFIG OUT_DIR [...] |
+    convert albertfgu-diffwave CKPT CONFIG.yaml OUT_DIR [...] |
     convert rf5-sashimi-diffwave CKPT [CONFIG] OUT_DIR [...] | convert simple-sashimi CKPT OUT_DIR [...]"""
     check_path_count(list(argv) if argv is not None else [])
     args = make_parser(prog).parse_args(argv)

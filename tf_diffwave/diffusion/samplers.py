@@ -16,6 +16,7 @@ from tf_diffwave.diffusion.schedules import (
     checked_betas,
     named_schedules,
     noise_levels,
+    plain,
     schedule_names,
 )
 from tf_diffwave.errors import UserError
@@ -165,11 +166,16 @@ class Sampler:
     fractional steps aligned with its noise levels (appendix B); one conditioned on the noise level (WaveGrad) is
     given the levels themselves, so that it takes any schedule."""
 
-    def __init__(self, schedule, fast_betas, noise_input="step", named=None, precision="float64"):
+    def __init__(self, schedule, fast_betas, noise_input="step", named=None, precision="float64", fast_steps=()):
         self.schedule = schedule
         self.fast_betas = np.asarray(fast_betas, dtype=np.float64)
         self.noise_input, self.named, self.precision = noise_input, dict(named or {}), precision
         self.fast_steps = self._inputs(self.fast_betas)  # checks the fast schedule when the model is loaded
+        if len(fast_steps):  # given: the steps the network was trained or imported with for this schedule
+            if noise_input != "step" or len(fast_steps) != len(self.fast_betas):
+                raise UserError(f"diffusion.fast_steps {plain(fast_steps)}: a network given the step takes one per "
+                                f"beta of the fast schedule {plain(self.fast_betas)}")
+            self.fast_steps = np.asarray(fast_steps, dtype=np.float32)
 
     @classmethod
     def from_config(cls, diffusion_config, family=None):
@@ -179,7 +185,7 @@ class Sampler:
         d = diffusion_config
         noise_input = "step" if family is None else family.noise_input
         return cls(Schedule.from_config(d), d["fast_schedule"], noise_input, named_schedules(d, family),
-                   d["schedule_precision"])
+                   d["schedule_precision"], d["fast_steps"])
 
     @property
     def names(self):

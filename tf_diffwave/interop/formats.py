@@ -34,7 +34,7 @@ FORMATS = (
 )
 # the formats `tf-diffwave convert` imports
 CONVERTIBLE = ("lmnt", "wavegrad-ivanvovk", "priorgrad", "fregrad", "rf5-diffwave", "philsyn-vocoder",
-               "rf5-sashimi-diffwave", "simple-sashimi")
+               "albertfgu-diffwave", "rf5-sashimi-diffwave", "simple-sashimi")
 
 
 def identify(checkpoint):

@@ -118,6 +118,10 @@ def convert_rf5_diffwave(checkpoint_path, config_path, out_dir, overrides=(), ex
     checkpoint = read_torch_checkpoint(checkpoint_path)
     check_format(checkpoint, "rf5-diffwave", checkpoint_path)
     state, step = split_rf5_checkpoint(checkpoint, checkpoint_path)
+    if config_path.lower().endswith((".yaml", ".yml")):
+        raise UserError(f"{config_path}: a YAML config: albertfgu/diffwave-sashimi's runs keep their WaveNet's "
+                        f"settings in a Hydra config; convert them with 'tf-diffwave convert albertfgu-diffwave "
+                        f"CKPT {config_path} OUT_DIR'")
     source = read_json_config(config_path, ("diffusion_config", "wavenet_config"),
                               "a DiffWave-unconditional (philsyn) WaveNet")
     config = rf5_wavenet_config(source, config_path)
