@@ -14,6 +14,8 @@ SASHIMI = ("model.backbone=sashimi", "model.d_model=8", "model.n_layers=1", "mod
            "model.embed_dim=16")
 CASES = [
     conformance.Case("wavenet vocoder", DEMO_CONFIG, WAVENET + PRIOR),
+    conformance.Case("wavenet vocoder, an upsampler per layer", DEMO_CONFIG,
+                     WAVENET + PRIOR + ("model.mel_upsampler=per_layer", "model.step_in_residual=true")),
     conformance.Case("wavenet generator", SC09_DEMO_CONFIG, WAVENET + ("model.audio_length=2048",)),
     conformance.Case("sashimi vocoder", DEMO_CONFIG, SASHIMI + PRIOR + ("model.audio_length=2048",
                                                                          "data.crop_frames=8")),
@@ -30,7 +32,7 @@ CASES = [
 ]
 IDS = [case.name for case in CASES]
 VOCODERS = [case for case in CASES if "vocoder" in case.name]
-HEAVY = {"sashimi vocoder", "sashimi generator", "wavegrad vocoder"}  # 5-10 s each: the --slow selection's
+HEAVY = {"sashimi vocoder", "sashimi generator", "wavegrad vocoder", "wavenet vocoder, an upsampler per layer"}  # 5-10 s each: the --slow selection's
 
 
 def light_first(cases):
