@@ -32,7 +32,8 @@ CASES = [
 ]
 IDS = [case.name for case in CASES]
 VOCODERS = [case for case in CASES if "vocoder" in case.name]
-HEAVY = {"sashimi vocoder", "sashimi generator", "wavegrad vocoder", "wavenet vocoder, an upsampler per layer"}  # 5-10 s each: the --slow selection's
+# 5-10 s each: the --slow selection's
+HEAVY = {"sashimi vocoder", "sashimi generator", "wavegrad vocoder", "wavenet vocoder, an upsampler per layer"}
 
 
 def light_first(cases):
