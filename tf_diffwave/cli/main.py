@@ -31,7 +31,8 @@ def usage():
 
     width = max(map(len, COMMANDS))
     lines = [textwrap.fill(text.format(formats=", ".join(FORMATS)), 116, initial_indent=f"  {name:<{width}}  ",
-                           subsequent_indent=" " * (width + 4)) for name, (_, text) in COMMANDS.items()]
+                           subsequent_indent=" " * (width + 4), break_on_hyphens=False)  # names stay whole
+             for name, (_, text) in COMMANDS.items()]
     return ("usage: tf-diffwave [--verbose] COMMAND [ARGS ...]\n\nDiffusion waveform synthesis (DiffWave, WaveGrad, "
             "SaShiMi) in TensorFlow.\n\ncommands:\n" + "\n".join(lines) + "\n\n'tf-diffwave COMMAND --help' describes "
             "each; --verbose shows TensorFlow's start-up messages.")
