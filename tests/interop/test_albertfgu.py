@@ -99,3 +99,19 @@ def test_what_does_not_convert_says_so_in_one_line(tmp_path, capsys):
     bad.write_text("model:\n  _name_: wavenet\n  unconditional: true\n  res_channels: ${nowhere.x}\ndiffusion: {}\n")
     with pytest.raises(UserError, match="the interpolation \\$\\{nowhere.x\\} names nothing"):
         convert_main(["albertfgu-diffwave", CHECKPOINT, str(bad), str(tmp_path / "c")])
+
+
+@pytest.mark.slow
+def test_its_short_schedule_and_steps_are_what_its_exports_sample_with(converted, reference, tmp_path):
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
+    from tests.helpers import run_litert, served_clips
+    from tf_diffwave.cli.export import main as export_main
+
+    folder = converted.model_dir
+    export_main(["savedmodel", "--model-dir", folder, "--out-dir", str(tmp_path / "export")])
+    served = served_clips(str(tmp_path / "export" / str(converted.step)), [3, 4], tmp_path)
+    np.testing.assert_allclose(served, converted.generate(2, seed=3), atol=1e-5)
+    export_main(["litert", "--model-dir", folder, "--out", str(tmp_path / "m.tflite")])
+    noise = np.concatenate([reference["sample_z"][1:, :, 0], reference["sample_xT"][None, :, 0]])
+    audio = run_litert(str(tmp_path / "m.tflite"), tmp_path, noise=noise.astype(np.float32))
+    assert np.max(np.abs(audio - reference["sample_x0"][:, 0])) < 1e-4  # the original's own 6-step sample
