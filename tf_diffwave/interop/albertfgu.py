@@ -9,13 +9,9 @@ step indices T'-1 .. 0 of the short schedule itself: that schedule becomes the f
 (`diffusion.fast_steps`). Nothing in the file is run (see torch_checkpoint.py).
 """
 
-from tf_diffwave.config import apply_overrides, validate
 from tf_diffwave.errors import UserError
 from tf_diffwave.interop.foreign_configs import read_hydra_config
-from tf_diffwave.interop.formats import check_format
-from tf_diffwave.interop.model_folder import write_model_folder
-from tf_diffwave.interop.rf5_diffwave import rf5_wavenet_config, rf5_wavenet_weights, split_rf5_checkpoint
-from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
+from tf_diffwave.interop.rf5_diffwave import convert_philsyn_layout, rf5_wavenet_config, rf5_wavenet_weights
 
 WAVENET_KEYS = ("in_channels", "out_channels", "res_channels", "skip_channels", "num_res_layers", "dilation_cycle",
                 "diffusion_step_embed_dim_in", "diffusion_step_embed_dim_mid", "diffusion_step_embed_dim_out")
@@ -53,10 +49,6 @@ def convert_albertfgu(checkpoint_path, config_path, out_dir, overrides=(), expor
     loaded model (tf_diffwave.load)."""
     config = albertfgu_config(read_hydra_config(config_path, ("model", "diffusion"),
                                                 "an albertfgu/diffwave-sashimi (Hydra)"), config_path)
-    checkpoint = read_torch_checkpoint(checkpoint_path)
-    check_format(checkpoint, "rf5-diffwave", checkpoint_path)  # its WaveNet's keys are philsyn's
-    state, step = split_rf5_checkpoint(checkpoint, checkpoint_path)
-    apply_overrides(config, overrides)
-    validate(config)
-    return write_model_folder(config, rf5_wavenet_weights(state, config, checkpoint_path), step, out_dir,
-                              checkpoint_path, export)
+    # its WaveNet's keys are philsyn's
+    return convert_philsyn_layout(checkpoint_path, "rf5-diffwave", lambda: config, rf5_wavenet_weights, out_dir,
+                                  overrides, export)

@@ -10,13 +10,11 @@ Slaney mels to 8 kHz, ln with floor 1e-5). The original samples all T steps; `--
 vocoder schedule where it fits the training schedule. Nothing in the file is run (see torch_checkpoint.py).
 """
 
-from tf_diffwave.config import apply_overrides, merge, validate
+from tf_diffwave.config import merge
 from tf_diffwave.errors import UserError
 from tf_diffwave.interop.foreign_configs import read_json_config, typed_entry
-from tf_diffwave.interop.formats import check_format
-from tf_diffwave.interop.model_folder import StateDict, fit_fast_schedule, write_model_folder
-from tf_diffwave.interop.rf5_diffwave import rf5_wavenet_config, rf5_wavenet_weights, split_rf5_checkpoint
-from tf_diffwave.interop.torch_checkpoint import read_torch_checkpoint
+from tf_diffwave.interop.model_folder import StateDict, fit_fast_schedule
+from tf_diffwave.interop.rf5_diffwave import convert_philsyn_layout, rf5_wavenet_config, rf5_wavenet_weights
 
 VOCODER_FAST_SCHEDULE = [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]  # lmnt-com/diffwave's, for `--steps fast`
 UPSAMPLE_KERNEL = (1, 1, 3, 32)  # each block's ConvTranspose2d(1, 1, (3, 32), stride (1, 16)): [in, out, mel, time]
@@ -78,13 +76,9 @@ def philsyn_vocoder_weights(state, config, path):
 def convert_philsyn_vocoder(checkpoint_path, config_path, out_dir, overrides=(), export=True):
     """Write a model folder for a philsyn/DiffWave-Vocoder checkpoint and its config JSON; return the loaded model
     (tf_diffwave.load)."""
-    checkpoint = read_torch_checkpoint(checkpoint_path)
-    check_format(checkpoint, "philsyn-vocoder", checkpoint_path)
-    state, step = split_rf5_checkpoint(checkpoint, checkpoint_path)
-    source = read_json_config(config_path, ("diffusion_config", "wavenet_config"),
-                              "a philsyn/DiffWave-Vocoder")
-    config = philsyn_vocoder_config(source, config_path)
-    apply_overrides(config, overrides)
-    validate(config)
-    return write_model_folder(config, philsyn_vocoder_weights(state, config, checkpoint_path), step, out_dir,
-                              checkpoint_path, export)
+    def make_config():
+        source = read_json_config(config_path, ("diffusion_config", "wavenet_config"), "a philsyn/DiffWave-Vocoder")
+        return philsyn_vocoder_config(source, config_path)
+
+    return convert_philsyn_layout(checkpoint_path, "philsyn-vocoder", make_config, philsyn_vocoder_weights,
+                                  out_dir, overrides, export)

@@ -112,20 +112,32 @@ def split_rf5_checkpoint(checkpoint, path):
     return state, step
 
 
+def convert_philsyn_layout(checkpoint_path, expected, make_config, make_weights, out_dir, overrides, export):
+    """What the converters of philsyn's checkpoint layout share: read the checkpoint, check it is of format
+    `expected`, take its state dict and step, build the config (`make_config()`, after the checkpoint passed),
+    apply the overrides and write the folder with `make_weights(state, config, checkpoint_path)`; return the loaded
+    model."""
+    checkpoint = read_torch_checkpoint(checkpoint_path)
+    check_format(checkpoint, expected, checkpoint_path)
+    state, step = split_rf5_checkpoint(checkpoint, checkpoint_path)
+    config = make_config()
+    apply_overrides(config, overrides)
+    validate(config)
+    return write_model_folder(config, make_weights(state, config, checkpoint_path), step, out_dir, checkpoint_path,
+                              export)
+
+
 def convert_rf5_diffwave(checkpoint_path, config_path, out_dir, overrides=(), export=True):
     """Write a model folder for a philsyn/RF5 WaveNet DiffWave checkpoint and its config.json; return the loaded
     model (tf_diffwave.load)."""
-    checkpoint = read_torch_checkpoint(checkpoint_path)
-    check_format(checkpoint, "rf5-diffwave", checkpoint_path)
-    state, step = split_rf5_checkpoint(checkpoint, checkpoint_path)
-    if config_path.lower().endswith((".yaml", ".yml")):
-        raise UserError(f"{config_path}: a YAML config: albertfgu/diffwave-sashimi's runs keep their WaveNet's "
-                        f"settings in a Hydra config; convert them with 'tf-diffwave convert albertfgu-diffwave "
-                        f"CKPT {config_path} OUT_DIR'")
-    source = read_json_config(config_path, ("diffusion_config", "wavenet_config"),
-                              "a DiffWave-unconditional (philsyn) WaveNet")
-    config = rf5_wavenet_config(source, config_path)
-    apply_overrides(config, overrides)
-    validate(config)
-    return write_model_folder(config, rf5_wavenet_weights(state, config, checkpoint_path), step, out_dir,
-                              checkpoint_path, export)
+    def make_config():
+        if config_path.lower().endswith((".yaml", ".yml")):
+            raise UserError(f"{config_path}: a YAML config: albertfgu/diffwave-sashimi's runs keep their WaveNet's "
+                            f"settings in a Hydra config; convert them with 'tf-diffwave convert albertfgu-diffwave "
+                            f"CKPT {config_path} OUT_DIR'")
+        source = read_json_config(config_path, ("diffusion_config", "wavenet_config"),
+                                  "a DiffWave-unconditional (philsyn) WaveNet")
+        return rf5_wavenet_config(source, config_path)
+
+    return convert_philsyn_layout(checkpoint_path, "rf5-diffwave", make_config, rf5_wavenet_weights, out_dir,
+                                  overrides, export)
